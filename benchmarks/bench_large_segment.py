@@ -1,0 +1,124 @@
+"""Peak memory and throughput of `pathrobust segment` on a large synthetic slide.
+
+Builds a SIZE x SIZE RGB slide (OME-Zarr and/or pyramidal tiled TIFF) from seeded
+synthetic H&E tiles, chunk by chunk, then runs the CLI in a child process and reports
+its peak RSS (getrusage of the child) and throughput. Prints a table.
+
+    python benchmarks/bench_large_segment.py --size 20000 --formats zarr tiff
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from napari_pathrobust.engine.synthetic import synthetic_he_tile
+
+CHUNK = 1024
+_WRAP = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
+         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")
+
+
+def _tile_pool(n: int = 8, seed: int = 0) -> list[np.ndarray]:
+    return [synthetic_he_tile(shape=(CHUNK, CHUNK), seed=seed + i)[0] for i in range(n)]
+
+
+def _chunk(pool, ty: int, tx: int) -> np.ndarray:
+    tile = pool[(ty * 7 + tx * 3) % len(pool)]
+    return np.ascontiguousarray(np.rot90(tile, (ty + tx) % 4))
+
+
+def write_zarr(path: Path, size: int, pool) -> None:
+    """An OME-Zarr (NGFF 0.5, zarr v3) RGB image with (y, x, c) axes, written by chunk."""
+    import zarr
+
+    root = zarr.open_group(str(path), mode="w", zarr_format=3)
+    arr = root.create_array("0", shape=(size, size, 3), chunks=(CHUNK, CHUNK, 3), dtype="uint8")
+    for ty in range(0, size, CHUNK):
+        for tx in range(0, size, CHUNK):
+            block = _chunk(pool, ty // CHUNK, tx // CHUNK)
+            arr[ty:ty + CHUNK, tx:tx + CHUNK] = block[:min(CHUNK, size - ty), :min(CHUNK, size - tx)]
+    root.attrs["ome"] = {"version": "0.5", "multiscales": [{
+        "axes": [{"name": "y", "type": "space", "unit": "micrometer"},
+                 {"name": "x", "type": "space", "unit": "micrometer"},
+                 {"name": "c", "type": "channel"}],
+        "datasets": [{"path": "0", "coordinateTransformations": [
+            {"type": "scale", "scale": [0.25, 0.25, 1.0]}]}]}]}
+
+
+def write_tiff(path: Path, size: int, pool) -> None:
+    """A tiled, JPEG-compressed pyramidal TIFF (SVS-like), written tile by tile."""
+    import tifffile
+
+    def tiles(level: int):
+        step = 2 ** level
+        n = -(-size // step)
+        for ty in range(0, n, 512):
+            for tx in range(0, n, 512):
+                block = _chunk(pool, (ty * step) // CHUNK, (tx * step) // CHUNK)[::step, ::step]
+                out = np.full((512, 512, 3), 255, np.uint8)
+                out[:block.shape[0], :block.shape[1]] = block[:512, :512]
+                yield out
+
+    levels = [lv for lv in range(6) if -(-size // 2 ** lv) >= 512]
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        for lv in levels:
+            n = -(-size // 2 ** lv)
+            tif.write(tiles(lv), shape=(n, n, 3), dtype="uint8", tile=(512, 512),
+                      photometric="rgb", compression="jpeg", subfiletype=1 if lv else 0,
+                      description="Aperio Image Library synthetic |MPP = 0.25" if lv == 0 else None,
+                      metadata=None)
+
+
+def run_segment(path: Path, outdir: Path, extra: list[str]) -> dict:
+    cmd = [sys.executable, "-m", "napari_pathrobust.cli", "-q", "segment", str(path),
+           "-o", str(outdir), *extra]
+    start = time.perf_counter()
+    # a wrapper process per run, so the peak RSS is this run's alone
+    proc = subprocess.run([sys.executable, "-c", _WRAP, *cmd], capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"segment failed: {proc.stderr}")
+    peak_mb = float(proc.stdout.strip().splitlines()[-1]) / 1024
+    run = json.loads(next(outdir.glob("*_run.json")).read_text())
+    return {"seconds": seconds, "peak_rss_mb": peak_mb, "n_nuclei": run["n_nuclei"],
+            "tile": run.get("tile"), "workers": run.get("workers")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=20000)
+    parser.add_argument("--formats", nargs="+", default=["zarr", "tiff"], choices=["zarr", "tiff"])
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--extra", default="", help="extra CLI arguments, quoted")
+    args = parser.parse_args()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="pathrobust-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    pool = _tile_pool()
+    rows = []
+    for fmt in args.formats:
+        src = work / (f"slide{args.size}.ome.zarr" if fmt == "zarr" else f"slide{args.size}.tif")
+        t0 = time.perf_counter()
+        (write_zarr if fmt == "zarr" else write_tiff)(src, args.size, pool)
+        build = time.perf_counter() - t0
+        res = run_segment(src, work / f"out-{fmt}", args.extra.split())
+        mp = args.size ** 2 / 1e6
+        rows.append((fmt, args.size, mp, build, res))
+    print(f"{'format':6} {'size':>7} {'MP':>7} {'seconds':>8} {'MP/s':>6} "
+          f"{'peak RSS MB':>11} {'nuclei':>8} {'tile':>5} {'workers':>7}")
+    for fmt, size, mp, build, res in rows:
+        print(f"{fmt:6} {size:>7} {mp:>7.0f} {res['seconds']:>8.1f} "
+              f"{mp / res['seconds']:>6.2f} {res['peak_rss_mb']:>11.0f} {res['n_nuclei']:>8} "
+              f"{res['tile']:>5} {res['workers']:>7}")
+    print(f"(peak RSS: getrusage of the segment process; inputs in {work})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""File-to-files jobs shared by the CLI and the widgets: open, segment, write.
+
+One call per input image writes, into ``outdir``:
+``<stem>_labels.tif`` (or ``<stem>_labels.zarr`` when large), ``<stem>_points.csv``,
+``<stem>.geojson``, ``<stem>_overlay.png`` and ``<stem>_run.json``. Every file is
+written to a temporary name and renamed only when the whole job succeeded, so a
+cancelled or failed run leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .. import __version__
+from .io import Slide, open_image
+from .methods import get_method
+from .pipeline import segment_slide
+from .progress import Reporter
+from .writers import (GeoJSONWriter, OmeZarrLabelsWriter, PointsCSVWriter,
+                      write_labels_tiff, write_overlay_png, write_run_json)
+
+#: images with more pixels than this get their labels written to OME-Zarr, not TIFF
+LARGE_IMAGE_PIXELS = 8192 * 8192
+OVERLAY_MAX_SIDE = 4096
+
+
+@dataclass
+class JobOptions:
+    """Parameters of one segmentation job (all recorded in ``<stem>_run.json``)."""
+
+    method: str = "classical"
+    method_params: Optional[dict[str, Any]] = None
+    device: str = "auto"
+    tile: Optional[int] = None
+    halo: Optional[int] = None
+    seed: int = 0
+    workers: Optional[int] = None
+    memory_budget_mb: float = 1024
+    labels_format: str = "auto"  # auto | tif | zarr
+
+
+@dataclass
+class JobResult:
+    """Outputs of one image: paths by role, nuclei count, seconds."""
+
+    name: str
+    n_nuclei: int
+    seconds: float
+    outputs: dict[str, Path]
+    info: dict[str, Any]
+
+
+def output_paths(stem: str, outdir: Path, large: bool) -> dict[str, Path]:
+    """Where a job writes each output, by role."""
+    return {
+        "labels": outdir / (f"{stem}_labels.zarr" if large else f"{stem}_labels.tif"),
+        "points": outdir / f"{stem}_points.csv",
+        "geojson": outdir / f"{stem}.geojson",
+        "overlay": outdir / f"{stem}_overlay.png",
+        "run": outdir / f"{stem}_run.json",
+    }
+
+
+def segment_file(path: str | Path, outdir: str | Path, options: Optional[JobOptions] = None,
+                 reporter: Optional[Reporter] = None) -> JobResult:
+    """Open ``path`` lazily, segment it and write all outputs into ``outdir``."""
+    return segment_to_files(open_image(path), outdir, options, reporter)
+
+
+def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOptions] = None,
+                     reporter: Optional[Reporter] = None) -> JobResult:
+    """Segment an opened slide and write all outputs into ``outdir`` atomically."""
+    options = options or JobOptions()
+    reporter = reporter or Reporter()
+    start = time.perf_counter()
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    height, width = slide.shape
+    large = {"tif": False, "zarr": True}.get(options.labels_format,
+                                             height * width > LARGE_IMAGE_PIXELS)
+    paths = output_paths(slide.name, outdir, large)
+    method = get_method(options.method, **(options.method_params or {}))
+    metadata = {
+        "software": f"napari-pathrobust {__version__}",
+        "source": str(slide.path) if slide.path else slide.name,
+        "method": options.method,
+        "seed": options.seed,
+        "device": options.device,
+        "parameters": method.describe(),
+    }
+    with ExitStack() as stack:
+        csv_writer = stack.enter_context(PointsCSVWriter(paths["points"]))
+        geojson_writer = stack.enter_context(GeoJSONWriter(paths["geojson"], metadata=metadata))
+        zarr_writer = None
+        if large:
+            zarr_writer = stack.enter_context(OmeZarrLabelsWriter(
+                paths["labels"], (height, width), metadata=metadata, mpp=slide.mpp,
+                name=f"{slide.name}_nuclei"))
+            canvas = zarr_writer.array
+        else:
+            canvas = np.zeros((height, width), dtype=np.uint32)
+        result = segment_slide(
+            slide, method, tile=options.tile, halo=options.halo, workers=options.workers,
+            seed=options.seed, memory_budget_mb=options.memory_budget_mb, canvas=canvas,
+            sinks=[csv_writer, geojson_writer], reporter=reporter)
+        metadata["parameters"] = result.info["parameters"]
+        metadata.update({k: result.info[k] for k in ("tile", "halo", "workers", "n_tiles")})
+        reporter.check()
+        _write_overlay(paths["overlay"], slide, canvas)
+        if zarr_writer is not None:
+            zarr_writer.finalize()
+        else:
+            write_labels_tiff(paths["labels"], canvas, metadata=metadata, mpp=slide.mpp)
+    seconds = time.perf_counter() - start
+    info = dict(metadata, n_nuclei=result.n_nuclei, seconds=round(seconds, 3),
+                image={"name": slide.name, "shape": [height, width], "mpp": slide.mpp},
+                outputs={k: p.name for k, p in paths.items()},
+                platform=platform.platform(), slide_metadata=slide.metadata)
+    write_run_json(paths["run"], info)
+    return JobResult(slide.name, result.n_nuclei, seconds, paths, info)
+
+
+def _write_overlay(path: Path, slide: Slide, canvas: Any) -> None:
+    """Overlay PNG of nucleus outlines on the image, at most OVERLAY_MAX_SIDE a side."""
+    height, width = slide.shape
+    step = max(1, 2 ** math.ceil(math.log2(max(height, width) / OVERLAY_MAX_SIDE))) \
+        if max(height, width) > OVERLAY_MAX_SIDE else 1
+    labels = np.asarray(canvas[::step, ::step])
+    rgb = np.asarray(slide.data[::step, ::step].compute())
+    write_overlay_png(path, rgb, labels, max_side=OVERLAY_MAX_SIDE)

@@ -1,0 +1,99 @@
+"""The pathrobust CLI end to end on the bundled demo crop, plus its error paths."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_pathrobust.cli import expand_inputs, main
+
+
+def test_segment_demo_writes_all_outputs(demo_image, tmp_path, capsys):
+    code = main(["-q", "segment", str(demo_image), "-o", str(tmp_path), "--seed", "3"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "demo_he_crop:" in out and "nuclei" in out
+    stem = tmp_path / "demo_he_crop"
+    labels = tifffile.imread(f"{stem}_labels.tif")
+    assert labels.shape == (512, 512) and labels.dtype == np.uint32
+    n = int(labels.max())
+    assert n > 50
+    with open(f"{stem}_points.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == n
+    assert {"x", "y", "label", "area"} <= set(rows[0])
+    geo = json.loads((tmp_path / "demo_he_crop.geojson").read_text())
+    assert len(geo["features"]) == n
+    run = json.loads((tmp_path / "demo_he_crop_run.json").read_text())
+    assert run["seed"] == 3 and run["method"] == "classical" and run["n_nuclei"] == n
+    assert (tmp_path / "demo_he_crop_overlay.png").stat().st_size > 1000
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_tiled_run_matches_untiled_run(demo_image, tmp_path):
+    assert main(["-q", "segment", str(demo_image), "-o", str(tmp_path / "a")]) == 0
+    assert main(["-q", "segment", str(demo_image), "-o", str(tmp_path / "b"),
+                 "--tile", "128", "--workers", "2"]) == 0
+    from napari_pathrobust.engine.tiling import canonical_relabel
+
+    a = tifffile.imread(tmp_path / "a" / "demo_he_crop_labels.tif")
+    b = tifffile.imread(tmp_path / "b" / "demo_he_crop_labels.tif")
+    # objects larger than the halo may differ at tile borders; on the demo all are small
+    assert np.array_equal(canonical_relabel(a), canonical_relabel(b))
+
+
+def test_zarr_labels_for_large_format(demo_image, tmp_path):
+    assert main(["-q", "segment", str(demo_image), "-o", str(tmp_path),
+                 "--labels-format", "zarr", "--tile", "256"]) == 0
+    from napari_pathrobust.engine.writers import read_ome_zarr_labels
+
+    levels, attrs = read_ome_zarr_labels(tmp_path / "demo_he_crop_labels.zarr")
+    assert levels[0].shape == (512, 512)
+    assert int(np.asarray(levels[0][:]).max()) > 50
+
+
+def test_bad_inputs_give_one_line_and_exit_1(tmp_path, demo_image, capsys):
+    bogus = tmp_path / "notes.tif"
+    bogus.write_text("not an image")
+    missing = tmp_path / "missing.svs"
+    code = main(["-q", "segment", str(bogus), str(missing), str(demo_image), "-o",
+                 str(tmp_path / "out")])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2
+    assert "notes.tif" in err[0] and "missing.svs" in err[1]
+    assert "Traceback" not in "".join(err)
+    # the good image in the same call still got its outputs
+    assert (tmp_path / "out" / "demo_he_crop_labels.tif").exists()
+    assert not (tmp_path / "out" / "notes_labels.tif").exists()
+
+
+def test_usage_errors_exit_2(capsys):
+    for argv in (["segment"], ["segment", "x.tif"], ["frobnicate"],
+                 ["segment", "x.tif", "-o", "o", "--device", "tpu"],
+                 ["segment", "x.tif", "-o", "o", "--tile", "-5"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+
+
+def test_expand_inputs_folders_and_globs(tmp_path):
+    for name in ("a.tif", "b.png", "c.txt", ".hidden.tif"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "d.zarr").mkdir()
+    found = expand_inputs([str(tmp_path)])
+    assert [p.name for p in found] == ["a.tif", "b.png", "d.zarr"]
+    assert [p.name for p in expand_inputs([str(tmp_path / "*.png")])] == ["b.png"]
+
+
+def test_demo_command_and_console_script(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "napari_pathrobust.cli", "-q", "demo",
+                          "-o", str(tmp_path), "--no-viewer"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "nuclei" in out.stdout
+    assert (tmp_path / "demo_he_crop.geojson").exists()
