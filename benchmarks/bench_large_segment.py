@@ -44,7 +44,8 @@ def write_zarr(path: Path, size: int, pool) -> None:
     for ty in range(0, size, CHUNK):
         for tx in range(0, size, CHUNK):
             block = _chunk(pool, ty // CHUNK, tx // CHUNK)
-            arr[ty:ty + CHUNK, tx:tx + CHUNK] = block[:min(CHUNK, size - ty), :min(CHUNK, size - tx)]
+            h, w = min(CHUNK, size - ty), min(CHUNK, size - tx)
+            arr[ty:ty + h, tx:tx + w] = block[:h, :w]
     root.attrs["ome"] = {"version": "0.5", "multiscales": [{
         "axes": [{"name": "y", "type": "space", "unit": "micrometer"},
                  {"name": "x", "type": "space", "unit": "micrometer"},
@@ -111,10 +112,10 @@ def main() -> None:
         res = run_segment(src, work / f"out-{fmt}", args.extra.split())
         mp = args.size ** 2 / 1e6
         rows.append((fmt, args.size, mp, build, res))
-    print(f"{'format':6} {'size':>7} {'MP':>7} {'seconds':>8} {'MP/s':>6} "
+    print(f"{'format':6} {'size':>7} {'MP':>7} {'build s':>8} {'seconds':>8} {'MP/s':>6} "
           f"{'peak RSS MB':>11} {'nuclei':>8} {'tile':>5} {'workers':>7}")
     for fmt, size, mp, build, res in rows:
-        print(f"{fmt:6} {size:>7} {mp:>7.0f} {res['seconds']:>8.1f} "
+        print(f"{fmt:6} {size:>7} {mp:>7.0f} {build:>8.1f} {res['seconds']:>8.1f} "
               f"{mp / res['seconds']:>6.2f} {res['peak_rss_mb']:>11.0f} {res['n_nuclei']:>8} "
               f"{res['tile']:>5} {res['workers']:>7}")
     print(f"(peak RSS: getrusage of the segment process; inputs in {work})")

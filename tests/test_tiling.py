@@ -7,7 +7,7 @@ from napari_pathrobust.engine.io import slide_from_array
 from napari_pathrobust.engine.methods import get_method
 from napari_pathrobust.engine.pipeline import segment_slide
 from napari_pathrobust.engine.synthetic import synthetic_he_tile
-from napari_pathrobust.engine.tiling import (auto_tile_size, canonical_relabel, plan_tiles)
+from napari_pathrobust.engine.tiling import auto_tile_size, canonical_relabel, plan_tiles
 
 
 def test_plan_covers_image_once():

@@ -10,15 +10,25 @@ import numpy as np
 import pytest
 from PIL import Image
 from shapely.geometry import shape as shapely_shape
-from skimage.draw import disk, ellipse, polygon as draw_polygon
+from skimage.draw import disk, ellipse
+from skimage.draw import polygon as draw_polygon
 
 from napari_pathrobust.engine.errors import Cancelled, InputError
 from napari_pathrobust.engine.features import measure_objects
 from napari_pathrobust.engine.progress import Reporter
 from napari_pathrobust.engine.writers import (
-    GeoJSONWriter, OmeZarrLabelsWriter, PointsCSVWriter, atomic_path, feature_id,
-    read_geojson_polygons, read_labels_tiff, read_ome_zarr_labels, write_labels_tiff,
-    write_overlay_png, write_run_json)
+    GeoJSONWriter,
+    OmeZarrLabelsWriter,
+    PointsCSVWriter,
+    atomic_path,
+    feature_id,
+    read_geojson_polygons,
+    read_labels_tiff,
+    read_ome_zarr_labels,
+    write_labels_tiff,
+    write_overlay_png,
+    write_run_json,
+)
 
 
 def scene(h=160, w=200, seed=0):
@@ -284,7 +294,7 @@ def test_geojson_empty_and_nan(tmp_path):
         "measurements"]["odd"] is None
 
 
-# --------------------------------------------------------------------------- atomicity of streamed writers
+# --- atomicity of streamed writers
 
 @pytest.mark.parametrize("cls", [PointsCSVWriter, GeoJSONWriter])
 @pytest.mark.parametrize("exc", [RuntimeError, Cancelled])

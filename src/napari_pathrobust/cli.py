@@ -173,8 +173,8 @@ def _close(bar) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .engine.jobs import JobOptions
     from ._resources import DEMO_IMAGE, resource_path
+    from .engine.jobs import JobOptions
 
     image = resource_path(DEMO_IMAGE)
     result = _run_one(image, args.outdir, JobOptions(), args)
@@ -198,9 +198,10 @@ def _show_in_napari(image: Path, result) -> None:
     except ImportError:
         print("napari is not installed: results are in the output folder", file=sys.stderr)
         return
+    import csv
+
     from .engine.io import open_image
     from .engine.writers import read_labels_tiff
-    import csv
 
     slide = open_image(image)
     labels, meta = read_labels_tiff(result.outputs["labels"])

@@ -14,6 +14,7 @@ import numpy as np
 from skimage.measure import find_contours, regionprops
 
 from .errors import InputError
+from .stain import hematoxylin_od
 
 __all__ = [
     "NucleusRecord",
@@ -26,36 +27,6 @@ __all__ = [
 
 #: Columns that precede the measurements in tables and CSV files.
 BASE_COLUMNS = ("label", "x", "y", "area", "classification", "status")
-
-# Ruifrok & Johnston (2001) stain vectors (rows: hematoxylin, eosin, DAB) in OD space.
-_STAINS = np.array(
-    [[0.65, 0.70, 0.29],
-     [0.07, 0.99, 0.11],
-     [0.27, 0.57, 0.78]], dtype=np.float64)
-_STAINS /= np.linalg.norm(_STAINS, axis=1, keepdims=True)
-# od_rgb = conc @ _STAINS  ->  conc = od_rgb @ inv(_STAINS); column 0 is hematoxylin.
-_H_FROM_OD = np.linalg.inv(_STAINS)[:, 0].astype(np.float32)
-# Optical density of every uint8 intensity: -log10(max(I, 1) / 255).
-_OD_LUT = (-np.log10(np.maximum(np.arange(256), 1) / 255.0)).astype(np.float32)
-
-
-def hematoxylin_od(rgb: np.ndarray) -> np.ndarray:
-    """Hematoxylin optical density (float32, H x W) of a uint8 RGB image.
-
-    Ruifrok-Johnston colour deconvolution with the standard H&E-DAB stain matrix;
-    negative concentrations are clipped to 0.
-    """
-    rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] < 3:
-        raise InputError("rgb", f"expected an (H, W, 3) image, got shape {rgb.shape}")
-    if rgb.dtype != np.uint8:
-        raise InputError("rgb", f"expected uint8 pixels, got {rgb.dtype}")
-    h = _OD_LUT[rgb[..., 0]] * _H_FROM_OD[0]
-    h += _OD_LUT[rgb[..., 1]] * _H_FROM_OD[1]
-    h += _OD_LUT[rgb[..., 2]] * _H_FROM_OD[2]
-    np.maximum(h, 0, out=h)
-    return h
-
 
 @dataclass
 class NucleusRecord:
@@ -71,6 +42,7 @@ class NucleusRecord:
     measurements: dict[str, float] = field(default_factory=dict)
     classification: str = "Nucleus"
     status: str = "unreviewed"
+    polygon: Optional[list] = None  # outline cached by the tile worker (record_polygon)
 
 
 # skimage / Benkrid-Crookes perimeter weights, indexed by the neighbourhood code of a

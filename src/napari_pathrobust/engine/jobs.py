@@ -24,8 +24,14 @@ from .io import Slide, open_image
 from .methods import get_method
 from .pipeline import segment_slide
 from .progress import Reporter
-from .writers import (GeoJSONWriter, OmeZarrLabelsWriter, PointsCSVWriter,
-                      write_labels_tiff, write_overlay_png, write_run_json)
+from .writers import (
+    GeoJSONWriter,
+    OmeZarrLabelsWriter,
+    PointsCSVWriter,
+    write_labels_tiff,
+    write_overlay_png,
+    write_run_json,
+)
 
 #: images with more pixels than this get their labels written to OME-Zarr, not TIFF
 LARGE_IMAGE_PIXELS = 8192 * 8192

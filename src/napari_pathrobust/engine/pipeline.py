@@ -19,7 +19,7 @@ from typing import Any, Iterable, Optional, Protocol
 import numpy as np
 
 from .errors import Cancelled
-from .features import NucleusRecord, measure_objects
+from .features import NucleusRecord, measure_objects, record_polygon
 from .io import Slide
 from .methods import Method
 from .progress import Reporter
@@ -92,13 +92,14 @@ def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
                   halo: Optional[int] = None, workers: Optional[int] = None,
                   seed: int = 0, memory_budget_mb: float = 1024,
                   canvas: Any = None, sinks: Iterable[RecordSink] = (),
-                  keep_records: bool = False, fit: bool = True,
+                  keep_records: bool = False, polygons: bool = True, fit: bool = True,
                   reporter: Optional[Reporter] = None) -> SegmentResult:
     """Segment ``slide`` with ``method``; tiled and untiled runs give the same instances.
 
     ``canvas`` receives the uint32 labels (a numpy or zarr array of the slide's shape;
     a numpy array is allocated when None). ``sinks`` get each tile's records once they
-    have global ids. ``tile=None`` picks the tile size from ``memory_budget_mb``.
+    have global ids; with ``polygons`` the workers also trace each outline (for GeoJSON).
+    ``tile=None`` picks the tile size from ``memory_budget_mb``.
     """
     reporter = reporter or Reporter()
     start = time.perf_counter()
@@ -123,6 +124,9 @@ def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
         records = measure_objects(labels, rgb, offset=t.offset,
                                   keep=ownership_filter(t, shape), mpp=slide.mpp)
         records.sort(key=lambda r: (r.centroid_y, r.centroid_x))
+        if polygons:
+            for rec in records:
+                rec.polygon = record_polygon(rec)
         return records
 
     pending: deque = deque()

@@ -109,7 +109,7 @@ def synthetic_he_tile(
         if placed and rng.random() < touching_fraction:
             py, px, pa = placed[rng.integers(len(placed))]
             ang = rng.uniform(0, 2 * np.pi)
-            d = (pa + a) * rng.uniform(0.75, 0.9)
+            d = (pa + a) * rng.uniform(0.85, 1.0)
             try_place(py + d * np.sin(ang), px + d * np.cos(ang), a, False, True)
         else:
             try_place(rng.uniform(0, h_img), rng.uniform(0, w_img), a, False, False)

@@ -5,8 +5,8 @@ Thin over the engine: it reads the layer on the main thread, runs
 updates ``<image>_nuclei`` (Labels) and ``<image>_centroids`` (Points) on return.
 """
 
-import numpy as np
 import napari
+import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton, SpinBox
 
 from ..engine.device import check_device_name
@@ -70,6 +70,7 @@ class RecogniseWidget(Container):
 
         def job(reporter):
             return segment_slide(slide, method, tile=tile, seed=seed, keep_records=True,
+                                 polygons=False,
                                  reporter=reporter)
 
         self._set_running(True)
@@ -96,11 +97,11 @@ class RecogniseWidget(Container):
     def _on_progress(self, done: int, total: int, message: str):
         self._progress.max = max(1, total)
         self._progress.value = min(done, max(1, total))
-        if self._activity is not None:
-            self._activity.total = max(1, total)
-            self._activity.n = done
-            self._activity.set_description(message or "working")
-            self._activity.refresh()
+        activity = self._activity
+        if activity is not None:
+            activity.total = max(1, total)
+            activity.n = done
+            activity.set_description(message or "working")
 
     def _on_error(self, exc: BaseException):
         if is_cancellation(exc):
@@ -112,7 +113,8 @@ class RecogniseWidget(Container):
     def _on_done(self, source, params, result):
         metadata = {**params, **result.info, "source_layer": source.name}
         labels = np.asarray(result.labels)
-        geometry = {"scale": source.scale[-2:], "translate": source.translate[-2:]}
+        geometry = {"scale": source.scale[-2:], "translate": source.translate[-2:],
+                    "units": tuple(source.units)[-2:]}
         nuclei = self._upsert(f"{source.name}_nuclei", "labels", labels, metadata, geometry)
         nuclei.features = features_table(result.records)
         points = np.array([[r.centroid_y, r.centroid_x] for r in result.records],

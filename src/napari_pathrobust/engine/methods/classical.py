@@ -3,17 +3,21 @@
 Pipeline (``segment_tile``):
 
 1. hematoxylin optical density by colour deconvolution (fixed Ruifrok matrix),
-2. Gaussian smoothing (``sigma``),
-3. foreground = smoothed OD > ``threshold`` (a global value, Otsu on the
-   representative sample given to :meth:`ClassicalMethod.fit`),
+2. Gaussian smoothing (``sigma``), then background flattening: subtract the
+   local mean (``background_window``) and add back the global mean level,
+3. foreground = flattened OD > ``threshold`` (a global value: Otsu of the
+   smoothed OD of the representative sample given to :meth:`ClassicalMethod.fit`,
+   which also records the global mean level; fit on a sample at the working
+   resolution, e.g. a mosaic of tiles: a downsampled level shifts both values),
 4. fill background holes smaller than ``max_hole_area`` that do not touch the
    array border; remove components smaller than ``min_area``,
 5. Euclidean distance transform of the mask, Gaussian-smoothed (``dist_sigma``),
 6. markers = h-maxima of the distance (``h`` px), watershed of -distance
    restricted to the mask, fragments smaller than ``min_area`` are dropped.
 
-Locality (tiled == untiled): every step is local except the threshold, which is
-fitted once globally.  Filters look at most ``4 * sigma`` px away, hole filling
+Locality (tiled == untiled): every step is local except the threshold and
+mean level, which are fitted once globally.  Filters look at most
+``4 * sigma`` (+ ``background_window // 2``) px away, hole filling
 only fills holes enclosed inside the tile, and distance transform, h-maxima and
 watershed act within one foreground connected component.  So an object's result
 depends only on pixels within :attr:`ClassicalMethod.halo` px of it, provided

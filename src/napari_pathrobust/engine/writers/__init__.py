@@ -6,8 +6,7 @@ and an older destination untouched.
 """
 
 from ._atomic import atomic_path
-from .labels import (OmeZarrLabelsWriter, read_labels_tiff, read_ome_zarr_labels,
-                     write_labels_tiff)
+from .labels import OmeZarrLabelsWriter, read_labels_tiff, read_ome_zarr_labels, write_labels_tiff
 from .misc import write_overlay_png, write_run_json
 from .tables import GeoJSONWriter, PointsCSVWriter, feature_id, read_geojson_polygons
 

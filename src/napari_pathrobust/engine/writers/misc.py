@@ -22,22 +22,23 @@ def overlay_factor(shape: tuple[int, ...], max_side: int) -> int:
     return max(1, math.ceil(max(shape[0], shape[1]) / max_side))
 
 
-def _downsample_rgb(rgb, f: int, band_rows: int = 4096) -> np.ndarray:
+def _downsample_rgb(rgb, f: int, band_rows: int = 1024) -> np.ndarray:
     """Block-mean downsampling by ``f`` (edge blocks average what they have), band by band."""
     h, w = rgb.shape[:2]
     oh, ow = math.ceil(h / f), math.ceil(w / f)
     out = np.empty((oh, ow, 3), dtype=np.uint8)
     rows_per_band = max(1, band_rows // f)
     col_starts = np.arange(0, w, f)
-    col_counts = np.diff(np.append(col_starts, w)).astype(np.float64)
+    col_counts = np.diff(np.append(col_starts, w)).astype(np.float32)
     for o0 in range(0, oh, rows_per_band):
         o1 = min(o0 + rows_per_band, oh)
-        band = np.asarray(rgb[o0 * f:min(o1 * f, h)])[..., :3].astype(np.float64)
+        band = np.asarray(rgb[o0 * f:min(o1 * f, h)])[..., :3]
         if f == 1:
-            out[o0:o1] = np.clip(np.rint(band), 0, 255).astype(np.uint8)
+            out[o0:o1] = band
             continue
+        band = band.astype(np.float32)
         row_starts = np.arange(0, band.shape[0], f)
-        row_counts = np.diff(np.append(row_starts, band.shape[0])).astype(np.float64)
+        row_counts = np.diff(np.append(row_starts, band.shape[0])).astype(np.float32)
         sums = np.add.reduceat(np.add.reduceat(band, row_starts, axis=0), col_starts, axis=1)
         means = sums / (row_counts[:, None, None] * col_counts[None, :, None])
         out[o0:o1] = np.clip(np.rint(means), 0, 255).astype(np.uint8)
@@ -69,7 +70,7 @@ def write_overlay_png(path: os.PathLike | str, rgb, labels, max_side: int = 4096
     edges = find_boundaries(small_lab, mode="inner")
     small_rgb[edges] = np.asarray(color, dtype=np.uint8)[:3]
     with atomic_path(path) as tmp:
-        Image.fromarray(small_rgb, mode="RGB").save(tmp, format="PNG")
+        Image.fromarray(small_rgb).save(tmp, format="PNG", compress_level=2)
     return Path(path)
 
 

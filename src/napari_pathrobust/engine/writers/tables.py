@@ -178,7 +178,8 @@ class GeoJSONWriter(_StreamedText):
 
     def _feature(self, rec: NucleusRecord) -> dict:
         label = _check_label(rec)
-        ring = [[round(x, 2), round(y, 2)] for x, y in record_polygon(rec, self.simplify)]
+        polygon = rec.polygon if rec.polygon is not None else record_polygon(rec, self.simplify)
+        ring = [[round(float(x), 2), round(float(y), 2)] for x, y in polygon]
         measurements = clean_json({k: float(v) for k, v in rec.measurements.items()})
         return {
             "type": "Feature",
@@ -199,7 +200,11 @@ class GeoJSONWriter(_StreamedText):
         """Append records (labels must already be assigned); each is written at once."""
         fh = self._require_open()
         for rec in records:
-            text = dumps(self._feature(rec), separators=(",", ":"))
+            feature = self._feature(rec)  # already JSON-clean: skip the generic cleaner
+            try:
+                text = json.dumps(feature, separators=(",", ":"), allow_nan=False)
+            except (TypeError, ValueError):
+                text = dumps(feature, separators=(",", ":"))
             fh.write(("\n" if self.count == 0 else ",\n") + text)
             self.count += 1
 

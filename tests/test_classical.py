@@ -1,0 +1,84 @@
+import json
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from napari_pathrobust.engine.methods.classical import ClassicalMethod, ClassicalParams
+from napari_pathrobust.engine.metrics import aji
+from napari_pathrobust.engine.synthetic import synthetic_he_tile
+
+
+def _mean_aji(seeds, **kw):
+    scores = []
+    for s in seeds:
+        rgb, gt = synthetic_he_tile((256, 256), seed=s, **kw)
+        scores.append(aji(gt, ClassicalMethod().segment_tile(rgb)))
+    return float(np.mean(scores))
+
+
+def test_synthetic_aji_default_sizes():
+    # measured 0.656 (seeds 0-4, radius 5-10 px: small nuclei, touching pairs merge)
+    assert _mean_aji(range(5)) >= 0.60
+
+
+def test_synthetic_aji_40x_sizes():
+    # measured 0.785 (seeds 0-4, radius 8-16 px ~ 40x nuclei)
+    assert _mean_aji(range(5), radius_range=(8, 16), n_nuclei=30) >= 0.72
+
+
+def test_output_contract_and_describe():
+    rgb, _ = synthetic_he_tile((128, 128), seed=4)
+    m = ClassicalMethod(h=1.5)
+    lab = m.segment_tile(rgb)  # fits on the tile when never fitted
+    assert lab.dtype == np.int32 and lab.shape == (128, 128)
+    ids = np.unique(lab)
+    assert np.array_equal(ids, np.arange(0, lab.max() + 1))
+    d = json.loads(json.dumps(m.describe()))
+    assert d["name"] == "classical" and d["params"]["h"] == 1.5
+    assert d["fitted_threshold"] is not None and m.halo >= 64
+
+
+def test_params_and_overrides():
+    m = ClassicalMethod(ClassicalParams(sigma=2.0), min_area=10)
+    assert m.params.sigma == 2.0 and m.params.min_area == 10
+    try:
+        ClassicalMethod(nonsense=1)
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("unknown parameter accepted")
+
+
+def test_blank_tile_gives_no_nuclei():
+    rgb = np.full((64, 64, 3), 235, np.uint8)
+    assert ClassicalMethod(threshold=0.3).segment_tile(rgb).max() == 0
+
+
+def test_deterministic():
+    rgb, _ = synthetic_he_tile((200, 200), seed=11)
+    a = ClassicalMethod().segment_tile(rgb)
+    b = ClassicalMethod().segment_tile(rgb.copy())
+    assert np.array_equal(a, b)
+
+
+def test_locality_crop_matches_full_image():
+    rgb, _ = synthetic_he_tile((600, 600), seed=5, radius_range=(6, 14))
+    m = ClassicalMethod().fit(rgb)
+    full = m.segment_tile(rgb)
+    r0, c0, c1 = 100, 50, 550  # crop cut on top, left and right; bottom = image edge
+    crop = m.segment_tile(rgb[r0:, c0:c1])
+    halo = m.halo
+    checked = 0
+    for i, slc in enumerate(ndi.find_objects(full), start=1):
+        if slc is None:
+            continue
+        rs, cs = slc
+        if rs.start - r0 <= halo or cs.start - c0 <= halo or c1 - cs.stop <= halo:
+            continue
+        obj = full == i
+        sub = obj[r0:, c0:c1]
+        vals = np.unique(crop[sub])
+        assert len(vals) == 1 and vals[0] > 0
+        assert np.array_equal(crop == vals[0], sub)
+        checked += 1
+    assert checked >= 5
