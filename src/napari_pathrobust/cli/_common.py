@@ -1,0 +1,94 @@
+"""Argument types, input expansion and per-input error handling shared by subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".svs", ".png", ".jpg", ".jpeg", ".zarr")
+
+
+def expand_inputs(items: Sequence[str]) -> list[Path]:
+    """Expand folders (their image files) and globs; keep explicit paths as given."""
+    found: list[Path] = []
+    for item in items:
+        if any(ch in item for ch in "*?["):
+            matches = sorted(glob.glob(item))
+            found.extend(Path(m) for m in matches) if matches else found.append(Path(item))
+            continue
+        path = Path(item)
+        if path.is_dir() and path.suffix.lower() != ".zarr":
+            found.extend(sorted(p for p in path.iterdir()
+                                if p.name.lower().endswith(IMAGE_SUFFIXES)
+                                and not p.name.startswith(".")))
+        else:
+            found.append(path)
+    return found
+
+
+def device_arg(value: str) -> str:
+    """argparse type: a device name (auto | cpu | cuda[:N] | mps)."""
+    from ..engine.device import check_device_name
+
+    try:
+        return check_device_name(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive_int(value: str) -> int:
+    """argparse type: an integer > 0."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+class ProgressBar:
+    """A tqdm bar on stderr driven by engine progress callbacks (silent with --quiet)."""
+
+    def __init__(self, desc: str, quiet: bool, unit: str = "tile"):
+        self._bar = None
+        if not quiet:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=1, desc=desc, unit=unit, leave=False, file=sys.stderr)
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.n = done
+            self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def run_guarded(label: Any, job: Callable[[Callable[[int, int, str], None]], Any],
+                args: argparse.Namespace) -> Optional[Any]:
+    """Run ``job(progress)``; print one clear error line (no traceback) and return None
+    on failure, so a batch goes on with its other inputs."""
+    from ..engine.errors import Cancelled, InputError
+
+    bar = ProgressBar(str(getattr(label, "name", label)), args.quiet)
+    try:
+        return job(bar)
+    except (InputError, Cancelled) as exc:
+        bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - one clear line per failed input
+        bar.close()
+        if args.debug:
+            raise
+        print(f"error: {label}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    finally:
+        bar.close()
+    return None

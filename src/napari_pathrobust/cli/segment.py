@@ -1,0 +1,122 @@
+"""``pathrobust segment`` and ``pathrobust demo``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ._common import device_arg, expand_inputs, positive_int, run_guarded
+
+
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every command that runs recognition and writes outputs."""
+    from ..engine.methods import available_methods
+
+    parser.add_argument("-o", "--outdir", type=Path, required=True, help="output folder")
+    parser.add_argument("--method", default="classical", choices=available_methods(),
+                        help="recognition method (default: classical)")
+    parser.add_argument("--device", default="auto", type=device_arg,
+                        help="auto | cpu | cuda[:N] | mps (default: auto)")
+    parser.add_argument("--tile", type=positive_int, default=None,
+                        help="tile side in pixels (default: from the memory budget)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--workers", type=positive_int, default=None,
+                        help="worker threads (default: all CPUs)")
+    parser.add_argument("--memory-mb", type=float, default=1024,
+                        help="working-memory budget for tiles in MB (default: 1024)")
+    parser.add_argument("--labels-format", choices=("auto", "tif", "zarr"), default="auto",
+                        help="labels as TIFF or OME-Zarr (auto: zarr above 64 MP)")
+
+
+def job_options(args: argparse.Namespace):
+    """JobOptions from parsed arguments (see :func:`add_job_arguments`)."""
+    from ..engine.jobs import JobOptions
+
+    return JobOptions(method=args.method, device=args.device, tile=args.tile, seed=args.seed,
+                      workers=args.workers, memory_budget_mb=args.memory_mb,
+                      labels_format=args.labels_format)
+
+
+def register(sub) -> None:
+    """Add the ``segment`` and ``demo`` subcommands."""
+    seg = sub.add_parser("segment", help="find nuclei in images and write labels, points, "
+                                         "GeoJSON and an overlay")
+    seg.add_argument("inputs", nargs="+", metavar="INPUT",
+                     help="image files (.tif .svs .ome.tif .zarr .png .jpg), folders or globs")
+    add_job_arguments(seg)
+    seg.set_defaults(func=cmd_segment)
+
+    demo = sub.add_parser("demo", help="run the main job on the bundled H&E sample")
+    demo.add_argument("-o", "--outdir", type=Path, default=Path("pathrobust-demo"),
+                      help="output folder (default: ./pathrobust-demo)")
+    demo.add_argument("--no-viewer", action="store_true",
+                      help="do not open napari even when a display is available")
+    demo.set_defaults(func=cmd_demo)
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    inputs = expand_inputs(args.inputs)
+    if not inputs:
+        print("error: no input images found", file=sys.stderr)
+        return 1
+    options = job_options(args)
+    failed = sum(segment_one(path, args.outdir, options, args) is None for path in inputs)
+    return 1 if failed else 0
+
+
+def segment_one(path: Path, outdir: Path, options, args):
+    """Segment one input; print its summary line or one error line. None on failure."""
+    from ..engine.jobs import segment_file
+    from ..engine.progress import Reporter
+
+    result = run_guarded(path, lambda bar: segment_file(path, outdir, options,
+                                                        Reporter(progress=bar)), args)
+    if result is not None:
+        print(f"{result.name}: {result.n_nuclei} nuclei in {result.seconds:.2f} s "
+              f"-> {result.outputs['labels'].parent}/{result.name}_*")
+    return result
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .._resources import DEMO_IMAGE, resource_path
+    from ..engine.jobs import JobOptions
+
+    image = resource_path(DEMO_IMAGE)
+    result = segment_one(image, args.outdir, JobOptions(), args)
+    if result is None:
+        return 1
+    if not args.no_viewer and _has_display():
+        _show_in_napari(image, result)
+    return 0
+
+
+def _has_display() -> bool:
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _show_in_napari(image: Path, result) -> None:
+    """Open napari with the demo image and its results (skipped if napari is missing)."""
+    try:
+        import napari
+    except ImportError:
+        print("napari is not installed: results are in the output folder", file=sys.stderr)
+        return
+    import csv
+
+    from ..engine.io import open_image
+    from ..engine.writers import read_labels_tiff
+
+    slide = open_image(image)
+    labels, meta = read_labels_tiff(result.outputs["labels"])
+    with open(result.outputs["points"], newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    viewer = napari.Viewer()
+    viewer.add_image(slide.data.compute(), name=slide.name, rgb=True)
+    viewer.add_labels(labels, name=f"{slide.name}_nuclei", metadata=meta)
+    viewer.add_points([[float(r["y"]), float(r["x"])] for r in rows],
+                      name=f"{slide.name}_centroids", size=6, face_color="yellow")
+    napari.run()
