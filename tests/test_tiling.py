@@ -82,3 +82,35 @@ def test_cancel_stops_the_job():
     with pytest.raises(Cancelled):
         segment_slide(slide_from_array(rgb), get_method("classical"), tile=100,
                       reporter=reporter)
+
+
+class _MapMethod:
+    """A toy method returning labels plus a pointwise map (OD), to test map stitching."""
+
+    name = "toy"
+    halo = 8
+
+    def fit(self, sample):
+        return self
+
+    def segment_tile(self, rgb):
+        from napari_pathrobust.engine.pipeline import TileOutput
+        from napari_pathrobust.engine.stain import hematoxylin_od
+
+        od = hematoxylin_od(rgb)
+        return TileOutput(np.zeros(rgb.shape[:2], np.int32),
+                          {"od": od, "mask": (od > 0.3).astype(np.uint8)})
+
+    def describe(self):
+        return {"name": self.name}
+
+
+def test_maps_are_stitched_seamlessly():
+    from napari_pathrobust.engine.stain import hematoxylin_od
+
+    rgb, _ = synthetic_he_tile(shape=(250, 190), seed=4)
+    result = segment_slide(slide_from_array(rgb), _MapMethod(), tile=64)
+    expected = hematoxylin_od(rgb)
+    np.testing.assert_array_equal(result.maps["od"], expected)
+    np.testing.assert_array_equal(result.maps["mask"], (expected > 0.3).astype(np.uint8))
+    assert result.n_nuclei == 0

@@ -26,6 +26,19 @@ from .progress import Reporter
 from .tiling import Tile, auto_tile_size, ownership_filter, plan_tiles
 
 
+@dataclass
+class TileOutput:
+    """What a method may return instead of bare labels: labels plus dense maps.
+
+    ``maps`` holds per-pixel intermediate results of the same (H, W) as the window,
+    e.g. ``{"activation": float32, "pseudomask": uint8}``; the pipeline stitches their
+    tile cores into whole-image maps (see ``SegmentResult.maps``).
+    """
+
+    labels: np.ndarray
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+
+
 class RecordSink(Protocol):
     """Anything that accepts batches of finished records (CSV, GeoJSON writers)."""
 
@@ -41,6 +54,7 @@ class SegmentResult:
     labels: Any  # numpy array or zarr array (the canvas)
     records: Optional[list[NucleusRecord]]
     info: dict[str, Any] = field(default_factory=dict)
+    maps: dict[str, Any] = field(default_factory=dict)  # stitched TileOutput.maps
 
 
 def default_workers() -> int:
@@ -93,13 +107,16 @@ def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
                   seed: int = 0, memory_budget_mb: float = 1024,
                   canvas: Any = None, sinks: Iterable[RecordSink] = (),
                   keep_records: bool = False, polygons: bool = True, fit: bool = True,
+                  map_canvases: Optional[dict[str, Any]] = None,
                   reporter: Optional[Reporter] = None) -> SegmentResult:
     """Segment ``slide`` with ``method``; tiled and untiled runs give the same instances.
 
     ``canvas`` receives the uint32 labels (a numpy or zarr array of the slide's shape;
     a numpy array is allocated when None). ``sinks`` get each tile's records once they
     have global ids; with ``polygons`` the workers also trace each outline (for GeoJSON).
-    ``tile=None`` picks the tile size from ``memory_budget_mb``.
+    ``tile=None`` picks the tile size from ``memory_budget_mb``. Maps a method returns
+    (:class:`TileOutput`) are stitched into ``map_canvases`` (numpy arrays allocated on
+    first use when a name is missing; pass zarr arrays for slides that do not fit memory).
     """
     reporter = reporter or Reporter()
     start = time.perf_counter()
@@ -117,17 +134,21 @@ def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
     kept: Optional[list[NucleusRecord]] = [] if keep_records else None
     next_id = 1
 
-    def work(t: Tile) -> list[NucleusRecord]:
+    maps: dict[str, Any] = dict(map_canvases or {})
+
+    def work(t: Tile) -> tuple[list[NucleusRecord], dict[str, np.ndarray]]:
         reporter.check()
         rgb = np.asarray(slide.data[t.window_slices].compute(scheduler="synchronous"))
-        labels = method.segment_tile(rgb)
+        output = method.segment_tile(rgb)
+        labels = output.labels if isinstance(output, TileOutput) else output
         records = measure_objects(labels, rgb, offset=t.offset,
                                   keep=ownership_filter(t, shape), mpp=slide.mpp)
         records.sort(key=lambda r: (r.centroid_y, r.centroid_x))
         if polygons:
             for rec in records:
                 rec.polygon = record_polygon(rec)
-        return records
+        tile_maps = output.maps if isinstance(output, TileOutput) else {}
+        return records, {name: _core(t, m) for name, m in tile_maps.items()}
 
     pending: deque = deque()
     todo = iter(plan)
@@ -140,7 +161,8 @@ def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
             done = 0
             while pending:
                 t, future = pending.popleft()
-                records = future.result()
+                records, tile_maps = future.result()
+                _stitch_maps(maps, tile_maps, t, shape)
                 for rec in records:
                     rec.label = next_id
                     next_id += 1
@@ -163,7 +185,24 @@ def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
         "tile": tile, "halo": halo, "workers": workers, "seed": seed,
         "n_tiles": len(plan), "image_shape": list(shape), "mpp": slide.mpp,
     }
-    return SegmentResult(next_id - 1, time.perf_counter() - start, canvas, kept, info)
+    return SegmentResult(next_id - 1, time.perf_counter() - start, canvas, kept, info, maps)
+
+
+def _core(t: Tile, window_map: np.ndarray) -> np.ndarray:
+    """The part of a window-sized map that lies in the tile's core."""
+    y0, y1, x0, x1 = t.core
+    oy, ox = t.offset
+    return window_map[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
+
+
+def _stitch_maps(maps: dict[str, Any], tile_maps: dict[str, np.ndarray], t: Tile,
+                 shape: tuple[int, int]) -> None:
+    """Copy each tile's core maps into whole-image canvases (allocated on first use)."""
+    y0, y1, x0, x1 = t.core
+    for name, core in tile_maps.items():
+        if name not in maps:
+            maps[name] = np.zeros(shape + core.shape[2:], dtype=core.dtype)
+        maps[name][y0:y1, x0:x1] = core
 
 
 def _paint(canvas: Any, records: list[NucleusRecord]) -> None:
