@@ -1,5 +1,7 @@
 """The Recognise widget in a real viewer (runs under xvfb)."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -56,3 +58,150 @@ def test_cancel_adds_no_layer(viewer_with_demo, qtbot):
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert "demo_he_crop_nuclei" not in viewer.layers
     assert widget._status.value == "cancelled"
+
+
+class _ToyMethod:
+    """A method returning maps, as learned methods do (PSM)."""
+
+    name = "toy"
+    halo = 0
+    map_names = ("activation", "pseudomask")  # large images: these go to zarr
+    delay = 0.0
+
+    def fit(self, sample_rgb):
+        return self
+
+    def segment_tile(self, rgb):
+        from scipy import ndimage
+
+        from napari_pathrobust.engine.pipeline import TileOutput
+
+        time.sleep(self.delay)
+        dark = rgb.mean(axis=2) < 120
+        labels = ndimage.label(dark)[0].astype(np.int32)
+        activation = (255 - rgb.mean(axis=2)).astype(np.float32) / 255
+        return TileOutput(labels, maps={"activation": activation,
+                                        "pseudomask": dark.astype(np.uint8),
+                                        "edges": activation * 0.5})
+
+    def describe(self):
+        return {"model_hash": "toy-123"}
+
+
+@pytest.fixture
+def toy_method(monkeypatch):
+    from napari_pathrobust.widgets import recognise
+
+    monkeypatch.setattr(recognise, "available_methods", lambda: ["classical", "toy"])
+    real = recognise.get_method
+    monkeypatch.setattr(recognise, "get_method",
+                        lambda name, **kw: _ToyMethod() if name == "toy" else real(name, **kw))
+
+
+def _run(widget, qtbot):
+    widget.run()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+
+
+def test_maps_shown_by_role(viewer_with_demo, qtbot, toy_method):
+    viewer = viewer_with_demo
+    widget = _widget(viewer)
+    widget._method.value = "toy"
+    _run(widget, qtbot)
+    activation = viewer.layers["demo_he_crop_activation"]
+    assert activation._type_string == "image" and activation.colormap.name == "turbo"
+    assert activation.data.shape == (512, 512) and float(activation.data.max()) <= 1
+    mask = viewer.layers["demo_he_crop_pseudomask"]
+    assert mask._type_string == "labels" and set(np.unique(mask.data)) <= {0, 1}
+    assert viewer.layers["demo_he_crop_edges"]._type_string == "image"
+    nuclei = viewer.layers["demo_he_crop_nuclei"]
+    assert nuclei.metadata["model_hash"] == "toy-123" and nuclei.metadata["method"] == "toy"
+    assert {"status", "classification", "perimeter", "eccentricity"} <= set(nuclei.features)
+
+
+def test_region_from_shapes_offsets_translate(viewer_with_demo, qtbot):
+    viewer = viewer_with_demo
+    image = viewer.layers["demo_he_crop"]
+    scale = image.scale[-1]
+    # rectangle in world units (the image is scaled to micrometres)
+    shapes = viewer.add_shapes([np.array([[100, 200], [100, 400], [300, 400], [300, 200]])
+                                * scale], shape_type="rectangle", name="roi")
+    widget = _widget(viewer)
+    widget._image.value = image
+    widget._region.value = "shapes rectangle"
+    widget._shapes.value = shapes
+    _run(widget, qtbot)
+    nuclei = viewer.layers["demo_he_crop_nuclei"]
+    assert nuclei.data.shape == (200, 200)
+    assert nuclei.metadata["region"] == [100, 200, 300, 400]
+    np.testing.assert_allclose(nuclei.translate, np.array([100, 200]) * scale)
+    points = viewer.layers["demo_he_crop_centroids"]
+    assert len(points.data) == len(nuclei.features) > 0
+    assert points.data.max() < 200  # crop coordinates, translated by the layer
+
+
+def test_result_bound_to_source_layer(viewer_with_demo, qtbot):
+    viewer = viewer_with_demo
+    widget = _widget(viewer)
+    widget._image.value = viewer.layers["demo_he_crop"]
+    widget.run()
+    other = viewer.add_image(np.zeros((64, 64), np.uint8), name="other")
+    viewer.layers.selection.active = other
+    widget._image.reset_choices()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert "demo_he_crop_nuclei" in viewer.layers and "other_nuclei" not in viewer.layers
+    assert viewer.layers["demo_he_crop_nuclei"].metadata["source_layer"] == "demo_he_crop"
+
+
+def test_large_region_goes_to_zarr(viewer_with_demo, qtbot, tmp_path, monkeypatch,
+                                   toy_method):
+    from napari_pathrobust.widgets import recognise
+
+    monkeypatch.setenv("NAPARI_PATHROBUST_CONFIG_DIR", str(tmp_path / "config"))
+    from napari_pathrobust.widgets._settings import save_settings
+
+    save_settings({"results_dir": str(tmp_path / "results")})
+    monkeypatch.setattr(recognise, "LARGE_PIXELS", 1000)
+    viewer = viewer_with_demo
+    widget = _widget(viewer)
+    widget._method.value = "toy"
+    widget._tile.value = 128
+    _ToyMethod.delay = 0.3
+    widget.run()
+    qtbot.waitUntil(lambda: widget._progress.value >= 1, timeout=60_000)  # zarr is open
+    widget.cancel()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert "demo_he_crop_nuclei" not in viewer.layers and widget._status.value == "cancelled"
+    results = tmp_path / "results"
+    assert not results.exists() or list(results.iterdir()) == []  # nothing half-made
+    _ToyMethod.delay = 0.0
+    _run(widget, qtbot)
+    nuclei = viewer.layers["demo_he_crop_nuclei"]
+    assert sorted(p.name for p in results.iterdir()) == ["demo_he_crop_maps.zarr",
+                                                         "demo_he_crop_nuclei.zarr"]
+    assert not isinstance(viewer.layers["demo_he_crop_activation"].data, np.ndarray)
+    assert isinstance(viewer.layers["demo_he_crop_edges"].data, np.ndarray)
+    assert not isinstance(nuclei.data, np.ndarray)  # lazy, read from the zarr
+    assert int(np.asarray(nuclei.data).max()) == len(nuclei.features) > 20
+
+
+def test_current_view_and_multiscale_input(make_napari_viewer, qtbot):
+    import dask.array as da
+
+    from napari_pathrobust._sample_data import demo_crop
+
+    (data, kwargs, _), = demo_crop()
+    viewer = make_napari_viewer()
+    kwargs = dict(kwargs, name="pyramid", multiscale=True, scale=(1, 1))
+    viewer.add_image([da.from_array(data, chunks=128), da.from_array(data[::2, ::2])],
+                     **kwargs)
+    widget = _widget(viewer)
+    widget._region.value = "current view"
+    cam = getattr(viewer, "scene", viewer).camera
+    cam.center = (0, 300, 200)
+    cam.zoom = max(viewer.canvas.size) / 100  # about 100 pixels visible
+    _run(widget, qtbot)
+    nuclei = viewer.layers["pyramid_nuclei"]
+    y0, x0, y1, x1 = nuclei.metadata["region"]
+    assert y1 - y0 <= 110 and x1 - x0 <= 110 and y0 <= 300 <= y1 and x0 <= 200 <= x1
+    assert nuclei.data.shape == (y1 - y0, x1 - x0)

@@ -1,30 +1,103 @@
-"""napari reader: slides opened lazily as multiscale RGB images."""
+"""napari reader: slides (lazy, multiscale RGB) and this plugin's results.
+
+* Slides (TIFF, SVS, OME-TIFF, zarr) open lazily as multiscale Image layers.
+* Label TIFFs and OME-Zarr label pyramids written by this plugin open as Labels.
+* GeoJSON (this plugin's or QuPath's) is rasterised to Labels whose features carry
+  label, centroid, area, classification, status and every stored measurement.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import numpy as np
+
+_SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".zarr")
 
 
 def get_reader(path):
-    """Return a reader function for slide files this plugin opens, else None."""
+    """Return a reader function for files this plugin opens, else None."""
     if isinstance(path, list):
         if len(path) != 1:
             return None
         path = path[0]
     name = str(path).lower().rstrip("/")
-    if not name.endswith((".svs", ".tif", ".tiff", ".zarr")):
+    if name.endswith(".geojson"):
+        return read_geojson
+    if not name.endswith(_SLIDE_SUFFIXES):
         return None
     if name.endswith(".zarr") and not Path(path).is_dir():
         return None
     return read_slide
 
 
+def _label_tiff_metadata(path: Path):
+    """The stored metadata when ``path`` is a label TIFF written by this plugin, else None."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            description = tif.pages[0].description or ""
+    except Exception:  # not a TIFF we can parse: let the slide reader explain
+        return None
+    if '"pathrobust"' not in description:
+        return None
+    try:
+        parsed = json.loads(description)
+    except ValueError:
+        return None
+    return parsed.get("pathrobust") if isinstance(parsed, dict) else None
+
+
+def _labels_kwargs(name: str, metadata: dict) -> dict:
+    kwargs = {"name": name, "metadata": metadata}
+    mpp = metadata.get("mpp")
+    if metadata.get("scale") is not None:
+        kwargs["scale"] = tuple(metadata["scale"])
+    elif mpp:
+        kwargs["scale"] = (mpp, mpp)
+    if metadata.get("translate") is not None:
+        kwargs["translate"] = tuple(metadata["translate"])
+    return kwargs
+
+
+def _ome_label_attrs(path: Path):
+    import zarr
+
+    try:
+        attrs = dict(zarr.open_group(store=str(path), mode="r").attrs)
+    except Exception:  # not a zarr group
+        return None
+    ome = attrs.get("ome") or {}
+    if "image-label" in ome or "pathrobust" in attrs:
+        return attrs
+    return None
+
+
 def read_slide(path):
-    """Open one slide as layer data: a pyramid when it has several levels."""
+    """Open a slide lazily (a pyramid when it has several levels) or a label result."""
     from .engine.io import open_image
+    from .engine.writers import read_labels_tiff, read_ome_zarr_labels
 
     if isinstance(path, list):
         path = path[0]
+    p = Path(path)
+    if p.is_file() and p.suffix.lower() in (".tif", ".tiff"):
+        metadata = _label_tiff_metadata(p)
+        if metadata is not None:
+            labels, stored = read_labels_tiff(p)
+            return [(labels, _labels_kwargs(_stem(p), stored), "labels")]
+    if p.is_dir() and _ome_label_attrs(p) is not None:
+        import dask.array as da
+
+        levels, attrs = read_ome_zarr_labels(p)
+        stored = attrs.get("pathrobust") or {}
+        data = [da.from_zarr(level) for level in levels]
+        kwargs = _labels_kwargs(_stem(p), stored)
+        if len(data) > 1:
+            return [(data, dict(kwargs, multiscale=True), "labels")]
+        return [(data[0], kwargs, "labels")]
     slide = open_image(path)
     levels = slide.levels
     kwargs = {"name": slide.name, "rgb": True, "metadata": {"mpp": slide.mpp, "path": str(path),
@@ -34,3 +107,86 @@ def read_slide(path):
     if len(levels) > 1:
         return [(levels, dict(kwargs, multiscale=True), "image")]
     return [(levels[0], kwargs, "image")]
+
+
+def _stem(p: Path) -> str:
+    name = p.name
+    for suffix in (".ome.zarr", ".zarr", ".ome.tiff", ".ome.tif", ".tiff", ".tif", ".geojson"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return p.stem
+
+
+def rasterise_cells(cells: list[dict], shape: tuple[int, int],
+                    origin: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, dict]:
+    """Paint polygons (slide pixel corners, (x, y)) into uint32 labels; return features.
+
+    A pixel belongs to a polygon when its centre lies inside; earlier cells keep
+    overlapping pixels. Cells without a ``label`` get the next free id.
+    """
+    from skimage.draw import polygon as fill_polygon
+
+    labels = np.zeros(shape, dtype=np.uint32)
+    used = {int(c["label"]) for c in cells if c.get("label") is not None}
+    next_id = max(used, default=0) + 1
+    oy, ox = origin
+    rows: list[dict] = []
+    for cell in cells:
+        label = cell.get("label")
+        if label is None:
+            label, next_id = next_id, next_id + 1
+        ring = np.asarray(cell["polygon"], dtype=np.float64)
+        rr, cc = fill_polygon(ring[:, 1] - oy - 0.5, ring[:, 0] - ox - 0.5, shape)
+        free = labels[rr, cc] == 0
+        rr, cc = rr[free], cc[free]
+        labels[rr, cc] = int(label)
+        measurements = {k: (np.nan if v is None else v)
+                        for k, v in (cell.get("measurements") or {}).items()}
+        area = measurements.pop("area", None)
+        rows.append({
+            "label": int(label),
+            "x": float(cc.mean()) if cc.size else np.nan,
+            "y": float(rr.mean()) if rr.size else np.nan,
+            "area": int(rr.size if area is None or not np.isfinite(area) else round(area)),
+            "classification": cell.get("classification") or "Unclassified",
+            "status": cell.get("status") or "unreviewed",
+            **measurements,
+        })
+    columns: dict[str, list] = {}
+    for row in rows:
+        for key in row:
+            columns.setdefault(key, [])
+    features = {key: [row.get(key, np.nan) for row in rows] for key in columns}
+    features["index"] = [row["label"] for row in rows]  # napari: feature row of a label
+    return labels, features
+
+
+def read_geojson(path):
+    """Open a GeoJSON of cell polygons as a Labels layer with per-cell features."""
+    from .engine.errors import InputError
+    from .engine.writers import read_geojson_polygons
+
+    if isinstance(path, list):
+        path = path[0]
+    p = Path(path)
+    cells = read_geojson_polygons(p)
+    with open(p, encoding="utf-8") as fh:
+        head = json.load(fh)
+    metadata = head.get("pathrobust") if isinstance(head, dict) else None
+    metadata = metadata if isinstance(metadata, dict) else {}
+    region = metadata.get("region")
+    if region is not None:
+        origin = (int(region[0]), int(region[1]))
+        shape = (int(region[2]) - origin[0], int(region[3]) - origin[1])
+    elif metadata.get("image_shape"):
+        origin, shape = (0, 0), tuple(int(s) for s in metadata["image_shape"][:2])
+    else:
+        if not cells:
+            raise InputError(p, "no polygons and no image size: nothing to open")
+        pts = np.concatenate([np.asarray(c["polygon"]) for c in cells])
+        origin = (0, 0)
+        shape = (int(np.ceil(pts[:, 1].max())) + 1, int(np.ceil(pts[:, 0].max())) + 1)
+    labels, features = rasterise_cells(cells, shape, origin)
+    kwargs = _labels_kwargs(_stem(p), metadata)
+    kwargs["features"] = features
+    return [(labels, kwargs, "labels")]

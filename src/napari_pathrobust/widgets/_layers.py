@@ -1,0 +1,125 @@
+"""Layer helpers shared by the dock widgets (main thread only, except FeatureSink).
+
+* :func:`upsert_layer` updates ``<image>_<role>`` in place or adds it,
+* :func:`view_region` / :func:`shape_region` turn the current view or a Shapes
+  rectangle into a pixel box of an image layer,
+* :class:`FeatureSink` collects mask-free per-cell rows from the engine (any thread).
+"""
+
+import threading
+from typing import Optional
+
+import numpy as np
+
+from ..engine.features import NucleusRecord, features_table
+
+Box = tuple[int, int, int, int]  # y0, x0, y1, x1 in level-0 pixels
+
+
+def image_shape(layer) -> tuple[int, int]:
+    """(rows, cols) of level 0 of an RGB or grey image layer."""
+    data = layer.data[0] if layer.multiscale else layer.data
+    return (int(data.shape[0]), int(data.shape[1]))
+
+
+def _clip_box(y0, x0, y1, x1, shape) -> Optional[Box]:
+    y0, x0 = max(0, int(np.floor(y0))), max(0, int(np.floor(x0)))
+    y1, x1 = min(shape[0], int(np.ceil(y1))), min(shape[1], int(np.ceil(x1)))
+    if y1 - y0 < 16 or x1 - x0 < 16:
+        return None
+    return y0, x0, y1, x1
+
+
+def _world_box_to_data(layer, corners_world: np.ndarray) -> Optional[Box]:
+    data = np.array([layer.world_to_data(c) for c in corners_world])[:, -2:]
+    lo, hi = data.min(axis=0), data.max(axis=0)
+    return _clip_box(lo[0], lo[1], hi[0], hi[1], image_shape(layer))
+
+
+def camera(viewer):
+    """The viewer's camera (``viewer.scene.camera`` from napari 0.9, else ``viewer.camera``)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
+
+
+def view_region(viewer, layer) -> Optional[Box]:
+    """Pixel box of ``layer`` visible in the canvas (None if under 16 px a side)."""
+    cam = camera(viewer)
+    center = np.asarray(cam.center, dtype=float)[-2:]
+    half = np.asarray(viewer.canvas.size, dtype=float) / (2.0 * cam.zoom)
+    ndim = viewer.dims.ndim
+    corners = []
+    for dy in (-1, 1):
+        for dx in (-1, 1):
+            point = np.zeros(ndim)
+            point[-2:] = center + np.array([dy, dx]) * half
+            corners.append(point)
+    return _world_box_to_data(layer, np.array(corners))
+
+
+def shape_region(shapes, layer) -> Optional[Box]:
+    """Pixel box of ``layer`` under the selected (else the last) shape of ``shapes``."""
+    if shapes is None or len(shapes.data) == 0:
+        return None
+    selected = sorted(shapes.selected_data)
+    vertices = np.asarray(shapes.data[selected[0] if selected else -1], dtype=float)
+    world = np.array([shapes.data_to_world(v) for v in vertices])
+    return _world_box_to_data(layer, world)
+
+
+def upsert_layer(viewer, name: str, kind: str, data, kwargs: dict):
+    """Update layer ``name`` in place (data, metadata, geometry) or add it.
+
+    A layer of another type, or one whose multiscale-ness changes, is replaced at
+    the same position in the layer list.
+    """
+    multiscale = isinstance(data, list)
+    if name in viewer.layers:
+        layer = viewer.layers[name]
+        same_kind = layer._type_string == kind  # noqa: SLF001 - napari's layer type name
+        if same_kind and getattr(layer, "multiscale", False) == multiscale:
+            layer.data = data
+            for key in ("metadata", "scale", "translate", "units", "features"):
+                if key in kwargs:
+                    setattr(layer, key, kwargs[key])
+            return layer
+        index = viewer.layers.index(layer)
+        viewer.layers.remove(layer)
+        added = getattr(viewer, f"add_{kind}")(data, name=name, **kwargs)
+        viewer.layers.move(viewer.layers.index(added), index)
+        return added
+    return getattr(viewer, f"add_{kind}")(data, name=name, **kwargs)
+
+
+class FeatureSink:
+    """Record sink keeping only what the features table needs (no masks)."""
+
+    def __init__(self):
+        self._rows: list[NucleusRecord] = []
+        self._lock = threading.Lock()
+
+    def add(self, records) -> None:
+        light = [NucleusRecord(r.label, r.y0, r.x0, np.zeros((0, 0), bool), r.centroid_y,
+                               r.centroid_x, r.area, dict(r.measurements), r.classification,
+                               r.status) for r in records]
+        with self._lock:
+            self._rows.extend(light)
+
+    def table(self) -> dict[str, np.ndarray]:
+        """Features columns (label, x, y, area, classification, status, measurements)."""
+        with self._lock:
+            return features_table(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+def layer_choices(viewer, cls):
+    """A ComboBox ``choices`` callable listing the viewer's layers of type ``cls``."""
+    def choices(_widget=None):
+        return [layer for layer in viewer.layers if isinstance(layer, cls)]
+    return choices
+
+
+__all__ = ["camera", "upsert_layer", "view_region", "shape_region", "FeatureSink", "image_shape",
+           "layer_choices"]
