@@ -32,9 +32,8 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
-from skimage.morphology import h_maxima
-from skimage.segmentation import watershed
 
+from ..morphology import fill_enclosed_holes, remove_small_objects, split_touching
 from ..stain import hematoxylin_od
 
 
@@ -130,38 +129,14 @@ class ClassicalMethod:
                 self.fit(rgb)
             local = ndi.uniform_filter(hem, p.background_window, mode="nearest")
             hem -= local - np.float32(self.fitted_level)
-        mask = hem > self.threshold
-        if p.max_hole_area > 0:
-            holes, n = ndi.label(~mask)
-            if n:
-                sizes = np.bincount(holes.ravel(), minlength=n + 1)
-                border = np.unique(
-                    np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]])
-                )
-                fill = sizes <= p.max_hole_area
-                fill[0] = False
-                fill[border] = False
-                mask |= fill[holes]
-        return _remove_small(mask, p.min_area)
+        mask = fill_enclosed_holes(hem > self.threshold, p.max_hole_area)
+        return remove_small_objects(mask, p.min_area)
 
     def segment_tile(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 (H, W, 3) RGB -> int32 labels (0 background, 1..n); fits here if unfitted."""
         p = self.params
-        mask = self.foreground(rgb)
-        if not mask.any():
-            return np.zeros(mask.shape, np.int32)
-        dist = ndi.distance_transform_edt(mask).astype(np.float32)
-        if p.dist_sigma > 0:
-            dist = ndi.gaussian_filter(dist, p.dist_sigma, mode="nearest", truncate=4.0)
-            dist[~mask] = 0
-        markers = _markers(dist, mask, p.h)
-        lab = watershed(-dist, markers, mask=mask, compactness=p.compactness)
-        # components without any marker (flat / tiny) keep one label each
-        orphan = mask & (lab == 0)
-        if orphan.any():
-            extra, _ = ndi.label(orphan)
-            lab = np.where(orphan, extra + lab.max(), lab)
-        return _relabel(_remove_small_labels(lab, p.min_area))
+        return split_touching(self.foreground(rgb), p.h, p.dist_sigma, p.compactness,
+                              p.min_area)
 
     def describe(self) -> dict:
         """JSON-serialisable parameters and fitted values."""
@@ -175,49 +150,3 @@ class ClassicalMethod:
         }
 
 
-def _markers(dist: np.ndarray, mask: np.ndarray, h: float) -> np.ndarray:
-    """Labelled h-maxima of ``dist``, computed per foreground component (local, and
-    much faster than one whole-image grey reconstruction)."""
-    comps, n = ndi.label(mask)
-    peaks = np.zeros(mask.shape, bool)
-    for k, slc in enumerate(ndi.find_objects(comps), start=1):
-        if slc is None:
-            continue
-        own = comps[slc] == k
-        sub = np.pad(np.where(own, dist[slc], 0), 1)
-        if h > 0:
-            pk = h_maxima(sub, h)[1:-1, 1:-1].astype(bool)
-        else:
-            pk = (ndi.maximum_filter(sub, size=3) == sub)[1:-1, 1:-1]
-        peaks[slc] |= pk & own
-    return ndi.label(peaks)[0]
-
-
-def _remove_small(mask: np.ndarray, min_area: int) -> np.ndarray:
-    if min_area <= 1:
-        return mask
-    lab, n = ndi.label(mask)
-    if n == 0:
-        return mask
-    keep = np.bincount(lab.ravel(), minlength=n + 1) >= min_area
-    keep[0] = False
-    return keep[lab]
-
-
-def _remove_small_labels(lab: np.ndarray, min_area: int) -> np.ndarray:
-    if min_area <= 1:
-        return lab
-    sizes = np.bincount(lab.ravel())
-    small = sizes < min_area
-    small[0] = False
-    if small.any():
-        lab = np.where(small[lab], 0, lab)
-    return lab
-
-
-def _relabel(lab: np.ndarray) -> np.ndarray:
-    ids = np.unique(lab)
-    ids = ids[ids > 0]
-    lut = np.zeros(int(lab.max()) + 1, np.int32)
-    lut[ids] = np.arange(1, len(ids) + 1, dtype=np.int32)
-    return lut[lab]
