@@ -124,6 +124,11 @@ def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
     workers = workers or default_workers()
     halo = method.halo if halo is None else int(halo)
     tile = tile or auto_tile_size(shape, halo, memory_budget_mb, workers)
+    align = int(getattr(method, "alignment", 1))
+    if align > 1:  # strided networks: windows must start on the same pixel grid
+        tile, halo = -(-tile // align) * align, -(-halo // align) * align
+    if hasattr(method, "configure_threads"):
+        method.configure_threads(workers)
     plan = plan_tiles(shape, tile, halo)
     if canvas is None:
         canvas = np.zeros(shape, dtype=np.uint32)

@@ -123,3 +123,20 @@ def layer_choices(viewer, cls):
 
 __all__ = ["camera", "upsert_layer", "view_region", "shape_region", "FeatureSink", "image_shape",
            "layer_choices"]
+
+
+def connect_while_alive(widget, pairs) -> None:
+    """Connect ``(emitter, callback)`` pairs (viewer events) and disconnect them when the
+    widget's Qt object is destroyed, so a closed dock never receives late events."""
+    pairs = list(pairs)
+    for emitter, callback in pairs:
+        emitter.connect(callback)
+
+    def disconnect(*_):
+        for emitter, callback in pairs:
+            try:
+                emitter.disconnect(callback)
+            except (RuntimeError, TypeError, ValueError):
+                pass
+
+    getattr(widget, "native", widget).destroyed.connect(disconnect)

@@ -20,7 +20,7 @@ from .._writer import (
     export_labels_zarr,
     with_geometry,
 )
-from ._layers import layer_choices
+from ._layers import connect_while_alive, layer_choices
 from ._runner import JobRunner, is_cancellation
 
 #: export kind -> (button text, file filter, default suffix)
@@ -63,8 +63,8 @@ class ExportWidget(Container):
                      self._progress, self._status])
         self._runner = JobRunner(self._on_progress)
         self._activity = None
-        napari_viewer.layers.events.inserted.connect(self.reset_choices)
-        napari_viewer.layers.events.removed.connect(self.reset_choices)
+        connect_while_alive(self, [(napari_viewer.layers.events.inserted, self.reset_choices),
+                                   (napari_viewer.layers.events.removed, self.reset_choices)])
 
     @property
     def worker(self):

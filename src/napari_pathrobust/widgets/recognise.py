@@ -23,6 +23,7 @@ from ..engine.pipeline import segment_slide
 from ._large_result import run_to_zarr
 from ._layers import (
     FeatureSink,
+    connect_while_alive,
     image_shape,
     layer_choices,
     shape_region,
@@ -77,8 +78,8 @@ class RecogniseWidget(Container):
         self._cancel.changed.connect(self.cancel)
         self._runner = JobRunner(self._on_progress)
         self._activity = None
-        napari_viewer.layers.events.inserted.connect(self.reset_choices)
-        napari_viewer.layers.events.removed.connect(self.reset_choices)
+        connect_while_alive(self, [(napari_viewer.layers.events.inserted, self.reset_choices),
+                                   (napari_viewer.layers.events.removed, self.reset_choices)])
 
     @property
     def worker(self):

@@ -28,7 +28,7 @@ from qtpy.QtWidgets import (
 from ..engine.io import to_rgb_uint8
 from ..engine.writers.tables import DEFAULT_CLASS_COLORS
 from ._cell_edits import counts, paint_extent, remeasure
-from ._layers import camera, layer_choices
+from ._layers import camera, connect_while_alive, layer_choices
 
 COLUMNS = ("label", "classification", "status", "area")
 STATUS_KEYS = {"a": "accepted", "r": "rejected", "u": "unreviewed"}
@@ -109,8 +109,8 @@ class ReviewWidget(QWidget):
         row.addWidget(remeasure_all)
         layout.addLayout(row)
         self._labels_box.changed.connect(self.bind)
-        napari_viewer.layers.events.inserted.connect(self._choices_changed)
-        napari_viewer.layers.events.removed.connect(self._choices_changed)
+        connect_while_alive(self, [(napari_viewer.layers.events.inserted, self._choices_changed),
+                                   (napari_viewer.layers.events.removed, self._choices_changed)])
         self._choices_changed()
 
     # ------------------------------------------------------------------ binding

@@ -30,7 +30,7 @@ class Method(Protocol):
 
 def available_methods() -> list[str]:
     """Names accepted by :func:`get_method`."""
-    return ["classical"]
+    return ["classical", "psm"]
 
 
 def get_method(name: str, **params: Any) -> Method:
@@ -39,4 +39,8 @@ def get_method(name: str, **params: Any) -> Method:
         from .classical import ClassicalMethod
 
         return ClassicalMethod(**params)
+    if name == "psm":
+        from .psm import PSMMethod
+
+        return PSMMethod(**params)
     raise ValueError(f"unknown method {name!r}; available: {', '.join(available_methods())}")

@@ -1,0 +1,161 @@
+"""PSM: unsupervised nucleus recognition with prior self-activation maps.
+
+Per tile: the self-activation map (shallow Grad-CAM of the self-supervised network,
+weights fitted once per slide), the SCM pseudo-mask (K-means centres fitted once per
+slide), and the downstream network trained on pseudo-labels, whose nucleus probability
+and distance outputs give instances by a core-marker watershed. Without downstream
+weights the method falls back to splitting the pseudo-mask (variant ``scm``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..device import resolve_device
+from ..models.ssl_net import ActivationNet, normalise
+from ..models.unet import CompactUNet
+from ..models.weights import load_model
+from ..morphology import split_touching
+from ..pipeline import TileOutput
+from ..psm.activation import SelfActivation
+from ..psm.clustering import SemanticClustering
+from ..psm.instances import InstanceParams, instances_from_outputs
+
+SSL_WEIGHTS = "models/psm_ssl.pt"
+SEG_WEIGHTS = "models/psm_unet.pt"
+BUILDERS = {"activation-net": ActivationNet, "compact-unet": CompactUNet}
+
+
+@dataclass
+class PSMParams:
+    """Parameters of the PSM method (defaults are a-priori choices)."""
+
+    ssl_weights: Optional[str] = None  # None: the bundled network
+    seg_weights: Optional[str] = None  # None: the bundled network; "" = SCM only
+    device: str = "auto"
+    maps: bool = True  # also return the activation map and pseudo-mask
+    cluster_mode: str = "fixed"
+    cluster_weight: float = 1.0
+    k: int = 3
+    threshold: float = 0.5
+    core: float = 0.45
+    min_area: int = 30
+    seed: int = 0
+
+
+def _bundled(name: str) -> Optional[str]:
+    from ..._resources import resource_path
+
+    try:
+        return str(resource_path(name))
+    except FileNotFoundError:
+        return None
+
+
+class PSMMethod:
+    """The PSM recognition method (see module docstring)."""
+
+    name = "psm"
+    alignment = 8  # tiles start on multiples of the networks' strides
+    map_names = ("activation", "pseudomask")
+
+    def __init__(self, params: Optional[PSMParams] = None, **overrides: Any):
+        known = {f.name for f in fields(PSMParams)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ValueError(f"unknown PSM parameter(s): {', '.join(sorted(unknown))}")
+        self.params = PSMParams(**{**asdict(params or PSMParams()), **overrides})
+        p = self.params
+        self.device = resolve_device(p.device)
+        ssl_path = p.ssl_weights if p.ssl_weights is not None else _bundled(SSL_WEIGHTS)
+        seg_path = p.seg_weights if p.seg_weights is not None else _bundled(SEG_WEIGHTS)
+        self.cards: dict[str, dict] = {}
+        self.activation = None
+        if ssl_path:
+            net, self.cards["ssl"] = load_model(ssl_path, BUILDERS)
+            self.activation = SelfActivation(net, self.device)
+        self.seg_net = None
+        if seg_path:
+            net, self.cards["seg"] = load_model(seg_path, BUILDERS)
+            self.seg_net = net.to(self.device).eval()
+        if self.activation is None and (self.seg_net is None or p.maps):
+            raise ValueError("PSM needs the self-supervised network: no ssl_weights found")
+        self.clustering = SemanticClustering(k=p.k, mode=p.cluster_mode,
+                                             weight=p.cluster_weight, seed=p.seed)
+        self.instance_params = InstanceParams(threshold=p.threshold, core=p.core,
+                                              min_area=p.min_area)
+
+    @property
+    def variant(self) -> str:
+        return "full" if self.seg_net is not None else "scm"
+
+    @property
+    def halo(self) -> int:
+        """Receptive field of the networks plus the largest nucleus, rounded to 8."""
+        return 128
+
+    def configure_threads(self, workers: int) -> None:
+        """Share the CPU between pipeline workers instead of oversubscribing it."""
+        if self.device.type == "cpu":
+            import os
+
+            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+            torch.set_num_threads(max(1, cpus // max(1, workers)))
+
+    def fit(self, sample_rgb: np.ndarray) -> "PSMMethod":
+        """Fit the Grad-CAM weights and the K-means centres on a whole-slide sample."""
+        if self.activation is not None and (self.params.maps or self.seg_net is None):
+            self.activation.fit(sample_rgb, seed=self.params.seed)
+            self.clustering.fit(sample_rgb, self.activation.map_tile(sample_rgb))
+        return self
+
+    def _fitted(self, rgb: np.ndarray) -> None:
+        needs = self.params.maps or self.seg_net is None
+        if needs and (self.activation.fitted is None or self.clustering.fitted is None):
+            self.fit(rgb)
+
+    @torch.no_grad()
+    def network_outputs(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nucleus probability and normalised distance maps (float32, H x W)."""
+        h, w = rgb.shape[:2]
+        m = self.seg_net.multiple
+        x = normalise(torch.from_numpy(np.ascontiguousarray(rgb[..., :3]))[None].to(self.device))
+        pad_h, pad_w = (-h) % m, (-w) % m
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+        out = torch.sigmoid(self.seg_net(x))[0, :, :h, :w].float().cpu().numpy()
+        return out[0], out[1]
+
+    def segment_tile(self, rgb: np.ndarray):
+        """Labels (and maps when enabled) for one RGB tile."""
+        self._fitted(rgb)
+        maps: dict[str, np.ndarray] = {}
+        mask = None
+        if self.params.maps or self.seg_net is None:
+            act = self.activation.map_tile(rgb)
+            mask = self.clustering.pseudo_mask(rgb, act)
+            if self.params.maps:
+                maps = {"activation": act, "pseudomask": mask.astype(np.uint8)}
+        if self.seg_net is not None:
+            prob, dist = self.network_outputs(rgb)
+            labels = instances_from_outputs(prob, dist, self.instance_params)
+        else:
+            labels = split_touching(mask, min_area=self.params.min_area)
+        return TileOutput(labels, maps) if self.params.maps else labels
+
+    def describe(self) -> dict:
+        """Parameters, variant, fitted values and model hashes."""
+        fitted = {}
+        if self.activation is not None and self.activation.fitted is not None:
+            fitted["activation"] = asdict(self.activation.fitted)
+        if self.clustering.fitted is not None:
+            fitted["clusters"] = asdict(self.clustering.fitted)
+        return {"name": self.name, "variant": self.variant, "params": asdict(self.params),
+                "device": str(self.device), "halo": self.halo,
+                "model_hash": {k: c.get("sha256", "")[:16] for k, c in self.cards.items()},
+                "fitted": fitted}

@@ -1,0 +1,1 @@
+"""Compact torch networks shipped with the plugin, and their weight files."""
