@@ -28,15 +28,30 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                         help="working-memory budget for tiles in MB (default: 1024)")
     parser.add_argument("--labels-format", choices=("auto", "tif", "zarr"), default="auto",
                         help="labels as TIFF or OME-Zarr (auto: zarr above 64 MP)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="downstream network weights for --method psm (default: bundled)")
+    parser.add_argument("--ssl-model", type=Path, default=None,
+                        help="activation network weights for --method psm (default: bundled)")
 
 
 def job_options(args: argparse.Namespace):
     """JobOptions from parsed arguments (see :func:`add_job_arguments`)."""
     from ..engine.jobs import JobOptions
 
-    return JobOptions(method=args.method, device=args.device, tile=args.tile, seed=args.seed,
-                      workers=args.workers, memory_budget_mb=args.memory_mb,
-                      labels_format=args.labels_format)
+    params = {}
+    if args.method == "psm":
+        params = {"maps": False}
+        if args.model:
+            params["seg_weights"] = str(args.model)
+        if args.ssl_model:
+            params["ssl_weights"] = str(args.ssl_model)
+    elif args.model or args.ssl_model:
+        print(f"error: --model and --ssl-model need a learned method, not {args.method!r}",
+              file=sys.stderr)
+        raise SystemExit(2)
+    return JobOptions(method=args.method, method_params=params, device=args.device,
+                      tile=args.tile, seed=args.seed, workers=args.workers,
+                      memory_budget_mb=args.memory_mb, labels_format=args.labels_format)
 
 
 def register(sub) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import __version__
+from .errors import InputError
 from .io import Slide, open_image
 from .methods import get_method
 from .pipeline import segment_slide
@@ -29,6 +30,7 @@ from .writers import (
     OmeZarrLabelsWriter,
     PointsCSVWriter,
     write_labels_tiff,
+    write_map_tiff,
     write_overlay_png,
     write_run_json,
 )
@@ -51,6 +53,7 @@ class JobOptions:
     workers: Optional[int] = None
     memory_budget_mb: float = 1024
     labels_format: str = "auto"  # auto | tif | zarr
+    write_maps: bool = False  # also write <stem>_<map>.tif (e.g. activation, pseudomask)
 
 
 @dataclass
@@ -93,7 +96,14 @@ def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOpti
     large = {"tif": False, "zarr": True}.get(options.labels_format,
                                              height * width > LARGE_IMAGE_PIXELS)
     paths = output_paths(slide.name, outdir, large)
-    method = get_method(options.method, **(options.method_params or {}))
+    params = dict(options.method_params or {})
+    if options.write_maps:
+        params["maps"] = True
+        if large:
+            raise InputError(slide.path or slide.name,
+                             "intermediate maps are written for images up to "
+                             f"{LARGE_IMAGE_PIXELS // 10**6} MP only")
+    method = get_method(options.method, device=options.device, seed=options.seed, **params)
     metadata = {
         "software": f"napari-pathrobust {__version__}",
         "source": str(slide.path) if slide.path else slide.name,
@@ -121,6 +131,9 @@ def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOpti
         metadata.update({k: result.info[k] for k in ("tile", "halo", "workers", "n_tiles")})
         reporter.check()
         _write_overlay(paths["overlay"], slide, canvas)
+        for name, data in result.maps.items() if options.write_maps else ():
+            paths[name] = outdir / f"{slide.name}_{name}.tif"
+            write_map_tiff(paths[name], np.asarray(data), metadata=metadata, mpp=slide.mpp)
         if zarr_writer is not None:
             zarr_writer.finalize()
         else:

@@ -33,8 +33,10 @@ def available_methods() -> list[str]:
     return ["classical", "psm"]
 
 
-def get_method(name: str, **params: Any) -> Method:
-    """Build a method by name with parameter overrides."""
+def get_method(name: str, device: str | None = None, seed: int | None = None,
+               **params: Any) -> Method:
+    """Build a method by name with parameter overrides; ``device`` and ``seed`` reach
+    the methods that use them (learned ones) and are ignored by the others."""
     if name == "classical":
         from .classical import ClassicalMethod
 
@@ -42,5 +44,6 @@ def get_method(name: str, **params: Any) -> Method:
     if name == "psm":
         from .psm import PSMMethod
 
-        return PSMMethod(**params)
+        extra = {k: v for k, v in (("device", device), ("seed", seed)) if v is not None}
+        return PSMMethod(**extra, **params)
     raise ValueError(f"unknown method {name!r}; available: {', '.join(available_methods())}")

@@ -15,6 +15,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage as ndi
 
 from ..device import resolve_device
 from ..models.ssl_net import ActivationNet, normalise
@@ -40,11 +41,12 @@ class PSMParams:
     device: str = "auto"
     maps: bool = True  # also return the activation map and pseudo-mask
     cluster_mode: str = "fixed"
-    cluster_weight: float = 1.0
+    cluster_weight: float = 0.5
     k: int = 3
     threshold: float = 0.5
     core: float = 0.45
     min_area: int = 30
+    scm_split: bool = True  # SCM-only variant: split touching nuclei (else components)
     seed: int = 0
 
 
@@ -124,7 +126,8 @@ class PSMMethod:
         """Nucleus probability and normalised distance maps (float32, H x W)."""
         h, w = rgb.shape[:2]
         m = self.seg_net.multiple
-        x = normalise(torch.from_numpy(np.ascontiguousarray(rgb[..., :3]))[None].to(self.device))
+        pixels = np.require(rgb[..., :3], requirements=["C", "W"])
+        x = normalise(torch.from_numpy(pixels)[None].to(self.device))
         pad_h, pad_w = (-h) % m, (-w) % m
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
@@ -144,8 +147,10 @@ class PSMMethod:
         if self.seg_net is not None:
             prob, dist = self.network_outputs(rgb)
             labels = instances_from_outputs(prob, dist, self.instance_params)
-        else:
+        elif self.params.scm_split:
             labels = split_touching(mask, min_area=self.params.min_area)
+        else:
+            labels = ndi.label(mask)[0].astype(np.int32)
         return TileOutput(labels, maps) if self.params.maps else labels
 
     def describe(self) -> dict:

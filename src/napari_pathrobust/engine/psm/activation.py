@@ -89,7 +89,8 @@ class SelfActivation:
         fit = self.fitted
         h, w = rgb.shape[:2]
         pad_h, pad_w = (-h) % STRIDE, (-w) % STRIDE
-        x = normalise(torch.from_numpy(np.ascontiguousarray(rgb))[None].to(self.device))
+        pixels = np.require(rgb[..., :3], requirements=["C", "W"])
+        x = normalise(torch.from_numpy(pixels)[None].to(self.device))
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
         total = None

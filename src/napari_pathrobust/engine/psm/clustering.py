@@ -76,7 +76,7 @@ class SemanticClustering:
 
     k: int = 3
     mode: str = "fixed"
-    weight: float = 1.0  # activation weight (fixed) or beta on RGB (paper)
+    weight: float = 0.5  # activation weight (fixed) or beta on RGB (paper)
     min_area: int = 30
     max_hole: int = 200
     seed: int = 0

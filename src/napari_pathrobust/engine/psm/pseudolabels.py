@@ -36,6 +36,7 @@ class TargetParams:
     min_solidity: float = 0.85
     split_h: float = 2.0
     voronoi: bool = True
+    min_agreement: float = 0.5
 
 
 @dataclass
@@ -47,6 +48,22 @@ class Targets:
     points: np.ndarray  # (N, 2) row/col of all instance centroids
     n_reliable: int
     n_instances: int
+
+
+def _best_iou(instances: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """For each instance id, its best IoU with any instance of ``other``."""
+    a = instances.ravel().astype(np.int64)
+    b = np.asarray(other).ravel().astype(np.int64)
+    na, nb = int(a.max()) + 1, int(b.max()) + 1
+    both = (a > 0) & (b > 0)
+    pairs = np.unique(a[both] * nb + b[both], return_counts=True)
+    ia, ib = np.divmod(pairs[0], nb)
+    size_a = np.bincount(a, minlength=na)
+    size_b = np.bincount(b, minlength=nb)
+    iou = pairs[1] / (size_a[ia] + size_b[ib] - pairs[1])
+    best = np.zeros(na)
+    np.maximum.at(best, ia, iou)
+    return best
 
 
 def voronoi_edges(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -76,11 +93,19 @@ def normalised_distance(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_targets(pseudo_mask: np.ndarray, params: TargetParams | None = None) -> Targets:
-    """Targets for one image from its boolean pseudo-mask."""
+def build_targets(pseudo_mask: np.ndarray, params: TargetParams | None = None,
+                  agree_with: np.ndarray | None = None) -> Targets:
+    """Targets for one image from its boolean pseudo-mask.
+
+    ``agree_with``: instance labels from an independent unsupervised cue (e.g. the
+    classical hematoxylin pipeline). When given, an instance is reliable only if one
+    of those instances overlaps it with IoU >= ``min_agreement``, and background is
+    only where both cues say background (elsewhere: ignored).
+    """
     p = params or TargetParams()
     mask = np.asarray(pseudo_mask, bool)
     instances = split_touching(mask, h=p.split_h, min_area=1)
+    best_iou = _best_iou(instances, agree_with) if agree_with is not None else None
     fg = np.zeros(mask.shape, np.uint8)
     reliable = np.zeros(mask.shape, np.int32)
     points = []
@@ -88,6 +113,8 @@ def build_targets(pseudo_mask: np.ndarray, params: TargetParams | None = None) -
     for region in regionprops(instances):
         points.append(region.centroid)
         ok = p.min_area <= region.area <= p.max_area and region.solidity >= p.min_solidity
+        if best_iou is not None:
+            ok = ok and best_iou[region.label] >= p.min_agreement
         r0, c0, r1, c1 = region.bbox
         if ok:
             n_reliable += 1
@@ -95,6 +122,8 @@ def build_targets(pseudo_mask: np.ndarray, params: TargetParams | None = None) -
         else:
             fg[r0:r1, c0:c1][region.image] = IGNORE
     fg[reliable > 0] = 1
+    if agree_with is not None:
+        fg[(agree_with > 0) & (fg == 0)] = IGNORE
     points_arr = np.asarray(points, np.float64).reshape(-1, 2)
     if p.voronoi:
         edges = voronoi_edges(points_arr, mask.shape)

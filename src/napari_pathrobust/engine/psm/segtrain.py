@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from ..models.ssl_net import normalise
 from ..models.unet import CompactUNet
 from ..progress import Reporter
-from ..stain import HED_FROM_RGB, OD_LUT, RGB_FROM_HED
+from ..stain import HED_FROM_RGB, RGB_FROM_HED
 from .pseudolabels import IGNORE, Targets
 
 
@@ -41,22 +41,28 @@ class SegTrainConfig:
     seed: int = 0
 
 
-def stain_jitter(rgb: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
-    """Random scaling/shift of H, E and residual concentrations (Beer-Lambert space)."""
+def stain_jitter(rgb: torch.Tensor, gen: torch.Generator, amount: float) -> torch.Tensor:
+    """Random per-image scaling/shift of H, E and residual concentrations (Beer-Lambert).
+
+    ``rgb``: (B, H, W, 3) uint8 tensor on any device; returns the same shape and dtype.
+    """
     if amount <= 0:
         return rgb
-    od = OD_LUT[rgb]  # (H, W, 3)
-    conc = od @ HED_FROM_RGB.astype(np.float32)
-    alpha = rng.uniform(1 - amount, 1 + amount, 3).astype(np.float32)
-    beta = rng.uniform(-amount / 3, amount / 3, 3).astype(np.float32)
-    od2 = (conc * alpha + beta) @ RGB_FROM_HED.astype(np.float32)
-    out = 256.0 * np.power(10.0, -np.clip(od2, 0, None)) - 1.0
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    dev = rgb.device
+    b = rgb.shape[0]
+    hed = torch.tensor(HED_FROM_RGB, dtype=torch.float32, device=dev)
+    rgb_from = torch.tensor(RGB_FROM_HED, dtype=torch.float32, device=dev)
+    od = -torch.log10((rgb.float() + 1.0) / 256.0)
+    conc = od @ hed
+    alpha = (1 + amount * (2 * torch.rand(b, 1, 1, 3, generator=gen) - 1)).to(dev)
+    beta = (amount / 3 * (2 * torch.rand(b, 1, 1, 3, generator=gen) - 1)).to(dev)
+    od2 = ((conc * alpha + beta) @ rgb_from).clamp_min(0)
+    return (256.0 * torch.pow(10.0, -od2) - 1.0).round().clamp(0, 255).to(torch.uint8)
 
 
 def sample_batch(images: Sequence[np.ndarray], targets: Sequence[Targets], n: int, crop: int,
-                 rng: np.random.Generator, jitter: float):
-    """Random augmented crops: (rgb uint8 (n,c,c,3), fg uint8 (n,c,c), dist float (n,c,c))."""
+                 rng: np.random.Generator):
+    """Random flipped/rotated crops: rgb uint8 (n,c,c,3), fg uint8 (n,c,c), dist (n,c,c)."""
     xs = np.empty((n, crop, crop, 3), np.uint8)
     fgs = np.empty((n, crop, crop), np.uint8)
     ds = np.empty((n, crop, crop), np.float32)
@@ -72,8 +78,7 @@ def sample_batch(images: Sequence[np.ndarray], targets: Sequence[Targets], n: in
         parts = [np.rot90(a, k) for a in (rgb, fg, dist)]
         if flip:
             parts = [a[:, ::-1] for a in parts]
-        xs[i] = stain_jitter(np.ascontiguousarray(parts[0]), rng, jitter)
-        fgs[i], ds[i] = parts[1], parts[2]
+        xs[i], fgs[i], ds[i] = parts
     return xs, fgs, ds
 
 
@@ -98,6 +103,7 @@ def train_segmentation(images: Sequence[np.ndarray], targets: Sequence[Targets],
         raise ValueError("need one target per training image")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
     device = torch.device(device)
     net = CompactUNet(width=config.width, depth=config.depth).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -109,9 +115,8 @@ def train_segmentation(images: Sequence[np.ndarray], targets: Sequence[Targets],
     losses: list[float] = []
     start = time.perf_counter()
     for step in range(config.steps):
-        xs, fgs, ds = sample_batch(images, targets, config.batch, config.crop, rng,
-                                   config.stain_jitter)
-        x = normalise(torch.from_numpy(xs).to(device))
+        xs, fgs, ds = sample_batch(images, targets, config.batch, config.crop, rng)
+        x = normalise(stain_jitter(torch.from_numpy(xs).to(device), gen, config.stain_jitter))
         fg = torch.from_numpy(fgs).to(device)
         dist = torch.from_numpy(ds).to(device)
         per_pixel, valid = pixel_losses(net(x), fg, dist, config.dist_weight)

@@ -53,9 +53,27 @@ def write_labels_tiff(path: os.PathLike | str, labels: np.ndarray,
     ``metadata`` (plus ``mpp``) is stored as JSON ``{"pathrobust": {...}}`` in the
     ImageDescription; ``mpp`` also sets the X/Y resolution tags (pixels per centimetre).
     """
+    return _write_tiff(path, _as_uint32(labels), metadata, mpp)
+
+
+def write_map_tiff(path: os.PathLike | str, data: np.ndarray, metadata: Optional[dict] = None,
+                   mpp: Optional[float] = None) -> Path:
+    """Write a 2-D map (float32 activation, uint8 mask, ...) like a label TIFF, keeping its
+    dtype (bool becomes uint8, other floats float32)."""
+    data = np.asarray(data)
+    if data.ndim != 2:
+        raise InputError(path, f"expected a 2-D map, got shape {data.shape}")
+    if data.dtype == bool:
+        data = data.astype(np.uint8)
+    elif np.issubdtype(data.dtype, np.floating):
+        data = data.astype(np.float32)
+    return _write_tiff(path, data, metadata, mpp)
+
+
+def _write_tiff(path: os.PathLike | str, data: np.ndarray, metadata: Optional[dict],
+                mpp: Optional[float]) -> Path:
     import tifffile
 
-    data = _as_uint32(labels)
     stored = _stored_metadata(metadata, mpp)
     kwargs: dict[str, Any] = {}
     if max(data.shape) > 2048:

@@ -1,0 +1,133 @@
+"""``pathrobust train-ssl``, ``pathrobust pseudo-masks`` and ``pathrobust train`` (PSM)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ._common import device_arg, expand_inputs, positive_int, run_guarded
+
+
+def register(sub) -> None:
+    """Add the PSM subcommands."""
+    ssl = sub.add_parser("train-ssl", help="train the self-supervised activation network "
+                                           "on unlabelled images")
+    ssl.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders or globs")
+    ssl.add_argument("-o", "--output", type=Path, required=True, help="weights file (.pt)")
+    ssl.add_argument("--pretext", choices=("rotation", "rotation-similarity"),
+                     default="rotation")
+    ssl.add_argument("--steps", type=positive_int, default=1500)
+    ssl.add_argument("--batch", type=positive_int, default=16)
+    ssl.add_argument("--crop", type=positive_int, default=128)
+    _common_training(ssl)
+    ssl.set_defaults(func=cmd_train_ssl)
+
+    pm = sub.add_parser("pseudo-masks", help="write activation maps and SCM pseudo-masks "
+                                             "(plus the usual outputs)")
+    pm.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders or globs")
+    pm.add_argument("-o", "--outdir", type=Path, required=True)
+    pm.add_argument("--ssl", type=Path, default=None, help="activation network weights")
+    pm.add_argument("--device", default="auto", type=device_arg)
+    pm.add_argument("--seed", type=int, default=0)
+    pm.set_defaults(func=cmd_pseudo_masks)
+
+    tr = sub.add_parser("train", help="train the downstream nucleus network on pseudo-masks")
+    tr.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders or globs")
+    tr.add_argument("-o", "--output", type=Path, required=True, help="weights file (.pt)")
+    tr.add_argument("--ssl", type=Path, default=None, help="activation network weights")
+    tr.add_argument("--steps", type=positive_int, default=2000)
+    tr.add_argument("--batch", type=positive_int, default=8)
+    tr.add_argument("--crop", type=positive_int, default=256)
+    tr.add_argument("--width", type=positive_int, default=16)
+    tr.add_argument("--no-voronoi", action="store_true",
+                    help="no Voronoi-edge background supervision")
+    tr.add_argument("--no-agreement", action="store_true",
+                    help="do not require pseudo-label nuclei to agree with the hematoxylin cue")
+    tr.add_argument("--min-solidity", type=float, default=0.85,
+                    help="pseudo-label instances less convex than this are ignored")
+    _common_training(tr)
+    tr.set_defaults(func=cmd_train)
+
+
+def _common_training(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lr", type=float, default=None, help="learning rate")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", type=device_arg)
+
+
+def _images(args: argparse.Namespace):
+    from ..engine.psm.data import load_training_images
+
+    paths = expand_inputs(args.inputs)
+    if not paths:
+        raise SystemExit(_fail("no input images found"))
+    return paths, load_training_images(paths, seed=args.seed)
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def cmd_train_ssl(args: argparse.Namespace) -> int:
+    from ..engine.device import resolve_device
+    from ..engine.models.weights import save_model
+    from ..engine.progress import Reporter
+    from ..engine.psm.pretext import PretextConfig, train_pretext
+
+    def job(bar):
+        paths, images = _images(args)
+        config = PretextConfig(pretext=args.pretext, steps=args.steps, batch=args.batch,
+                               crop=args.crop, seed=args.seed,
+                               **({"lr": args.lr} if args.lr else {}))
+        net, log = train_pretext(images, config, resolve_device(args.device),
+                                 Reporter(progress=bar))
+        card = {"task": "PSM self-supervised activation network", "pretext": args.pretext,
+                "data": [p.name for p in paths], "config": vars(config), "training": log}
+        return save_model(net, args.output, "activation-net", card), log
+
+    out = run_guarded(args.output, job, args)
+    if out is None:
+        return 1
+    sha, log = out
+    print(f"{args.output}: pretext loss {log['final_loss']:.3f} in {log['seconds']:.0f} s, "
+          f"sha256 {sha[:16]}")
+    return 0
+
+
+def cmd_pseudo_masks(args: argparse.Namespace) -> int:
+    from ..engine.jobs import JobOptions
+    from .segment import segment_one
+
+    params = {"seg_weights": ""}
+    if args.ssl:
+        params["ssl_weights"] = str(args.ssl)
+    options = JobOptions(method="psm", method_params=params, device=args.device,
+                         seed=args.seed, write_maps=True, labels_format="tif")
+    inputs = expand_inputs(args.inputs)
+    if not inputs:
+        return _fail("no input images found")
+    failed = sum(segment_one(p, args.outdir, options, args) is None for p in inputs)
+    return 1 if failed else 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..engine.progress import Reporter
+    from ..engine.psm.data import train_downstream
+
+    def job(bar):
+        paths, images = _images(args)
+        return train_downstream(
+            paths, images, args.output, ssl_weights=args.ssl, steps=args.steps,
+            batch=args.batch, crop=args.crop, width=args.width, lr=args.lr, seed=args.seed,
+            device=args.device, voronoi=not args.no_voronoi, min_solidity=args.min_solidity,
+            agreement=not args.no_agreement,
+            reporter=Reporter(progress=bar))
+
+    out = run_guarded(args.output, job, args)
+    if out is None:
+        return 1
+    print(f"{args.output}: loss {out['final_loss']:.4f} in {out['seconds']:.0f} s on "
+          f"{out['n_reliable']} reliable pseudo-label nuclei, sha256 {out['sha256'][:16]}")
+    return 0

@@ -1,0 +1,52 @@
+"""PSM commands end to end on the bundled demo crop."""
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_pathrobust.cli import main
+
+
+def test_segment_with_psm(demo_image, tmp_path):
+    assert main(["-q", "segment", str(demo_image), "-o", str(tmp_path), "--method", "psm",
+                 "--device", "cpu", "--seed", "2"]) == 0
+    labels = tifffile.imread(tmp_path / "demo_he_crop_labels.tif")
+    assert labels.max() > 50
+    run = json.loads((tmp_path / "demo_he_crop_run.json").read_text())
+    assert run["method"] == "psm" and run["seed"] == 2
+    assert run["parameters"]["model_hash"]["seg"] and run["parameters"]["variant"] == "full"
+
+
+def test_pseudo_masks_writes_maps(demo_image, tmp_path):
+    assert main(["-q", "pseudo-masks", str(demo_image), "-o", str(tmp_path),
+                 "--device", "cpu"]) == 0
+    activation = tifffile.imread(tmp_path / "demo_he_crop_activation.tif")
+    mask = tifffile.imread(tmp_path / "demo_he_crop_pseudomask.tif")
+    assert activation.dtype == np.float32 and 0 <= activation.min() <= activation.max() <= 1
+    assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 1} and mask.mean() > 0.05
+    for suffix in ("_labels.tif", "_points.csv", ".geojson", "_overlay.png"):
+        assert (tmp_path / f"demo_he_crop{suffix}").exists()
+
+
+def test_train_ssl_then_train_then_segment(demo_image, tmp_path, capsys):
+    ssl = tmp_path / "ssl.pt"
+    seg = tmp_path / "seg.pt"
+    assert main(["-q", "train-ssl", str(demo_image), "-o", str(ssl), "--steps", "2",
+                 "--batch", "2", "--crop", "64", "--device", "cpu"]) == 0
+    assert main(["-q", "train", str(demo_image), "-o", str(seg), "--ssl", str(ssl),
+                 "--steps", "2", "--batch", "2", "--crop", "128", "--device", "cpu"]) == 0
+    for weights in (ssl, seg):
+        card = json.loads(weights.with_suffix(".json").read_text())
+        assert len(card["sha256"]) == 64 and card["data"] == ["demo_he_crop.png"]
+    assert main(["-q", "segment", str(demo_image), "-o", str(tmp_path / "out"), "--method",
+                 "psm", "--model", str(seg), "--ssl-model", str(ssl), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "sha256" in out and "demo_he_crop:" in out
+
+
+def test_model_option_needs_a_learned_method(demo_image, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["segment", str(demo_image), "-o", str(tmp_path), "--model", "x.pt"])
+    assert exc.value.code == 2 and "learned method" in capsys.readouterr().err
