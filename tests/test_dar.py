@@ -21,7 +21,11 @@ from napari_pathrobust.engine.training.noise import (
     long_tail_indices,
     symmetric_noise,
 )
-from napari_pathrobust.engine.training.probe import sample_class_loss, select_probe
+from napari_pathrobust.engine.training.probe import (
+    knn_label_agreement,
+    sample_class_loss,
+    select_probe,
+)
 
 
 class Net(nn.Module):
@@ -167,3 +171,71 @@ def test_segmentation_shapes_run():
         res = train_model(Seg(), TensorBatches(x, y, 4), get_strategy(name, **kw),
                           n_classes=2, epochs=2, seed=0)
         assert np.isfinite(res.history[-1]["loss"])
+
+
+def test_knn_label_agreement_flags_flipped_labels():
+    rng = np.random.default_rng(0)
+    feats = np.concatenate([rng.normal(0, 0.3, (40, 3)), rng.normal(5, 0.3, (40, 3))])
+    labels = np.repeat([0, 1], 40)
+    labels[[3, 50]] = [1, 0]                     # two flipped labels
+    agree = knn_label_agreement(feats, labels, k=8)
+    assert agree.shape == (80,)
+    assert agree[3] <= 0.125 and agree[50] <= 0.125
+    others = np.setdiff1d(np.arange(80), [3, 50])
+    assert agree[others].min() >= 0.75
+
+
+def test_select_probe_with_trust_adapts_per_class_and_drops_unreliable():
+    labels = np.repeat([0, 1, 2], [30, 10, 6])
+    loss = np.full((len(labels), 3), np.nan)
+    loss[np.arange(len(labels)), labels] = np.linspace(0, 1, len(labels))
+    trust = np.ones(len(labels))
+    trust[30:37] = 0.1                           # class 1: only 3 trusted items
+    trust[40:45] = 0.2                           # class 2: only 1 trusted item
+    s, c = select_probe(loss, 5, trust, min_trust=0.5, min_items=2)
+    assert np.bincount(c, minlength=3).tolist() == [5, 3, 0]
+    assert np.all(trust[s] >= 0.5)
+    assert set(s[c == 1]) == {37, 38, 39}
+    s2, c2 = select_probe(loss, 5, trust, min_trust=0.5, min_items=1)
+    assert np.bincount(c2, minlength=3).tolist() == [5, 3, 1] and s2[c2 == 2][0] == 45
+
+
+def test_rectify_keep_forces_plain_gradient():
+    g = torch.Generator().manual_seed(1)
+    grad, ref, theta = (torch.randn(4, 5, generator=g) for _ in range(3))
+    keep = torch.tensor([False, True, False, False])
+    d, _, fix = rectify(grad, -grad, theta, 0.0, "reference", threshold=1.0, keep=keep)
+    assert torch.equal(d[1], grad[1]) and not fix[1]
+    assert torch.equal(d[[0, 2, 3]], -grad[[0, 2, 3]]) and fix[[0, 2, 3]].all()
+
+
+def test_unreliable_class_rows_take_erm_gradient():
+    x, y, _, _ = _toy()
+    strat = get_strategy("dar", warmup_epochs=1)
+    net = Net()
+    train_model(net, TensorBatches(x, y, 64), strat, n_classes=4, epochs=2, seed=0)
+    strat.reliable = np.array([True, False, True, True])
+    params = list(net.parameters())
+    g = torch.Generator().manual_seed(2)
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=g)
+    grads = [p.grad.clone() for p in params]
+    ref = [torch.randn(p.shape, generator=g) for p in params]
+    strat.apply_rectification(params, ref)
+    w, b = net.head.weight, net.head.bias          # head rule "reference", threshold 1
+    iw, ib = [next(i for i, p in enumerate(params) if p is q) for q in (w, b)]
+    assert torch.equal(w.grad[1], grads[iw][1]) and torch.equal(b.grad[1], grads[ib][1])
+    for row in (0, 2, 3):
+        assert torch.equal(w.grad[row], ref[iw][row])
+
+
+def test_dar_without_reliable_probe_is_erm():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 2, generator=g)
+    y = torch.randint(0, 4, (200,), generator=g)      # labels carry no signal
+    a = _fit(get_strategy("erm"), 0, x, y, epochs=3)
+    strat = get_strategy("dar", warmup_epochs=1, min_trust=0.9)
+    b = _fit(strat, 0, x, y, epochs=3)
+    assert strat.reliable.sum() == 0
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(pa, pb, atol=1e-6)

@@ -28,6 +28,16 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                         help="working-memory budget for tiles in MB (default: 1024)")
     parser.add_argument("--labels-format", choices=("auto", "tif", "zarr"), default="auto",
                         help="labels as TIFF or OME-Zarr (auto: zarr above 64 MP)")
+    parser.add_argument("--all-tiles", action="store_true",
+                        help="process every tile (default: skip tiles on background glass)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run the tiles on this dask.distributed scheduler "
+                             "(e.g. tcp://host:8786); outputs are still written here")
+    parser.add_argument("--checkpoint", action=argparse.BooleanOptionalAction, default=None,
+                        help="keep per-tile checkpoints so an interrupted run can resume "
+                             "(default: on for zarr labels)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run from its checkpoint in --outdir")
     parser.add_argument("--model", type=Path, default=None,
                         help="downstream network weights for --method psm (default: bundled)")
     parser.add_argument("--ssl-model", type=Path, default=None,
@@ -51,7 +61,11 @@ def job_options(args: argparse.Namespace):
         raise SystemExit(2)
     return JobOptions(method=args.method, method_params=params, device=args.device,
                       tile=args.tile, seed=args.seed, workers=args.workers,
-                      memory_budget_mb=args.memory_mb, labels_format=args.labels_format)
+                      memory_budget_mb=args.memory_mb, labels_format=args.labels_format,
+                      tissue=not getattr(args, "all_tiles", False),
+                      scheduler=getattr(args, "scheduler", None),
+                      checkpoint=getattr(args, "checkpoint", None),
+                      resume=getattr(args, "resume", False))
 
 
 def register(sub) -> None:

@@ -4,13 +4,16 @@ One call per input image writes, into ``outdir``:
 ``<stem>_labels.tif`` (or ``<stem>_labels.zarr`` when large), ``<stem>_points.csv``,
 ``<stem>.geojson``, ``<stem>_overlay.png`` and ``<stem>_run.json``. Every file is
 written to a temporary name and renamed only when the whole job succeeded, so a
-cancelled or failed run leaves no partial output.
+cancelled or failed run leaves no partial output. With checkpoints (default for zarr
+outputs) the finished tiles are kept in ``.<stem>.checkpoint/`` until the job succeeds;
+a rerun with ``resume`` continues from them and writes the same outputs.
 """
 
 from __future__ import annotations
 
 import math
 import platform
+import shutil
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -54,6 +57,10 @@ class JobOptions:
     memory_budget_mb: float = 1024
     labels_format: str = "auto"  # auto | tif | zarr
     write_maps: bool = False  # also write <stem>_<map>.tif (e.g. activation, pseudomask)
+    tissue: bool = True  # skip tiles whose whole window is background glass
+    scheduler: Any = None  # dask.distributed scheduler address (or Client): run tiles there
+    checkpoint: Optional[bool] = None  # keep per-tile checkpoints (None: for zarr outputs)
+    resume: bool = False  # continue an interrupted run from its checkpoint
 
 
 @dataclass
@@ -76,6 +83,11 @@ def output_paths(stem: str, outdir: Path, large: bool) -> dict[str, Path]:
         "overlay": outdir / f"{stem}_overlay.png",
         "run": outdir / f"{stem}_run.json",
     }
+
+
+def checkpoint_path(stem: str, outdir: Path) -> Path:
+    """The hidden folder holding an unfinished job's per-tile checkpoints."""
+    return outdir / f".{stem}.checkpoint"
 
 
 def segment_file(path: str | Path, outdir: str | Path, options: Optional[JobOptions] = None,
@@ -123,12 +135,22 @@ def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOpti
             canvas = zarr_writer.array
         else:
             canvas = np.zeros((height, width), dtype=np.uint32)
+        use_checkpoint = large if options.checkpoint is None else options.checkpoint
+        checkpoint = checkpoint_path(slide.name, outdir) \
+            if (use_checkpoint or options.resume) else None
         result = segment_slide(
             slide, method, tile=options.tile, halo=options.halo, workers=options.workers,
             seed=options.seed, memory_budget_mb=options.memory_budget_mb, canvas=canvas,
-            sinks=[csv_writer, geojson_writer], reporter=reporter)
+            sinks=[csv_writer, geojson_writer], tissue=options.tissue,
+            scheduler=options.scheduler, checkpoint=checkpoint, resume=options.resume,
+            reporter=reporter)
         metadata["parameters"] = result.info["parameters"]
-        metadata.update({k: result.info[k] for k in ("tile", "halo", "workers", "n_tiles")})
+        metadata.update({k: result.info[k] for k in (
+            "tile", "halo", "workers", "n_tiles", "tiles_processed", "fraction_processed")
+            if k in result.info})
+        for key in ("tissue", "scheduler"):
+            if key in result.info:
+                metadata[key] = result.info[key]
         reporter.check()
         _write_overlay(paths["overlay"], slide, canvas)
         for name, data in result.maps.items() if options.write_maps else ():
@@ -142,8 +164,11 @@ def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOpti
     info = dict(metadata, n_nuclei=result.n_nuclei, seconds=round(seconds, 3),
                 image={"name": slide.name, "shape": [height, width], "mpp": slide.mpp},
                 outputs={k: p.name for k, p in paths.items()},
-                platform=platform.platform(), slide_metadata=slide.metadata)
+                platform=platform.platform(), slide_metadata=slide.metadata,
+                resumed_tiles=result.info.get("resumed_tiles", 0))
     write_run_json(paths["run"], info)
+    if checkpoint is not None:
+        shutil.rmtree(checkpoint, ignore_errors=True)
     return JobResult(slide.name, result.n_nuclei, seconds, paths, info)
 
 

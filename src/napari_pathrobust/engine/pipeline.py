@@ -102,12 +102,58 @@ def _tissue_fraction(rgb: np.ndarray) -> float:
     return float(np.mean((spread > 20) | (rgbf.mean(axis=2) < 200)))
 
 
+def tile_records(method: Method, rgb: np.ndarray, t: Tile, shape: tuple[int, int],
+                 mpp: Optional[float], polygons: bool
+                 ) -> tuple[list[NucleusRecord], dict[str, np.ndarray]]:
+    """Run ``method`` on one window: the records the tile owns and its core maps."""
+    output = method.segment_tile(rgb)
+    labels = output.labels if isinstance(output, TileOutput) else output
+    records = measure_objects(labels, rgb, offset=t.offset,
+                              keep=ownership_filter(t, shape), mpp=mpp)
+    records.sort(key=lambda r: (r.centroid_y, r.centroid_x))
+    if polygons:
+        for rec in records:
+            rec.polygon = record_polygon(rec)
+    tile_maps = output.maps if isinstance(output, TileOutput) else {}
+    return records, {name: _core(t, m) for name, m in tile_maps.items()}
+
+
+class _LocalExecutor:
+    """Tiles on a thread pool in this process."""
+
+    def __init__(self, workers: int, work):
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pathrobust")
+        self._work = work
+
+    def submit(self, t: Tile):
+        return self._pool.submit(self._work, t)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Done:
+    """A finished 'future' for tiles that need no work (background, or resumed)."""
+
+    def __init__(self, value):
+        self._value = value
+
+    def result(self):
+        return self._value
+
+    def cancel(self) -> bool:
+        return False
+
+
 def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
                   halo: Optional[int] = None, workers: Optional[int] = None,
                   seed: int = 0, memory_budget_mb: float = 1024,
                   canvas: Any = None, sinks: Iterable[RecordSink] = (),
                   keep_records: bool = False, polygons: bool = True, fit: bool = True,
                   map_canvases: Optional[dict[str, Any]] = None,
+                  tissue: Any = False, scheduler: Any = None,
+                  checkpoint: Any = None, resume: bool = False,
                   reporter: Optional[Reporter] = None) -> SegmentResult:
     """Segment ``slide`` with ``method``; tiled and untiled runs give the same instances.
 
@@ -117,6 +163,12 @@ def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
     ``tile=None`` picks the tile size from ``memory_budget_mb``. Maps a method returns
     (:class:`TileOutput`) are stitched into ``map_canvases`` (numpy arrays allocated on
     first use when a name is missing; pass zarr arrays for slides that do not fit memory).
+
+    Scale options: ``tissue`` (True, or a :class:`.tissue.TissueMask`) skips tiles whose
+    whole window is background glass; ``scheduler`` (a dask.distributed address or
+    Client) runs the tiles on a cluster; ``checkpoint`` (a folder) records finished
+    tiles, and ``resume`` continues a matching interrupted run from it. None of them
+    changes the labels.
     """
     reporter = reporter or Reporter()
     start = time.perf_counter()
@@ -135,61 +187,92 @@ def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
     reporter.report(0, len(plan), "fitting")
     if fit:
         method.fit(fit_sample(slide, seed))
+    mask = None
+    if tissue is True:
+        from .tissue import detect_tissue
+
+        mask = detect_tissue(slide, margin=max(halo, 64))
+    elif tissue:
+        mask = tissue
+    active = [mask is None or mask.window_has_tissue(t) for t in plan]
+    info = {
+        "method": method.name, "parameters": method.describe(),
+        "tile": tile, "halo": halo, "workers": workers, "seed": seed,
+        "n_tiles": len(plan), "image_shape": list(shape), "mpp": slide.mpp,
+        "tiles_processed": int(sum(active)),
+        "fraction_processed": round(sum(active) / max(1, len(plan)), 4),
+    }
+    if mask is not None:
+        info["tissue"] = mask.describe()
+    store, done_before, next_id = None, 0, 1
+    if checkpoint is not None:
+        from .checkpoint import Checkpoint, run_key
+
+        store = Checkpoint(checkpoint, run_key({k: info[k] for k in (
+            "parameters", "tile", "halo", "seed", "image_shape", "mpp")} | {
+            "active": active, "source": str(slide.path or slide.name)}))
+        done_before, next_id = store.start(resume)
+        info["resumed_tiles"] = done_before
     sinks = list(sinks)
     kept: Optional[list[NucleusRecord]] = [] if keep_records else None
-    next_id = 1
-
     maps: dict[str, Any] = dict(map_canvases or {})
 
     def work(t: Tile) -> tuple[list[NucleusRecord], dict[str, np.ndarray]]:
         reporter.check()
         rgb = np.asarray(slide.data[t.window_slices].compute(scheduler="synchronous"))
-        output = method.segment_tile(rgb)
-        labels = output.labels if isinstance(output, TileOutput) else output
-        records = measure_objects(labels, rgb, offset=t.offset,
-                                  keep=ownership_filter(t, shape), mpp=slide.mpp)
-        records.sort(key=lambda r: (r.centroid_y, r.centroid_x))
-        if polygons:
-            for rec in records:
-                rec.polygon = record_polygon(rec)
-        tile_maps = output.maps if isinstance(output, TileOutput) else {}
-        return records, {name: _core(t, m) for name, m in tile_maps.items()}
+        return tile_records(method, rgb, t, shape, slide.mpp, polygons)
+
+    if scheduler is not None:
+        from .distributed import DistributedExecutor
+
+        executor: Any = DistributedExecutor(scheduler, method, slide, shape, polygons)
+        info.update(scheduler=executor.address, workers=executor.workers)
+    else:
+        executor = _LocalExecutor(workers, work)
+
+    def submit(t: Tile):
+        if t.index < done_before:
+            return _Done(None)  # replayed from the checkpoint
+        return executor.submit(t) if active[t.index] else _Done(([], {}))
 
     pending: deque = deque()
     todo = iter(plan)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pathrobust") as pool:
-        try:
-            for t in todo:
-                pending.append((t, pool.submit(work, t)))
-                if len(pending) >= 2 * workers:
-                    break
-            done = 0
-            while pending:
-                t, future = pending.popleft()
-                records, tile_maps = future.result()
-                _stitch_maps(maps, tile_maps, t, shape)
+    in_flight = 2 * executor.workers
+    try:
+        for t in todo:
+            pending.append((t, submit(t)))
+            if len(pending) >= in_flight:
+                break
+        done = 0
+        while pending:
+            t, future = pending.popleft()
+            result = future.result()
+            if result is None:  # finished in the interrupted run: ids already assigned
+                records, tile_maps = store.read_tile(t.index)
+            else:
+                records, tile_maps = result
                 for rec in records:
                     rec.label = next_id
                     next_id += 1
-                _paint(canvas, records)
-                for sink in sinks:
-                    sink.add(records)
-                if kept is not None:
-                    kept.extend(records)
-                done += 1
-                reporter.report(done, len(plan), f"tile {done}/{len(plan)}")
-                nxt = next(todo, None)
-                if nxt is not None:
-                    pending.append((nxt, pool.submit(work, nxt)))
-        except BaseException:
-            for _, future in pending:
-                future.cancel()
-            raise
-    info = {
-        "method": method.name, "parameters": method.describe(),
-        "tile": tile, "halo": halo, "workers": workers, "seed": seed,
-        "n_tiles": len(plan), "image_shape": list(shape), "mpp": slide.mpp,
-    }
+            _stitch_maps(maps, tile_maps, t, shape)
+            _paint(canvas, records)
+            for sink in sinks:
+                sink.add(records)
+            if kept is not None:
+                kept.extend(records)
+            if store is not None and result is not None:
+                store.save_tile(t.index, records, tile_maps, next_id)
+            done += 1
+            reporter.report(done, len(plan), f"tile {done}/{len(plan)}")
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append((nxt, submit(nxt)))
+    except BaseException:
+        for _, future in pending:
+            future.cancel()
+        raise
+    finally:
+        executor.close()
     return SegmentResult(next_id - 1, time.perf_counter() - start, canvas, kept, info, maps)
 
 
@@ -225,4 +308,5 @@ def _paint(canvas: Any, records: list[NucleusRecord]) -> None:
     canvas[y0:y1, x0:x1] = region
 
 
-__all__ = ["SegmentResult", "segment_slide", "fit_sample", "default_workers", "Cancelled"]
+__all__ = ["SegmentResult", "segment_slide", "tile_records", "fit_sample", "default_workers",
+           "Cancelled"]

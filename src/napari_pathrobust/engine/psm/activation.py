@@ -47,7 +47,7 @@ class SelfActivation:
         """Pretext output whose gradient defines the map (upright-rotation logit)."""
         return logits[:, 0].sum()
 
-    def fit(self, sample_rgb: np.ndarray, patch: int = 256, max_patches: int = 64,
+    def fit(self, sample_rgb: np.ndarray, patch: int = 256, max_patches: int = 8,
             seed: int = 0) -> "SelfActivation":
         """Fit channel weights and normalisation on an RGB sample of the whole slide."""
         patches = _patches(sample_rgb, patch, max_patches, seed)

@@ -44,8 +44,9 @@ def kmeans(x: torch.Tensor, k: int, seed: int = 0, iters: int = 60,
     c = torch.stack(centres)
     for _ in range(iters):
         assign = torch.cdist(x, c).argmin(1)
-        new = torch.stack([x[assign == j].mean(0) if (assign == j).any() else c[j]
-                           for j in range(k)])
+        sums = torch.zeros_like(c).index_add_(0, assign, x)
+        counts = torch.bincount(assign, minlength=k).to(x.dtype)[:, None]
+        new = torch.where(counts > 0, sums / counts.clamp_min(1), c)  # empty: keep centre
         shift = float(((new - c) ** 2).sum())
         c = new
         if shift < tol:
@@ -80,7 +81,7 @@ class SemanticClustering:
     min_area: int = 30
     max_hole: int = 200
     seed: int = 0
-    max_samples: int = 200_000
+    max_samples: int = 50_000
     fitted: Optional[ClusterFit] = None
 
     def features(self, rgb: np.ndarray, activation: np.ndarray) -> np.ndarray:

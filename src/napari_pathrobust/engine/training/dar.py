@@ -26,7 +26,13 @@ import numpy as np
 import torch
 
 from .loop import Strategy, make_optimizer, masked_mean
-from .probe import EarlyLossRecorder, probe_targets, sample_class_loss, select_probe
+from .probe import (
+    EarlyLossRecorder,
+    knn_label_agreement,
+    probe_targets,
+    sample_class_loss,
+    select_probe,
+)
 
 RULES = ("reverse", "project", "reference", "zero")
 
@@ -66,9 +72,13 @@ def unit_cosine(g: torch.Tensor, r: torch.Tensor, eps: float = 1e-12) -> torch.T
 
 
 def rectify(g: torch.Tensor, r: torch.Tensor, theta: torch.Tensor, crucial: float,
-            rule: str, threshold: float = 0.0,
-            eps: float = 1e-12) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The DAR update direction for one tensor; returns ``(direction, omega, rectified)``."""
+            rule: str, threshold: float = 0.0, eps: float = 1e-12,
+            keep: Optional[torch.Tensor] = None
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The DAR update direction for one tensor; returns ``(direction, omega, rectified)``.
+
+    ``keep`` (bool per output unit) forces units to take the plain gradient ``g``.
+    """
     gu, ru = _units(g), _units(r)
     omega = unit_cosine(g, r, eps)
     n_units = gu.shape[0]
@@ -77,6 +87,8 @@ def rectify(g: torch.Tensor, r: torch.Tensor, theta: torch.Tensor, crucial: floa
     if n_crucial > 0:
         score = (_units(theta.detach()) * gu).abs().sum(1)
         protected[torch.topk(score, n_crucial).indices] = True
+    if keep is not None:
+        protected |= keep.to(device=g.device, dtype=torch.bool)
     fix = (omega < threshold - 1e-6) & ~protected
     if rule == "reverse":
         alt = -gu
@@ -111,13 +123,22 @@ class DARStrategy(Strategy):
     auxiliary network is re-synchronised to the main one every ``sync_every`` steps and
     trained on probe batches of ``probe_batch`` items with SGD at ``aux_lr``; ``split``
     optionally gives the ``(encoder, head)`` parameter lists.
+
+    Tail-class safeguard (``probe_filter="knn"``, classification targets only): at the
+    end of warm-up every sample's label is scored by the share of its ``knn`` nearest
+    neighbours in the head's input features that carry the same label; only items
+    scoring ``>= min_trust`` can enter the probe. A class with fewer than ``min_probe``
+    such items is *unreliable*: it has no probe items and its classifier rows always take
+    the plain (ERM) gradient. With fewer than two reliable classes DAR is plain ERM.
     """
 
     def __init__(self, warmup_epochs: int = 5, probe_per_class: int = 5,
                  crucial: Sequence[float] = (0.0, 0.0), encoder_rule: str = "reference",
                  head_rule: str = "reference", threshold: Sequence[float] = (0.5, 1.0),
                  sync_every: int = 1, aux_lr: float = 0.01,
-                 probe_batch: int = 256, loss: str = "ce", split=None, **loss_kwargs):
+                 probe_batch: int = 256, probe_filter: str = "knn", knn: int = 10,
+                 min_trust: float = 0.5, min_probe: int = 2, loss: str = "ce", split=None,
+                 **loss_kwargs):
         super().__init__(loss, **loss_kwargs)
         for rule in (encoder_rule, head_rule):
             if rule not in RULES:
@@ -131,6 +152,13 @@ class DARStrategy(Strategy):
         self.aux_lr = float(aux_lr)
         self.probe_batch = int(probe_batch)
         self.split = split
+        if probe_filter not in ("none", "knn"):
+            raise ValueError(f"probe_filter {probe_filter!r}: expected none or knn")
+        self.probe_filter = probe_filter
+        self.knn = int(knn)
+        self.min_trust = float(min_trust)
+        self.min_probe = max(1, int(min_probe))
+        self.reliable: Optional[np.ndarray] = None
         self.aux: Optional[torch.nn.Module] = None
         self.probe: Optional[tuple[np.ndarray, np.ndarray]] = None
         self._epoch = 0
@@ -146,6 +174,7 @@ class DARStrategy(Strategy):
         enc, head = self.split if self.split is not None else split_parameters(model)
         names = {id(p): i for i, p in enumerate(model.parameters())}
         self._groups = [[names[id(p)] for p in enc], [names[id(p)] for p in head]]
+        self._head_params = head
         self.recorder = EarlyLossRecorder(len(data), n_classes)
         # own generator for probe batches: the shuffling stream stays the same as ERM's
         self.gen = torch.Generator().manual_seed(gen.initial_seed() + 7919)
@@ -155,9 +184,52 @@ class DARStrategy(Strategy):
     def on_epoch_start(self, epoch, model, data) -> None:
         self._epoch = epoch
         if epoch == self.warmup_epochs and self.probe is None:
-            self.probe = select_probe(self.recorder.mean(), self.probe_per_class)
+            trust = self.label_trust(model, data)
+            if trust is None:
+                self.probe = select_probe(self.recorder.mean(), self.probe_per_class)
+            else:
+                self.probe = select_probe(self.recorder.mean(), self.probe_per_class, trust,
+                                          self.min_trust, self.min_probe)
+            self.reliable = np.zeros(self.n_classes, dtype=bool)
+            self.reliable[np.unique(self.probe[1])] = True
             self.aux = copy.deepcopy(model)
             self.aux_opt = make_optimizer(self.aux.parameters(), "sgd", self.aux_lr, 0.0, 0.0)
+
+    def _head_module(self, model: torch.nn.Module) -> Optional[torch.nn.Module]:
+        first = self._head_params[0] if self._head_params else None
+        for m in model.modules():
+            if any(p is first for p in m.parameters(recurse=False)):
+                return m
+        return None
+
+    @torch.no_grad()
+    def head_features(self, model: torch.nn.Module, data, batch: int = 512) -> torch.Tensor:
+        """The head module's input for every training sample (evaluation mode)."""
+        head = self._head_module(model)
+        if head is None:
+            raise ValueError("cannot find the module owning the head parameters")
+        feats = []
+        hook = head.register_forward_pre_hook(lambda m, inp: feats.append(inp[0].detach()))
+        was_training = model.training
+        model.eval()
+        try:
+            for s in range(0, len(data), batch):
+                x, _ = data.take(torch.arange(s, min(s + batch, len(data))))
+                model(x.to(self.device))
+        finally:
+            hook.remove()
+            model.train(was_training)
+        return torch.cat([f.reshape(len(f), -1).cpu() for f in feats])
+
+    def label_trust(self, model: torch.nn.Module, data) -> Optional[np.ndarray]:
+        """Per-sample kNN label agreement (``None`` when the filter does not apply)."""
+        if self.probe_filter != "knn":
+            return None
+        _, y = data.take(torch.arange(min(len(data), 2)))
+        if y.dim() != 1:
+            return None            # per-pixel targets: no per-item feature vector
+        y = data.take(torch.arange(len(data)))[1].cpu().numpy()
+        return knn_label_agreement(self.head_features(model, data).numpy(), y, self.knn)
 
     def on_epoch_end(self, epoch, model, data) -> dict:
         if self.probe is None:
@@ -165,6 +237,7 @@ class DARStrategy(Strategy):
         fe, ne, fh, nh = self._fixed
         self._fixed = [0.0, 0.0, 0.0, 0.0]
         return {"phase": "dar", "probe_items": int(len(self.probe[0])),
+                "reliable_classes": int(self.reliable.sum()),
                 "rectified_encoder": fe / max(ne, 1), "rectified_head": fh / max(nh, 1)}
 
     def _probe_batch(self):
@@ -198,6 +271,9 @@ class DARStrategy(Strategy):
                 self.recorder.add(idx, sample_class_loss(per, y, self.n_classes))
             optimizer.step()
             return float(loss.detach())
+        if int(self.reliable.sum()) < 2:      # no usable probe: plain ERM
+            optimizer.step()
+            return float(loss.detach())
         ref = self.reference_gradients(model)
         self._steps += 1
         params = list(model.parameters())
@@ -208,13 +284,19 @@ class DARStrategy(Strategy):
     def apply_rectification(self, params: list, ref: list) -> list[torch.Tensor]:
         """Replace each parameter's ``.grad`` by its DAR direction; returns Omega per tensor."""
         omegas = []
+        unreliable = None
+        if self.reliable is not None and not self.reliable.all():
+            unreliable = torch.as_tensor(~self.reliable)
         for part, group in enumerate(self._groups):
             for i in group:
                 p = params[i]
                 if p.grad is None:
                     continue
+                keep = None       # classifier rows of unreliable classes: ERM step
+                if part == 1 and unreliable is not None and p.shape[0] == self.n_classes:
+                    keep = unreliable
                 d, omega, fix = rectify(p.grad, ref[i], p, self.crucial[part], self.rules[part],
-                                          self.threshold[part])
+                                          self.threshold[part], keep=keep)
                 p.grad.copy_(d)
                 omegas.append(omega)
                 self._fixed[2 * part] += float(fix.sum())
@@ -227,7 +309,8 @@ class DARStrategy(Strategy):
                 "encoder_rule": self.rules[0], "head_rule": self.rules[1],
                 "threshold": list(self.threshold),
                 "sync_every": self.sync_every, "aux_lr": self.aux_lr,
-                "probe_batch": self.probe_batch}
+                "probe_batch": self.probe_batch, "probe_filter": self.probe_filter,
+                "knn": self.knn, "min_trust": self.min_trust, "min_probe": self.min_probe}
 
 
 def get_strategy(name: str, **kwargs) -> Strategy:

@@ -49,12 +49,41 @@ class EarlyLossRecorder:
             return np.where(self.count > 0, self.sum / np.maximum(self.count, 1), np.nan)
 
 
-def select_probe(early_loss: np.ndarray, n_per_class: int) -> tuple[np.ndarray, np.ndarray]:
-    """Class-balanced probe items ``(sample_idx, class)`` with the lowest early loss.
+def knn_label_agreement(features: np.ndarray, labels: np.ndarray, k: int = 10,
+                        chunk: int = 1024) -> np.ndarray:
+    """Fraction of each sample's ``k`` nearest neighbours (Euclidean, itself excluded)
+    that carry the same label: a label-noise score (clean items sit among items of
+    their own label, flipped ones among another class's items)."""
+    f = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
+    labels = np.asarray(labels)
+    n = len(f)
+    if n != len(labels):
+        raise ValueError("features and labels differ in length")
+    k = int(min(k, n - 1))
+    if k < 1:
+        return np.ones(n)
+    sq = (f * f).sum(1)
+    out = np.empty(n)
+    for s in range(0, n, chunk):
+        d = sq[s:s + chunk, None] - 2.0 * f[s:s + chunk] @ f.T + sq[None, :]
+        d[np.arange(len(d)), np.arange(s, s + len(d))] = np.inf
+        nn = np.argpartition(d, k - 1, axis=1)[:, :k]
+        out[s:s + chunk] = (labels[nn] == labels[s:s + chunk, None]).mean(1)
+    return out
 
-    ``early_loss`` is ``(N, C)`` (NaN = the sample has no element of that class). Each
-    class present anywhere contributes the same number of items: ``n_per_class``, or
-    fewer when the rarest present class has fewer samples.
+
+def select_probe(early_loss: np.ndarray, n_per_class: int, trust: np.ndarray | None = None,
+                 min_trust: float = 0.5,
+                 min_items: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Probe items ``(sample_idx, class)`` with the lowest early loss, per class.
+
+    ``early_loss`` is ``(N, C)`` (NaN = the sample has no element of that class).
+    Without ``trust`` each class present anywhere contributes the same number of
+    items: ``n_per_class``, or fewer when the rarest present class has fewer samples.
+    With ``trust`` (``(N, C)`` or ``(N,)`` scores, e.g. :func:`knn_label_agreement`)
+    only items scoring ``>= min_trust`` are candidates, each class takes
+    ``min(n_per_class, its candidates)`` items, and a class with fewer than
+    ``min_items`` candidates gets none (its probe would be unreliable).
     """
     early_loss = np.asarray(early_loss, dtype=float)
     if early_loss.ndim != 2:
@@ -65,13 +94,23 @@ def select_probe(early_loss: np.ndarray, n_per_class: int) -> tuple[np.ndarray, 
     present = [c for c in range(early_loss.shape[1]) if finite[:, c].any()]
     if not present:
         raise ValueError("no recorded losses: cannot select a probe set")
-    n = min(n_per_class, min(int(finite[:, c].sum()) for c in present))
-    samples, classes = [], []
+    if trust is not None:
+        trust = np.asarray(trust, dtype=float)
+        trust = np.broadcast_to(trust[:, None] if trust.ndim == 1 else trust,
+                                early_loss.shape)
+        finite = finite & (trust >= min_trust)
+        counts = {c: int(finite[:, c].sum()) for c in present}
+        quota = {c: min(n_per_class, counts[c]) if counts[c] >= min_items else 0
+                 for c in present}
+    else:
+        n = min(n_per_class, min(int(finite[:, c].sum()) for c in present))
+        quota = {c: n for c in present}
+    samples, classes = [np.zeros(0, dtype=int)], [np.zeros(0, dtype=int)]
     for c in present:
         cand = np.flatnonzero(finite[:, c])
-        order = cand[np.argsort(early_loss[cand, c], kind="stable")[:n]]
+        order = cand[np.argsort(early_loss[cand, c], kind="stable")[:quota[c]]]
         samples.append(order)
-        classes.append(np.full(n, c))
+        classes.append(np.full(len(order), c))
     return np.concatenate(samples), np.concatenate(classes)
 
 

@@ -1,0 +1,161 @@
+"""Adaptation as a recognition method and as a file job.
+
+:class:`AdaptedPSM` wraps the PSM method so the tiled pipeline streams tiles through a
+:class:`TestTimeAdapter` (one worker: tiles are adapted in order, the adaptation carries
+over from tile to tile). :func:`adapt_to_files` writes the usual outputs of a
+segmentation job plus ``<stem>_adapt_log.csv`` (one row per optimisation step).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import platform
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from ... import __version__
+from ..io import Slide, open_image
+from ..jobs import LARGE_IMAGE_PIXELS, JobOptions, JobResult, output_paths
+from ..pipeline import segment_slide
+from ..progress import Reporter
+from ..psm.instances import instances_from_outputs
+from ..writers import (
+    GeoJSONWriter,
+    OmeZarrLabelsWriter,
+    PointsCSVWriter,
+    atomic_path,
+    write_labels_tiff,
+    write_overlay_png,
+    write_run_json,
+)
+from .adapter import LOG_FIELDS, AdaptConfig, TestTimeAdapter
+
+#: default tile side of the adaptation stream (each window is one step's input)
+ADAPT_TILE = 512
+
+
+class AdaptedPSM:
+    """PSM whose downstream network adapts to each tile before predicting it."""
+
+    name = "psm-adapt"
+    alignment = 8
+
+    def __init__(self, config: Optional[AdaptConfig] = None, device: str = "auto",
+                 seed: int = 0, **psm_params: Any):
+        from ..methods.psm import PSMMethod
+
+        self.psm = PSMMethod(device=device, seed=seed, **{"maps": False, **psm_params})
+        if self.psm.seg_net is None:
+            raise ValueError("adaptation needs the PSM downstream network (seg_weights)")
+        self.adapter = TestTimeAdapter(self.psm.seg_net, config, self.psm.device)
+
+    @property
+    def halo(self) -> int:
+        return self.psm.halo
+
+    def configure_threads(self, workers: int) -> None:
+        self.psm.configure_threads(workers)
+
+    def fit(self, sample_rgb: np.ndarray) -> "AdaptedPSM":
+        self.psm.fit(sample_rgb)
+        return self
+
+    def source_tile(self, rgb: np.ndarray) -> np.ndarray:
+        """Labels of the source (unadapted) network for comparison."""
+        import torch
+
+        with torch.no_grad():
+            net, self.psm.seg_net = self.psm.seg_net, self.adapter.source_model
+            try:
+                prob, dist = self.psm.network_outputs(rgb)
+            finally:
+                self.psm.seg_net = net
+        return instances_from_outputs(prob, dist, self.psm.instance_params)
+
+    def segment_tile(self, rgb: np.ndarray) -> np.ndarray:
+        out = self.adapter.adapt_rgb(rgb)
+        return instances_from_outputs(out[0], out[1], self.psm.instance_params)
+
+    def describe(self) -> dict:
+        info = self.psm.describe()
+        info.update(name=self.name, adaptation=self.adapter.describe())
+        return info
+
+
+def write_adapt_log(path: Path | str, log: list[dict]) -> Path:
+    """The per-step log as CSV (atomic)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
+        writer.writeheader()
+        for row in log:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v)
+                             for k, v in row.items()})
+    return Path(path)
+
+
+def adapt_file(path: str | Path, outdir: str | Path, config: Optional[AdaptConfig] = None,
+               options: Optional[JobOptions] = None,
+               reporter: Optional[Reporter] = None) -> JobResult:
+    """Open ``path`` lazily and run :func:`adapt_to_files`."""
+    return adapt_to_files(open_image(path), outdir, config, options, reporter)
+
+
+def adapt_to_files(slide: Slide, outdir: str | Path, config: Optional[AdaptConfig] = None,
+                   options: Optional[JobOptions] = None, reporter: Optional[Reporter] = None,
+                   method: Optional[AdaptedPSM] = None) -> JobResult:
+    """Adapt-and-segment a slide tile by tile and write labels, points, GeoJSON, overlay,
+    run JSON and ``<stem>_adapt_log.csv`` into ``outdir`` (all atomically)."""
+    options = options or JobOptions(method="psm")
+    reporter = reporter or Reporter()
+    start = time.perf_counter()
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    height, width = slide.shape
+    large = {"tif": False, "zarr": True}.get(options.labels_format,
+                                             height * width > LARGE_IMAGE_PIXELS)
+    paths = output_paths(slide.name, outdir, large)
+    paths["adapt_log"] = outdir / f"{slide.name}_adapt_log.csv"
+    method = method or AdaptedPSM(config, device=options.device, seed=options.seed,
+                                  **dict(options.method_params or {}))
+    metadata = {"software": f"napari-pathrobust {__version__}",
+                "source": str(slide.path) if slide.path else slide.name,
+                "method": method.name, "seed": options.seed, "device": options.device,
+                "parameters": method.describe()}
+    with ExitStack() as stack:
+        csv_writer = stack.enter_context(PointsCSVWriter(paths["points"]))
+        geojson_writer = stack.enter_context(GeoJSONWriter(paths["geojson"], metadata=metadata))
+        zarr_writer = None
+        if large:
+            zarr_writer = stack.enter_context(OmeZarrLabelsWriter(
+                paths["labels"], (height, width), metadata=metadata, mpp=slide.mpp,
+                name=f"{slide.name}_nuclei"))
+            canvas = zarr_writer.array
+        else:
+            canvas = np.zeros((height, width), dtype=np.uint32)
+        result = segment_slide(slide, method, tile=options.tile or ADAPT_TILE,
+                               halo=options.halo, workers=1, seed=options.seed,
+                               canvas=canvas, sinks=[csv_writer, geojson_writer],
+                               reporter=reporter)
+        metadata["parameters"] = method.describe()
+        metadata.update({k: result.info[k] for k in ("tile", "halo", "workers", "n_tiles")})
+        reporter.check()
+        step = max(1, 2 ** math.ceil(math.log2(max(height, width) / 4096))) \
+            if max(height, width) > 4096 else 1
+        write_overlay_png(paths["overlay"], np.asarray(slide.data[::step, ::step].compute()),
+                          np.asarray(canvas[::step, ::step]), max_side=4096)
+        write_adapt_log(paths["adapt_log"], method.adapter.log)
+        if zarr_writer is not None:
+            zarr_writer.finalize()
+        else:
+            write_labels_tiff(paths["labels"], canvas, metadata=metadata, mpp=slide.mpp)
+    seconds = time.perf_counter() - start
+    info = dict(metadata, n_nuclei=result.n_nuclei, seconds=round(seconds, 3),
+                image={"name": slide.name, "shape": [height, width], "mpp": slide.mpp},
+                outputs={k: p.name for k, p in paths.items()}, platform=platform.platform())
+    write_run_json(paths["run"], info)
+    return JobResult(slide.name, result.n_nuclei, seconds, paths, info)
