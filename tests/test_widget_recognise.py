@@ -205,3 +205,20 @@ def test_current_view_and_multiscale_input(make_napari_viewer, qtbot):
     y0, x0, y1, x1 = nuclei.metadata["region"]
     assert y1 - y0 <= 110 and x1 - x0 <= 110 and y0 <= 300 <= y1 and x0 <= 200 <= x1
     assert nuclei.data.shape == (y1 - y0, x1 - x0)
+
+
+def test_psm_adds_activation_and_pseudomask(viewer_with_demo, qtbot):
+    viewer = viewer_with_demo
+    widget = _widget(viewer)
+    widget._method.value = "psm"
+    widget._device.value = "cpu"
+    widget.run()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    names = {layer.name for layer in viewer.layers}
+    assert {"demo_he_crop_nuclei", "demo_he_crop_centroids", "demo_he_crop_activation",
+            "demo_he_crop_pseudomask"} <= names
+    activation = viewer.layers["demo_he_crop_activation"]
+    assert activation.data.dtype == np.float32 and float(activation.data.max()) <= 1
+    nuclei = viewer.layers["demo_he_crop_nuclei"]
+    assert int(nuclei.data.max()) > 50
+    assert nuclei.metadata["method"] == "psm" and nuclei.metadata.get("model_hash")
