@@ -12,7 +12,6 @@ Pretexts:
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 
 from ..models.ssl_net import ActivationNet, normalise
 from ..progress import Reporter
+from ._steps import StepRunner
 
 PRETEXTS = ("rotation", "rotation-similarity")
 
@@ -77,8 +77,7 @@ def train_pretext(images: Sequence[np.ndarray], config: Optional[PretextConfig] 
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr,
                                                 total_steps=max(1, config.steps))
     net.train()
-    losses: list[float] = []
-    start = time.perf_counter()
+    run = StepRunner(opt, sched, config.steps, reporter, "pretext loss")
     for step in range(config.steps):
         crops = torch.from_numpy(random_crops(images, config.batch, config.crop, rng)).to(device)
         x = normalise(crops)
@@ -88,14 +87,7 @@ def train_pretext(images: Sequence[np.ndarray], config: Optional[PretextConfig] 
             loss = F.cross_entropy(net(x), k)
         else:
             loss = (net(x) - net(torch.rot90(x, 2, dims=(2, 3)))).abs().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-        if step % 10 == 0 or step == config.steps - 1:
-            reporter.report(step + 1, config.steps, f"pretext loss {np.mean(losses[-50:]):.3f}")
+        run(step, loss)
     net.eval()
-    log = {"final_loss": float(np.mean(losses[-50:])), "seconds": time.perf_counter() - start,
-           "device": str(device)}
+    log = run.log(device)
     return net.cpu(), log

@@ -4,15 +4,13 @@ Each step draws random crops of the training images with their targets, augments
 them (flips, 90-degree rotations, and stain jitter in hematoxylin/eosin optical
 density space, so the network generalises to other labs' staining) and minimises
 ``BCE(nucleus, target; ignore 255) + dist_weight * MSE(distance, target)`` on the
-pixels that are not ignored. An optional ``strategy`` (e.g. DAR) may take over the
-update given the per-pixel losses.
+pixels that are not ignored.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -22,6 +20,7 @@ from ..models.ssl_net import normalise
 from ..models.unet import CompactUNet
 from ..progress import Reporter
 from ..stain import HED_FROM_RGB, RGB_FROM_HED
+from ._steps import StepRunner
 from .pseudolabels import IGNORE, Targets
 
 
@@ -94,7 +93,7 @@ def pixel_losses(out: torch.Tensor, fg: torch.Tensor, dist: torch.Tensor,
 
 def train_segmentation(images: Sequence[np.ndarray], targets: Sequence[Targets],
                        config: Optional[SegTrainConfig] = None,
-                       device: str | torch.device = "cpu", strategy: Any = None,
+                       device: str | torch.device = "cpu",
                        reporter: Optional[Reporter] = None) -> tuple[CompactUNet, dict]:
     """Train a :class:`CompactUNet` from scratch on pseudo-label targets."""
     config = config or SegTrainConfig()
@@ -109,30 +108,15 @@ def train_segmentation(images: Sequence[np.ndarray], targets: Sequence[Targets],
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr,
                                                 total_steps=max(1, config.steps))
-    if strategy is not None:
-        strategy.setup(net, opt)
     net.train()
-    losses: list[float] = []
-    start = time.perf_counter()
+    run = StepRunner(opt, sched, config.steps, reporter)
     for step in range(config.steps):
         xs, fgs, ds = sample_batch(images, targets, config.batch, config.crop, rng)
         x = normalise(stain_jitter(torch.from_numpy(xs).to(device), gen, config.stain_jitter))
         fg = torch.from_numpy(fgs).to(device)
         dist = torch.from_numpy(ds).to(device)
         per_pixel, valid = pixel_losses(net(x), fg, dist, config.dist_weight)
-        if strategy is not None:
-            loss = strategy.step(per_pixel, valid, fg, step)
-        else:
-            loss = per_pixel.sum() / valid.sum().clamp_min(1)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-        if step % 10 == 0 or step == config.steps - 1:
-            reporter.report(step + 1, config.steps, f"loss {np.mean(losses[-50:]):.4f}")
+        run(step, per_pixel.sum() / valid.sum().clamp_min(1))
     net.eval()
-    log = {"final_loss": float(np.mean(losses[-50:])) if losses else None,
-           "seconds": time.perf_counter() - start, "device": str(device),
-           "config": asdict(config)}
+    log = dict(run.log(device), config=asdict(config))
     return net.cpu(), log

@@ -1,0 +1,38 @@
+"""One optimiser step with loss bookkeeping and progress, shared by the PSM trainers."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from ..progress import Reporter
+
+
+class StepRunner:
+    """Apply ``loss`` with ``opt``/``sched``, keep a running loss, report every 10 steps."""
+
+    def __init__(self, opt, sched, steps: int, reporter: Reporter, label: str = "loss"):
+        self.opt, self.sched, self.steps = opt, sched, steps
+        self.reporter, self.label = reporter, label
+        self.losses: list[float] = []
+        self.start = time.perf_counter()
+
+    def __call__(self, step: int, loss: torch.Tensor) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.sched.step()
+        self.losses.append(float(loss.detach()))
+        if step % 10 == 0 or step == self.steps - 1:
+            self.reporter.report(step + 1, self.steps, f"{self.label} {self.running:.4f}")
+
+    @property
+    def running(self) -> float:
+        return float(np.mean(self.losses[-50:])) if self.losses else float("nan")
+
+    def log(self, device) -> dict:
+        """Final running loss, seconds and device, for the model card."""
+        return {"final_loss": self.running if self.losses else None,
+                "seconds": time.perf_counter() - self.start, "device": str(device)}
