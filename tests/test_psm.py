@@ -14,8 +14,12 @@ from napari_pathrobust.engine.metrics import aji
 from napari_pathrobust.engine.pipeline import segment_slide
 from napari_pathrobust.engine.psm.clustering import SemanticClustering, kmeans
 from napari_pathrobust.engine.psm.instances import instances_from_outputs
-from napari_pathrobust.engine.psm.pseudolabels import (IGNORE, build_targets,
-                                                       normalised_distance, voronoi_edges)
+from napari_pathrobust.engine.psm.pseudolabels import (
+    IGNORE,
+    build_targets,
+    normalised_distance,
+    voronoi_edges,
+)
 from napari_pathrobust.engine.synthetic import synthetic_he_tile
 from napari_pathrobust.engine.tiling import canonical_relabel
 

@@ -132,11 +132,11 @@ class DARStrategy(Strategy):
     the plain (ERM) gradient. With fewer than two reliable classes DAR is plain ERM.
     """
 
-    def __init__(self, warmup_epochs: int = 5, probe_per_class: int = 5,
+    def __init__(self, warmup_epochs: int = 10, probe_per_class: int = 5,
                  crucial: Sequence[float] = (0.0, 0.0), encoder_rule: str = "reference",
                  head_rule: str = "reference", threshold: Sequence[float] = (0.5, 1.0),
                  sync_every: int = 1, aux_lr: float = 0.01,
-                 probe_batch: int = 256, probe_filter: str = "knn", knn: int = 10,
+                 probe_batch: int = 256, probe_filter: str = "knn_rank", knn: int = 10,
                  min_trust: float = 0.5, min_probe: int = 2, loss: str = "ce", split=None,
                  **loss_kwargs):
         super().__init__(loss, **loss_kwargs)
@@ -152,8 +152,8 @@ class DARStrategy(Strategy):
         self.aux_lr = float(aux_lr)
         self.probe_batch = int(probe_batch)
         self.split = split
-        if probe_filter not in ("none", "knn"):
-            raise ValueError(f"probe_filter {probe_filter!r}: expected none or knn")
+        if probe_filter not in ("none", "knn", "knn_rank"):
+            raise ValueError(f"probe_filter {probe_filter!r}: expected none, knn or knn_rank")
         self.probe_filter = probe_filter
         self.knn = int(knn)
         self.min_trust = float(min_trust)
@@ -188,8 +188,13 @@ class DARStrategy(Strategy):
             if trust is None:
                 self.probe = select_probe(self.recorder.mean(), self.probe_per_class)
             else:
-                self.probe = select_probe(self.recorder.mean(), self.probe_per_class, trust,
-                                          self.min_trust, self.min_probe)
+                early = self.recorder.mean()
+                if self.probe_filter == "knn_rank":
+                    self.probe = select_probe(early, self.probe_per_class, trust, 0.0, 1,
+                                              "trust")
+                else:
+                    self.probe = select_probe(early, self.probe_per_class, trust,
+                                              self.min_trust, self.min_probe)
             self.reliable = np.zeros(self.n_classes, dtype=bool)
             self.reliable[np.unique(self.probe[1])] = True
             self.aux = copy.deepcopy(model)
@@ -223,7 +228,7 @@ class DARStrategy(Strategy):
 
     def label_trust(self, model: torch.nn.Module, data) -> Optional[np.ndarray]:
         """Per-sample kNN label agreement (``None`` when the filter does not apply)."""
-        if self.probe_filter != "knn":
+        if self.probe_filter == "none":
             return None
         _, y = data.take(torch.arange(min(len(data), 2)))
         if y.dim() != 1:

@@ -74,7 +74,7 @@ def knn_label_agreement(features: np.ndarray, labels: np.ndarray, k: int = 10,
 
 def select_probe(early_loss: np.ndarray, n_per_class: int, trust: np.ndarray | None = None,
                  min_trust: float = 0.5,
-                 min_items: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                 min_items: int = 1, rank: str = "loss") -> tuple[np.ndarray, np.ndarray]:
     """Probe items ``(sample_idx, class)`` with the lowest early loss, per class.
 
     ``early_loss`` is ``(N, C)`` (NaN = the sample has no element of that class).
@@ -84,7 +84,11 @@ def select_probe(early_loss: np.ndarray, n_per_class: int, trust: np.ndarray | N
     only items scoring ``>= min_trust`` are candidates, each class takes
     ``min(n_per_class, its candidates)`` items, and a class with fewer than
     ``min_items`` candidates gets none (its probe would be unreliable).
+    ``rank="trust"`` orders each class's candidates by decreasing trust first (ties:
+    lower loss first) instead of by loss alone.
     """
+    if rank not in ("loss", "trust") or (rank == "trust" and trust is None):
+        raise ValueError(f"rank {rank!r}: expected 'loss', or 'trust' with trust scores")
     early_loss = np.asarray(early_loss, dtype=float)
     if early_loss.ndim != 2:
         raise ValueError("early_loss must be (n_samples, n_classes)")
@@ -108,7 +112,11 @@ def select_probe(early_loss: np.ndarray, n_per_class: int, trust: np.ndarray | N
     samples, classes = [np.zeros(0, dtype=int)], [np.zeros(0, dtype=int)]
     for c in present:
         cand = np.flatnonzero(finite[:, c])
-        order = cand[np.argsort(early_loss[cand, c], kind="stable")[:quota[c]]]
+        if rank == "trust":
+            pick = np.lexsort((early_loss[cand, c], -trust[cand, c]))
+        else:
+            pick = np.argsort(early_loss[cand, c], kind="stable")
+        order = cand[pick[:quota[c]]]
         samples.append(order)
         classes.append(np.full(len(order), c))
     return np.concatenate(samples), np.concatenate(classes)
