@@ -23,7 +23,13 @@ from .features import NucleusRecord, measure_objects, record_polygon
 from .io import Slide
 from .methods import Method
 from .progress import Reporter
-from .tiling import Tile, auto_tile_size, ownership_filter, plan_tiles
+from .tiling import (
+    DEFAULT_BYTES_PER_PIXEL,
+    Tile,
+    auto_tile_size,
+    ownership_filter,
+    plan_tiles,
+)
 
 
 @dataclass
@@ -175,7 +181,8 @@ def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
     shape = slide.shape
     workers = workers or default_workers()
     halo = method.halo if halo is None else int(halo)
-    tile = tile or auto_tile_size(shape, halo, memory_budget_mb, workers)
+    tile = tile or auto_tile_size(shape, halo, memory_budget_mb, workers, int(getattr(
+        method, "bytes_per_pixel", DEFAULT_BYTES_PER_PIXEL)))
     align = int(getattr(method, "alignment", 1))
     if align > 1:  # strided networks: windows must start on the same pixel grid
         tile, halo = -(-tile // align) * align, -(-halo // align) * align

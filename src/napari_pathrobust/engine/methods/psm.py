@@ -64,6 +64,7 @@ class PSMMethod:
 
     name = "psm"
     alignment = 8  # tiles start on multiples of the networks' strides
+    bytes_per_pixel = 800  # working memory per window pixel (network activations), for tiling
     map_names = ("activation", "pseudomask")
 
     def __init__(self, params: Optional[PSMParams] = None, **overrides: Any):
