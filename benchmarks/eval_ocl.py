@@ -65,7 +65,7 @@ def run_one(args) -> dict:
         stream = [((KINDS[i % len(KINDS)], 5), stream[i][1]) for i in range(len(stream))]
     scores: dict[str, list] = {}
     seconds = []
-    for i, ((kind, sev), (name, rgb, gt)) in enumerate(stream):
+    for i, ((kind, sev), (_name, rgb, gt)) in enumerate(stream):
         img = rgb if kind == "clean" else corrupt(rgb, kind, sev, seed=i, device="cpu")
         t0 = time.perf_counter()
         out = adapter.adapt_rgb(img)
@@ -77,7 +77,8 @@ def run_one(args) -> dict:
         key = "last pass" if args.long else f"{kind}{sev or ''}"
         scores.setdefault(key, []).append([r["aji"], r["object_dice"], r["pixel_f1"]])
     fr = [row["fraction"] for row in adapter.log]
-    return {"method": args.one, "scores": {k: np.mean(v, axis=0).tolist() for k, v in scores.items()},
+    means = {k: np.mean(v, axis=0).tolist() for k, v in scores.items()}
+    return {"method": args.one, "scores": means,
             "s_per_tile": float(np.mean(seconds)), "rollbacks": adapter.rollbacks,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "fraction_first": fr[0], "fraction_last": fr[-1], "fraction_min": min(fr),

@@ -16,7 +16,7 @@ from .. import __version__
 from ._common import expand_inputs
 
 # subcommand modules, in the order they appear in --help
-_COMMAND_MODULES = ("segment", "psm", "corrupt")
+_COMMAND_MODULES = ("segment", "psm", "corrupt", "adapt")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -97,8 +97,15 @@ def segment_file(path: str | Path, outdir: str | Path, options: Optional[JobOpti
 
 
 def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOptions] = None,
-                     reporter: Optional[Reporter] = None) -> JobResult:
-    """Segment an opened slide and write all outputs into ``outdir`` atomically."""
+                     reporter: Optional[Reporter] = None, method: Any = None,
+                     extra_outputs: Optional[dict[str, tuple[str, Callable[[Path], Any]]]] = None
+                     ) -> JobResult:
+    """Segment an opened slide and write all outputs into ``outdir`` atomically.
+
+    ``method``: a ready-made method object (default: built from ``options.method``).
+    ``extra_outputs``: ``{role: (file name, writer(path))}`` written after segmentation,
+    before the run sidecar (e.g. the adaptation log).
+    """
     options = options or JobOptions()
     reporter = reporter or Reporter()
     start = time.perf_counter()
@@ -115,11 +122,12 @@ def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOpti
             raise InputError(slide.path or slide.name,
                              "intermediate maps are written for images up to "
                              f"{LARGE_IMAGE_PIXELS // 10**6} MP only")
-    method = get_method(options.method, device=options.device, seed=options.seed, **params)
+    if method is None:
+        method = get_method(options.method, device=options.device, seed=options.seed, **params)
     metadata = {
         "software": f"napari-pathrobust {__version__}",
         "source": str(slide.path) if slide.path else slide.name,
-        "method": options.method,
+        "method": method.name,
         "seed": options.seed,
         "device": options.device,
         "parameters": method.describe(),
@@ -156,6 +164,9 @@ def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOpti
         for name, data in result.maps.items() if options.write_maps else ():
             paths[name] = outdir / f"{slide.name}_{name}.tif"
             write_map_tiff(paths[name], np.asarray(data), metadata=metadata, mpp=slide.mpp)
+        for role, (file_name, write) in (extra_outputs or {}).items():
+            paths[role] = outdir / file_name
+            write(paths[role])
         if zarr_writer is not None:
             zarr_writer.finalize()
         else:

@@ -280,6 +280,7 @@ def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
         raise
     finally:
         executor.close()
+    info["parameters"] = method.describe()  # after the run: stateful methods (adaptation)
     return SegmentResult(next_id - 1, time.perf_counter() - start, canvas, kept, info, maps)
 
 

@@ -9,30 +9,17 @@ segmentation job plus ``<stem>_adapt_log.csv`` (one row per optimisation step).
 from __future__ import annotations
 
 import csv
-import math
-import platform
-import time
-from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-from ... import __version__
 from ..io import Slide, open_image
-from ..jobs import LARGE_IMAGE_PIXELS, JobOptions, JobResult, output_paths
-from ..pipeline import segment_slide
+from ..jobs import JobOptions, JobResult, segment_to_files
 from ..progress import Reporter
 from ..psm.instances import instances_from_outputs
-from ..writers import (
-    GeoJSONWriter,
-    OmeZarrLabelsWriter,
-    PointsCSVWriter,
-    atomic_path,
-    write_labels_tiff,
-    write_overlay_png,
-    write_run_json,
-)
+from ..writers import atomic_path
 from .adapter import LOG_FIELDS, AdaptConfig, TestTimeAdapter
 
 #: default tile side of the adaptation stream (each window is one step's input)
@@ -109,53 +96,16 @@ def adapt_to_files(slide: Slide, outdir: str | Path, config: Optional[AdaptConfi
                    options: Optional[JobOptions] = None, reporter: Optional[Reporter] = None,
                    method: Optional[AdaptedPSM] = None) -> JobResult:
     """Adapt-and-segment a slide tile by tile and write labels, points, GeoJSON, overlay,
-    run JSON and ``<stem>_adapt_log.csv`` into ``outdir`` (all atomically)."""
+    run JSON and ``<stem>_adapt_log.csv`` into ``outdir`` (all atomically).
+
+    Tiles stream through one worker in order (the adaptation carries over), and runs are
+    not checkpointed (a resumed run could not restore the adapted weights)."""
     options = options or JobOptions(method="psm")
-    reporter = reporter or Reporter()
-    start = time.perf_counter()
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    height, width = slide.shape
-    large = {"tif": False, "zarr": True}.get(options.labels_format,
-                                             height * width > LARGE_IMAGE_PIXELS)
-    paths = output_paths(slide.name, outdir, large)
-    paths["adapt_log"] = outdir / f"{slide.name}_adapt_log.csv"
+    options = replace(options, tile=options.tile or ADAPT_TILE, workers=1, checkpoint=False,
+                      resume=False)
     method = method or AdaptedPSM(config, device=options.device, seed=options.seed,
                                   **dict(options.method_params or {}))
-    metadata = {"software": f"napari-pathrobust {__version__}",
-                "source": str(slide.path) if slide.path else slide.name,
-                "method": method.name, "seed": options.seed, "device": options.device,
-                "parameters": method.describe()}
-    with ExitStack() as stack:
-        csv_writer = stack.enter_context(PointsCSVWriter(paths["points"]))
-        geojson_writer = stack.enter_context(GeoJSONWriter(paths["geojson"], metadata=metadata))
-        zarr_writer = None
-        if large:
-            zarr_writer = stack.enter_context(OmeZarrLabelsWriter(
-                paths["labels"], (height, width), metadata=metadata, mpp=slide.mpp,
-                name=f"{slide.name}_nuclei"))
-            canvas = zarr_writer.array
-        else:
-            canvas = np.zeros((height, width), dtype=np.uint32)
-        result = segment_slide(slide, method, tile=options.tile or ADAPT_TILE,
-                               halo=options.halo, workers=1, seed=options.seed,
-                               canvas=canvas, sinks=[csv_writer, geojson_writer],
-                               reporter=reporter)
-        metadata["parameters"] = method.describe()
-        metadata.update({k: result.info[k] for k in ("tile", "halo", "workers", "n_tiles")})
-        reporter.check()
-        step = max(1, 2 ** math.ceil(math.log2(max(height, width) / 4096))) \
-            if max(height, width) > 4096 else 1
-        write_overlay_png(paths["overlay"], np.asarray(slide.data[::step, ::step].compute()),
-                          np.asarray(canvas[::step, ::step]), max_side=4096)
-        write_adapt_log(paths["adapt_log"], method.adapter.log)
-        if zarr_writer is not None:
-            zarr_writer.finalize()
-        else:
-            write_labels_tiff(paths["labels"], canvas, metadata=metadata, mpp=slide.mpp)
-    seconds = time.perf_counter() - start
-    info = dict(metadata, n_nuclei=result.n_nuclei, seconds=round(seconds, 3),
-                image={"name": slide.name, "shape": [height, width], "mpp": slide.mpp},
-                outputs={k: p.name for k, p in paths.items()}, platform=platform.platform())
-    write_run_json(paths["run"], info)
-    return JobResult(slide.name, result.n_nuclei, seconds, paths, info)
+    extra = {"adapt_log": (f"{slide.name}_adapt_log.csv",
+                           lambda path: write_adapt_log(path, method.adapter.log))}
+    return segment_to_files(slide, outdir, options, reporter, method=method,
+                            extra_outputs=extra)
