@@ -1,9 +1,9 @@
 """Test-time adaptation of segmentation networks to the open image (OCL, TENT, none).
 
-    from napari_pathrobust.engine.adapt import AdaptConfig, TestTimeAdapter
-    adapter = TestTimeAdapter(net, AdaptConfig(method="ocl", steps=1))
-    probs = adapter.adapt_rgb(tile)        # (C, H, W) sigmoid outputs, adapted on the tile
-    adapter.reset()                        # back to the source weights
+    >>> from napari_pathrobust.engine.adapt import AdaptConfig, TestTimeAdapter
+    >>> adapter = TestTimeAdapter(net, AdaptConfig(method="ocl", steps=1))
+    >>> probs = adapter.adapt_rgb(tile)    # (C, H, W) sigmoid outputs, adapted on the tile
+    >>> adapter.reset()                    # back to the source weights
 """
 
 from .adapter import DEFAULT_LR, LOG_FIELDS, METHODS, AdaptConfig, TestTimeAdapter

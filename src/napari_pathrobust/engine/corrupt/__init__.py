@@ -1,7 +1,7 @@
 """Clinical image corruptions for robustness testing (torch, batched, tile-consistent).
 
-    from napari_pathrobust.engine.corrupt import corrupt, available_corruptions
-    bad = corrupt(rgb, "hue", severity=3, seed=0)          # uint8 (H, W, 3)
+    >>> from napari_pathrobust.engine.corrupt import corrupt, available_corruptions
+    >>> bad = corrupt(rgb, "hue", severity=3, seed=0)      # uint8 (H, W, 3)
 
 See :mod:`.registry` for the kinds and their severity tables and :mod:`.tiled` for
 batches, windows of large images and label mapping.
