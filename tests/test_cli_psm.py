@@ -50,3 +50,20 @@ def test_model_option_needs_a_learned_method(demo_image, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["segment", str(demo_image), "-o", str(tmp_path), "--model", "x.pt"])
     assert exc.value.code == 2 and "learned method" in capsys.readouterr().err
+
+
+def test_ihc_stain_option(demo_image, tmp_path, capsys):
+    import csv
+
+    from PIL import Image
+    from test_ihc import ihc_tile
+
+    Image.fromarray(ihc_tile(seed=3)[0]).save(tmp_path / "ki67.png")
+    assert main(["-q", "segment", str(tmp_path / "ki67.png"), "-o", str(tmp_path), "--method",
+                 "psm", "--stain", "ihc", "--device", "cpu"]) == 0
+    with open(tmp_path / "ki67_points.csv", newline="") as handle:
+        classes = {row["classification"] for row in csv.DictReader(handle)}
+    assert classes == {"Positive", "Negative"}
+    with pytest.raises(SystemExit) as exc:
+        main(["segment", str(demo_image), "-o", str(tmp_path), "--stain", "ihc"])
+    assert exc.value.code == 2

@@ -42,6 +42,8 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                         help="downstream network weights for --method psm (default: bundled)")
     parser.add_argument("--ssl-model", type=Path, default=None,
                         help="activation network weights for --method psm (default: bundled)")
+    parser.add_argument("--stain", choices=("he", "ihc"), default="he",
+                        help="ihc: classify cells DAB-positive/negative (--method psm)")
 
 
 def job_options(args: argparse.Namespace):
@@ -50,14 +52,14 @@ def job_options(args: argparse.Namespace):
 
     params = {}
     if args.method == "psm":
-        params = {"maps": False}
+        params = {"maps": False, "stain": args.stain}
         if args.model:
             params["seg_weights"] = str(args.model)
         if args.ssl_model:
             params["ssl_weights"] = str(args.ssl_model)
-    elif args.model or args.ssl_model:
-        print(f"error: --model and --ssl-model need a learned method, not {args.method!r}",
-              file=sys.stderr)
+    elif args.model or args.ssl_model or args.stain != "he":
+        print(f"error: --model, --ssl-model and --stain need a learned method, "
+              f"not {args.method!r}", file=sys.stderr)
         raise SystemExit(2)
     return JobOptions(method=args.method, method_params=params, device=args.device,
                       tile=args.tile, seed=args.seed, workers=args.workers,

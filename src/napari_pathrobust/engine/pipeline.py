@@ -43,6 +43,7 @@ class TileOutput:
 
     labels: np.ndarray
     maps: dict[str, np.ndarray] = field(default_factory=dict)
+    classes: dict[int, str] = field(default_factory=dict)  # window label id -> class name
 
 
 class RecordSink(Protocol):
@@ -120,6 +121,13 @@ def tile_records(method: Method, rgb: np.ndarray, t: Tile, shape: tuple[int, int
     if polygons:
         for rec in records:
             rec.polygon = record_polygon(rec)
+    classes = output.classes if isinstance(output, TileOutput) else {}
+    if classes:
+        oy, ox = t.offset
+        for rec in records:
+            h, w = rec.mask.shape
+            local = labels[rec.y0 - oy:rec.y0 - oy + h, rec.x0 - ox:rec.x0 - ox + w][rec.mask]
+            rec.classification = classes.get(int(local[0]), rec.classification)
     tile_maps = output.maps if isinstance(output, TileOutput) else {}
     return records, {name: _core(t, m) for name, m in tile_maps.items()}
 

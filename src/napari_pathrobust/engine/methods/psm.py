@@ -25,6 +25,7 @@ from ..morphology import split_touching
 from ..pipeline import TileOutput
 from ..psm.activation import SelfActivation
 from ..psm.clustering import SemanticClustering
+from ..psm.ihc import DabClassifier
 from ..psm.instances import InstanceParams, instances_from_outputs
 
 SSL_WEIGHTS = "models/psm_ssl.pt"
@@ -47,6 +48,7 @@ class PSMParams:
     core: float = 0.45
     min_area: int = 30
     scm_split: bool = True  # SCM-only variant: split touching nuclei (else components)
+    stain: str = "he"  # "ihc": classify cells DAB-positive / negative (e.g. Ki-67)
     seed: int = 0
 
 
@@ -92,6 +94,9 @@ class PSMMethod:
                                              weight=p.cluster_weight, seed=p.seed)
         self.instance_params = InstanceParams(threshold=p.threshold, core=p.core,
                                               min_area=p.min_area)
+        if p.stain not in ("he", "ihc"):
+            raise ValueError(f"stain {p.stain!r}: expected 'he' or 'ihc'")
+        self.dab = DabClassifier(seed=p.seed) if p.stain == "ihc" else None
 
     @property
     def variant(self) -> str:
@@ -115,12 +120,16 @@ class PSMMethod:
         if self.activation is not None and (self.params.maps or self.seg_net is None):
             self.activation.fit(sample_rgb, seed=self.params.seed)
             self.clustering.fit(sample_rgb, self.activation.map_tile(sample_rgb))
+        if self.dab is not None:
+            self.dab.fit(sample_rgb)
         return self
 
     def _fitted(self, rgb: np.ndarray) -> None:
         needs = self.params.maps or self.seg_net is None
         if needs and (self.activation.fitted is None or self.clustering.fitted is None):
             self.fit(rgb)
+        elif self.dab is not None and self.dab.cut is None:
+            self.dab.fit(rgb)
 
     @torch.no_grad()
     def network_outputs(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -152,6 +161,8 @@ class PSMMethod:
             labels = split_touching(mask, min_area=self.params.min_area)
         else:
             labels = ndi.label(mask)[0].astype(np.int32)
+        if self.dab is not None:
+            return TileOutput(labels, maps, self.dab.classify(rgb, labels))
         return TileOutput(labels, maps) if self.params.maps else labels
 
     def describe(self) -> dict:
@@ -161,6 +172,8 @@ class PSMMethod:
             fitted["activation"] = asdict(self.activation.fitted)
         if self.clustering.fitted is not None:
             fitted["clusters"] = asdict(self.clustering.fitted)
+        if self.dab is not None:
+            fitted["dab"] = self.dab.describe()
         return {"name": self.name, "variant": self.variant, "params": asdict(self.params),
                 "device": str(self.device), "halo": self.halo,
                 "model_hash": {k: c.get("sha256", "")[:16] for k, c in self.cards.items()},
