@@ -222,3 +222,18 @@ def test_psm_adds_activation_and_pseudomask(viewer_with_demo, qtbot):
     nuclei = viewer.layers["demo_he_crop_nuclei"]
     assert int(nuclei.data.max()) > 50
     assert nuclei.metadata["method"] == "psm" and nuclei.metadata.get("model_hash")
+
+
+def test_psm_ihc_classes_reach_the_points(make_napari_viewer, qtbot):
+    from test_ihc import ihc_tile
+
+    viewer = make_napari_viewer()
+    viewer.add_image(ihc_tile(seed=4)[0], name="ki67", rgb=True)
+    widget = _widget(viewer)
+    widget._method.value = "psm"
+    widget._device.value = "cpu"
+    widget._stain.value = "ihc"
+    _run(widget, qtbot)
+    classes = set(viewer.layers["ki67_centroids"].features["classification"])
+    assert classes == {"Positive", "Negative"}
+    assert viewer.layers["ki67_nuclei"].metadata["stain"] == "ihc"

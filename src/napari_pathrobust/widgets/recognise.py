@@ -38,10 +38,11 @@ REGIONS = ("whole image", "current view", "shapes rectangle")
 LARGE_PIXELS = LARGE_IMAGE_PIXELS
 
 
-def _build_method(name: str, device: str):
-    """The engine method, given the device when it takes one."""
+def _build_method(name: str, device: str, seed: int = 0, stain: str = "he"):
+    """The engine method with device, seed and stain (learned methods use them)."""
+    extra = {"stain": stain} if name == "psm" else {}
     try:
-        return get_method(name, device=device)
+        return get_method(name, device=device, seed=seed, **extra)
     except TypeError:
         return get_method(name)
 
@@ -64,6 +65,8 @@ class RecogniseWidget(Container):
         self._tile = SpinBox(label="Tile (0 = auto)", min=0, max=8192, step=256,
                              value=settings["tile"])
         self._seed = SpinBox(label="Seed", min=0, max=2**31 - 1, value=0)
+        self._stain = ComboBox(label="Stain (PSM)", choices=["he", "ihc"], value="he",
+                               tooltip="ihc: classify cells DAB-positive / negative")
         self._region = ComboBox(label="Region", choices=list(REGIONS), value=REGIONS[0])
         self._shapes = ComboBox(label="Shapes layer", nullable=True,
                                 choices=layer_choices(napari_viewer, napari.layers.Shapes))
@@ -72,7 +75,7 @@ class RecogniseWidget(Container):
         self._progress = ProgressBar(label="Progress", min=0, max=1, value=0)
         self._status = Label(label="Status", value="ready")
         self._inputs = (self._image, self._method, self._device, self._tile, self._seed,
-                        self._region, self._shapes)
+                        self._stain, self._region, self._shapes)
         self.extend([*self._inputs, self._run, self._cancel, self._progress, self._status])
         self._run.changed.connect(self.run)
         self._cancel.changed.connect(self.cancel)
@@ -120,10 +123,11 @@ class RecogniseWidget(Container):
         except ValueError as exc:
             self._status.value = str(exc)
             return
-        method = _build_method(self._method.value, device)
         tile = self._tile.value or None
         seed = int(self._seed.value)
+        method = _build_method(self._method.value, device, seed, self._stain.value)
         params = {"method": method.name, "device": device, "tile": tile, "seed": seed,
+                  "stain": self._stain.value,
                   "memory_budget_mb": self._memory_mb, "region": [y0, x0, y1, x1]}
         large = (y1 - y0) * (x1 - x0) > LARGE_PIXELS
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", layer.name)
