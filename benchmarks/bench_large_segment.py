@@ -10,20 +10,17 @@ its peak RSS (getrusage of the child) and throughput. Prints a table.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _segment_runs import ome_rgb_attrs
+from _segment_runs import run_segment as measured_segment
 
 from napari_pathrobust.engine.synthetic import synthetic_he_tile
 
 CHUNK = 1024
-_WRAP = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
-         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")
 
 
 def _tile_pool(n: int = 8, seed: int = 0) -> list[np.ndarray]:
@@ -46,12 +43,7 @@ def write_zarr(path: Path, size: int, pool) -> None:
             block = _chunk(pool, ty // CHUNK, tx // CHUNK)
             h, w = min(CHUNK, size - ty), min(CHUNK, size - tx)
             arr[ty:ty + h, tx:tx + w] = block[:h, :w]
-    root.attrs["ome"] = {"version": "0.5", "multiscales": [{
-        "axes": [{"name": "y", "type": "space", "unit": "micrometer"},
-                 {"name": "x", "type": "space", "unit": "micrometer"},
-                 {"name": "c", "type": "channel"}],
-        "datasets": [{"path": "0", "coordinateTransformations": [
-            {"type": "scale", "scale": [0.25, 0.25, 1.0]}]}]}]}
+    root.attrs["ome"] = ome_rgb_attrs()
 
 
 def write_tiff(path: Path, size: int, pool) -> None:
@@ -79,18 +71,10 @@ def write_tiff(path: Path, size: int, pool) -> None:
 
 
 def run_segment(path: Path, outdir: Path, extra: list[str]) -> dict:
-    cmd = [sys.executable, "-m", "napari_pathrobust.cli", "-q", "segment", str(path),
-           "-o", str(outdir), *extra]
-    start = time.perf_counter()
-    # a wrapper process per run, so the peak RSS is this run's alone
-    proc = subprocess.run([sys.executable, "-c", _WRAP, *cmd], capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"segment failed: {proc.stderr}")
-    peak_mb = float(proc.stdout.strip().splitlines()[-1]) / 1024
-    run = json.loads(next(outdir.glob("*_run.json")).read_text())
-    return {"seconds": seconds, "peak_rss_mb": peak_mb, "n_nuclei": run["n_nuclei"],
-            "tile": run.get("tile"), "workers": run.get("workers")}
+    res = measured_segment(path, outdir, extra)
+    run = res["run"]
+    return {"seconds": res["seconds"], "peak_rss_mb": res["peak_mb"],
+            "n_nuclei": run["n_nuclei"], "tile": run.get("tile"), "workers": run.get("workers")}
 
 
 def main() -> None:

@@ -11,20 +11,16 @@ tissue pixels only), the fraction of tiles processed and the child's peak RSS.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from _segment_runs import ome_rgb_attrs
+from _segment_runs import run_segment as measured_segment
 
 from napari_pathrobust.engine.synthetic import synthetic_he_tile
 
 CHUNK = 512
-_WRAP = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
-         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")
 
 
 def _is_tissue(ty: int, tx: int, n: int) -> bool:
@@ -52,28 +48,16 @@ def write_slide(path: Path, size: int, pool: list[np.ndarray]) -> float:
             else:
                 block = glass
             arr[ty * CHUNK:ty * CHUNK + h, tx * CHUNK:tx * CHUNK + w] = block[:h, :w]
-    root.attrs["ome"] = {"version": "0.5", "multiscales": [{
-        "axes": [{"name": "y", "type": "space", "unit": "micrometer"},
-                 {"name": "x", "type": "space", "unit": "micrometer"},
-                 {"name": "c", "type": "channel"}],
-        "datasets": [{"path": "0", "coordinateTransformations": [
-            {"type": "scale", "scale": [0.25, 0.25, 1.0]}]}]}]}
+    root.attrs["ome"] = ome_rgb_attrs()
     return tissue / size ** 2
 
 
 def run_segment(path: Path, outdir: Path, extra: list[str]) -> dict:
     """Run the CLI in a child process; its wall time, peak RSS and run record."""
-    cmd = [sys.executable, "-m", "napari_pathrobust.cli", "-q", "segment", str(path),
-           "-o", str(outdir), "--labels-format", "zarr", *extra]
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _WRAP, *cmd], capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"segment failed: {proc.stderr}")
-    run = json.loads(next(outdir.glob("*_run.json")).read_text())
-    return {"seconds": seconds, "peak_mb": float(proc.stdout.strip().splitlines()[-1]) / 1024,
-            "nuclei": run["n_nuclei"], "tile": run.get("tile"),
-            "processed": run.get("fraction_processed", 1.0)}
+    res = measured_segment(path, outdir, ["--labels-format", "zarr", *extra])
+    run = res["run"]
+    return {"seconds": res["seconds"], "peak_mb": res["peak_mb"], "nuclei": run["n_nuclei"],
+            "tile": run.get("tile"), "processed": run.get("fraction_processed", 1.0)}
 
 
 def main() -> None:

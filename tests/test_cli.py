@@ -97,3 +97,23 @@ def test_demo_command_and_console_script(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "nuclei" in out.stdout
     assert (tmp_path / "demo_he_crop.geojson").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["segment", "{d}", "-o", "{o}"],
+    ["pseudo-masks", "{d}", "-o", "{o}"],
+    ["train-ssl", "{d}", "-o", "{o}/m.pt"],
+    ["adapt", "{d}", "-o", "{o}"],
+    ["robustness", "{d}", "-o", "{o}"],
+])
+def test_empty_input_folder_is_one_error_line(argv, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = ["-q", *[a.format(d=empty, o=tmp_path / "out") for a in argv]]
+    try:
+        code = main(args)
+    except SystemExit as exc:  # commands that stop inside their job
+        code = exc.code
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: no input images found"]

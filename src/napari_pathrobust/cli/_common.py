@@ -29,6 +29,15 @@ def expand_inputs(items: Sequence[str]) -> list[Path]:
     return found
 
 
+def inputs_or_error(items: Sequence[str]) -> Optional[list[Path]]:
+    """:func:`expand_inputs`, or None after one error line when nothing was found."""
+    found = expand_inputs(items)
+    if not found:
+        print("error: no input images found", file=sys.stderr)
+        return None
+    return found
+
+
 def device_arg(value: str) -> str:
     """argparse type: a device name (auto | cpu | cuda[:N] | mps)."""
     from ..engine.device import check_device_name

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import device_arg, expand_inputs, positive_int, run_guarded
+from ._common import device_arg, inputs_or_error, positive_int, run_guarded
 
 
 def _probability(value: str) -> float:
@@ -60,9 +60,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     from ..engine.jobs import JobOptions
     from ..engine.progress import Reporter
 
-    inputs = expand_inputs(args.inputs)
-    if not inputs:
-        print("error: no input images found", file=sys.stderr)
+    inputs = inputs_or_error(args.inputs)
+    if inputs is None:
         return 1
     try:
         config = AdaptConfig(method=args.method, steps=args.steps, lr=args.lr,

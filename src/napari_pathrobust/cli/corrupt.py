@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import device_arg, expand_inputs, run_guarded
+from ._common import device_arg, inputs_or_error, run_guarded
 
 
 def _severity(value: str) -> int:
@@ -137,9 +137,8 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    inputs = expand_inputs(args.inputs)
-    if not inputs:
-        print("error: no input images found", file=sys.stderr)
+    inputs = inputs_or_error(args.inputs)
+    if inputs is None:
         return 1
 
     def job(bar):

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from ._common import device_arg, expand_inputs, positive_int, run_guarded
+from ._common import device_arg, inputs_or_error, positive_int, run_guarded
 
 
 def register(sub) -> None:
@@ -59,15 +58,10 @@ def _common_training(parser: argparse.ArgumentParser) -> None:
 def _images(args: argparse.Namespace):
     from ..engine.psm.data import load_training_images
 
-    paths = expand_inputs(args.inputs)
-    if not paths:
-        raise SystemExit(_fail("no input images found"))
+    paths = inputs_or_error(args.inputs)
+    if paths is None:
+        raise SystemExit(1)
     return paths, load_training_images(paths, seed=args.seed)
-
-
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 1
 
 
 def cmd_train_ssl(args: argparse.Namespace) -> int:
@@ -105,9 +99,9 @@ def cmd_pseudo_masks(args: argparse.Namespace) -> int:
         params["ssl_weights"] = str(args.ssl)
     options = JobOptions(method="psm", method_params=params, device=args.device,
                          seed=args.seed, write_maps=True, labels_format="tif")
-    inputs = expand_inputs(args.inputs)
-    if not inputs:
-        return _fail("no input images found")
+    inputs = inputs_or_error(args.inputs)
+    if inputs is None:
+        return 1
     failed = sum(segment_one(p, args.outdir, options, args) is None for p in inputs)
     return 1 if failed else 0
 

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from ._common import device_arg, expand_inputs, positive_int, run_guarded
+from ._common import device_arg, inputs_or_error, positive_int, run_guarded
 
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,9 +88,8 @@ def register(sub) -> None:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    inputs = expand_inputs(args.inputs)
-    if not inputs:
-        print("error: no input images found", file=sys.stderr)
+    inputs = inputs_or_error(args.inputs)
+    if inputs is None:
         return 1
     options = job_options(args)
     failed = sum(segment_one(path, args.outdir, options, args) is None for path in inputs)
