@@ -6,6 +6,11 @@ each (method, size, workers) and reports megapixels per second (all pixels, and
 tissue pixels only), the fraction of tiles processed and the child's peak RSS.
 
     python benchmarks/scale.py --sizes 1024 4096 16384 --methods classical --workers 1 2
+
+With ``--processes`` each run gets a dask.distributed LocalCluster of WORKERS single-thread
+worker *processes* (started before the clock starts, like an existing cluster) and the
+CLI is pointed at it with ``--scheduler``; peak RSS is then the segment process plus the
+sum of the workers' peaks.
 """
 
 from __future__ import annotations
@@ -60,6 +65,20 @@ def run_segment(path: Path, outdir: Path, extra: list[str]) -> dict:
             "tile": run.get("tile"), "processed": run.get("fraction_processed", 1.0)}
 
 
+def run_on_cluster(path: Path, outdir: Path, extra: list[str], workers: int) -> dict:
+    """:func:`run_segment` against a fresh LocalCluster of ``workers`` processes."""
+    import resource
+
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        res = run_segment(path, outdir, [*extra, "--scheduler", cluster.scheduler_address])
+        peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    res["peak_mb"] += sum(peaks.values()) / 1024
+    return res
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 4096, 16384])
@@ -69,6 +88,8 @@ def main() -> None:
                         help="largest size per method, e.g. psm=4096")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--extra", default="", help="extra CLI arguments, quoted")
+    parser.add_argument("--processes", action="store_true",
+                        help="run on a LocalCluster of worker processes (--scheduler)")
     args = parser.parse_args()
     limits = {k: int(v) for k, v in (item.split("=") for item in args.max_size)}
     work = Path(args.workdir or tempfile.mkdtemp(prefix="pathrobust-scale-"))
@@ -85,9 +106,13 @@ def main() -> None:
             if size > limits.get(method, size):
                 continue
             for workers in args.workers:
-                out = work / f"out-{method}-{size}-{workers}"
-                res = run_segment(src, out, ["--method", method, "--workers", str(workers),
-                                             "--device", "cpu", *args.extra.split()])
+                out = work / f"out-{method}-{size}-{workers}{'p' if args.processes else ''}"
+                cli = ["--method", method, "--workers", str(workers), "--device", "cpu",
+                       *args.extra.split()]
+                if args.processes:
+                    res = run_on_cluster(src, out, cli, workers)
+                else:
+                    res = run_segment(src, out, cli)
                 print(f"{method:9} {size:>6} {mp:>6.1f} {fraction:>6.2f} {workers:>7} "
                       f"{res['seconds']:>8.1f} {mp / res['seconds']:>6.2f} "
                       f"{mp * fraction / res['seconds']:>11.2f} {res['processed']:>9.2f} "

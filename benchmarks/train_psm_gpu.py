@@ -23,13 +23,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from napari_pathrobust.engine.morphology import split_touching
 from napari_pathrobust.engine.psm.activation import SelfActivation
 from napari_pathrobust.engine.psm.clustering import SemanticClustering
 from napari_pathrobust.engine.psm.pretext import PretextConfig, train_pretext
 from napari_pathrobust.engine.psm.pseudolabels import TargetParams
 from napari_pathrobust.engine.psm.segtrain import SegTrainConfig, train_segmentation
-from napari_pathrobust.engine.psm.workflow import agreement_labels, pseudo_masks, targets_for
+from napari_pathrobust.engine.psm.workflow import (
+    agreement_labels,
+    pseudo_masks,
+    targets_for,
+    variant_sources,
+)
 
 
 def load(folder: Path) -> tuple[list[str], list[np.ndarray]]:
@@ -92,16 +96,9 @@ def main() -> None:
     other = agreement_labels(images)
     log["pseudo_seconds"] = time.perf_counter() - t1
     print(f"pseudo-masks done {log['pseudo_seconds']:.0f}s", flush=True)
-    scm_instances = [split_touching(m, min_area=1) for m in masks]
-    variants = {  # name: (pseudo-masks, cross-check instances)
-        "agree": (masks, other),
-        "scm": (masks, None),
-        "union": ([m | (o > 0) for m, o in zip(masks, other)], None),
-        "classical-agree": ([o > 0 for o in other], scm_instances),
-    }
     params = TargetParams()
     for name in args.variants.split(","):
-        source, agree = variants[name]
+        source, agree = variant_sources(name, masks, other)
         t2 = time.perf_counter()
         targets = targets_for(source, params, agree)
         cfg = SegTrainConfig(steps=args.seg_steps, batch=16, crop=256, seed=args.seed)

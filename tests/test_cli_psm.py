@@ -67,3 +67,14 @@ def test_ihc_stain_option(demo_image, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["segment", str(demo_image), "-o", str(tmp_path), "--stain", "ihc"])
     assert exc.value.code == 2
+
+
+def test_train_with_dar_strategy_on_the_demo_crop(demo_image, tmp_path, capsys):
+    seg = tmp_path / "seg_dar.pt"
+    assert main(["-q", "train", str(demo_image), "-o", str(seg), "--strategy", "dar",
+                 "--targets", "agree", "--steps", "4", "--batch", "2", "--crop", "128",
+                 "--width", "4", "--device", "cpu"]) == 0
+    card = json.loads(seg.with_suffix(".json").read_text())
+    assert card["training"]["strategy"]["strategy"] == "dar"
+    assert card["target_variant"] == "agree" and card["labels_used"] is False
+    assert "dar, loss" in capsys.readouterr().out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..engine.psm.choices import SEG_STRATEGIES, TARGET_VARIANTS
 from ._common import device_arg, inputs_or_error, positive_int, run_guarded
 
 
@@ -41,8 +42,14 @@ def register(sub) -> None:
     tr.add_argument("--width", type=positive_int, default=16)
     tr.add_argument("--no-voronoi", action="store_true",
                     help="no Voronoi-edge background supervision")
-    tr.add_argument("--no-agreement", action="store_true",
-                    help="do not require pseudo-label nuclei to agree with the hematoxylin cue")
+    tr.add_argument("--targets", choices=TARGET_VARIANTS, default="classical-agree",
+                    help="pseudo-label source: classical nuclei that an SCM nucleus confirms "
+                         "(default, shipped), SCM nuclei that a classical one confirms, "
+                         "SCM alone, or the union of both masks")
+    tr.add_argument("--strategy", choices=SEG_STRATEGIES, default="erm",
+                    help="training strategy under noisy, imbalanced pseudo-labels: plain "
+                         "cross-entropy (erm), focal, GCE, class reweighting or DAR "
+                         "(docs/dar.md)")
     tr.add_argument("--min-solidity", type=float, default=0.85,
                     help="pseudo-label instances less convex than this are ignored")
     _common_training(tr)
@@ -116,12 +123,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             paths, images, args.output, ssl_weights=args.ssl, steps=args.steps,
             batch=args.batch, crop=args.crop, width=args.width, lr=args.lr, seed=args.seed,
             device=args.device, voronoi=not args.no_voronoi, min_solidity=args.min_solidity,
-            agreement=not args.no_agreement,
+            variant=args.targets, strategy=args.strategy,
             reporter=Reporter(progress=bar))
 
     out = run_guarded(args.output, job, args)
     if out is None:
         return 1
-    print(f"{args.output}: loss {out['final_loss']:.4f} in {out['seconds']:.0f} s on "
+    print(f"{args.output}: {args.strategy}, loss {out['final_loss']:.4f} in "
+          f"{out['seconds']:.0f} s on "
           f"{out['n_reliable']} reliable pseudo-label nuclei, sha256 {out['sha256'][:16]}")
     return 0

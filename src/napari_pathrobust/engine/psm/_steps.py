@@ -19,9 +19,11 @@ class StepRunner:
         self.losses: list[float] = []
         self.start = time.perf_counter()
 
-    def __call__(self, step: int, loss: torch.Tensor) -> None:
+    def __call__(self, step: int, loss: torch.Tensor, before_step=None) -> None:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        if before_step is not None:
+            before_step()
         self.opt.step()
         self.sched.step()
         self.losses.append(float(loss.detach()))

@@ -38,9 +38,10 @@ def train_downstream(paths: Sequence[Path], images: Sequence[np.ndarray], output
                      ssl_weights: Optional[Path] = None, steps: int = 2000, batch: int = 8,
                      crop: int = 256, width: int = 16, lr: Optional[float] = None,
                      seed: int = 0, device: str = "auto", voronoi: bool = True,
-                     min_solidity: float = 0.85, agreement: bool = True,
-                     reporter: Optional[Reporter] = None) -> dict:
-    """Pseudo-masks for all images (dataset-wide fits), targets, U-Net, weights + card."""
+                     min_solidity: float = 0.85, variant: str = "classical-agree",
+                     strategy: str = "erm", reporter: Optional[Reporter] = None) -> dict:
+    """Pseudo-masks (each image fitted on itself), targets of ``variant``, a U-Net
+    trained with ``strategy``, and its weights + card at ``output``."""
     from dataclasses import asdict
 
     from ..device import resolve_device
@@ -50,7 +51,7 @@ def train_downstream(paths: Sequence[Path], images: Sequence[np.ndarray], output
     from .clustering import SemanticClustering
     from .pseudolabels import TargetParams
     from .segtrain import SegTrainConfig, train_segmentation
-    from .workflow import agreement_labels, pseudo_masks, targets_for
+    from .workflow import agreement_labels, pseudo_masks, targets_for, variant_sources
 
     reporter = reporter or Reporter()
     dev = resolve_device(device)
@@ -62,14 +63,14 @@ def train_downstream(paths: Sequence[Path], images: Sequence[np.ndarray], output
     clustering = SemanticClustering(seed=seed)
     masks = pseudo_masks(activation, clustering, images, reporter.sub(0, 5, 100))
     target_params = TargetParams(voronoi=voronoi, min_solidity=min_solidity)
-    other = agreement_labels(images) if agreement else None
-    targets = targets_for([m.mask for m in masks], target_params, other,
-                          reporter.sub(5, 5, 100))
+    classical = agreement_labels(images) if variant != "scm" else [None] * len(images)
+    sources, other = variant_sources(variant, [m.mask for m in masks], classical)
+    targets = targets_for(sources, target_params, other, reporter.sub(5, 5, 100))
     usable = [(img, t) for img, t in zip(images, targets) if min(img.shape[:2]) >= crop]
     if not usable:
         raise InputError("inputs", f"no image is at least {crop} px a side")
     config = SegTrainConfig(steps=steps, batch=batch, crop=crop, width=width, seed=seed,
-                            **({"lr": lr} if lr else {}))
+                            strategy=strategy, **({"lr": lr} if lr else {}))
     seg, log = train_segmentation([u[0] for u in usable], [u[1] for u in usable], config, dev,
                                   reporter=reporter.sub(10, 90, 100))
     n_reliable = int(sum(t.n_reliable for t in targets))
@@ -78,7 +79,7 @@ def train_downstream(paths: Sequence[Path], images: Sequence[np.ndarray], output
             "ssl_sha256": ssl_card.get("sha256"), "targets": asdict(target_params),
             "clustering": {"k": clustering.k, "mode": clustering.mode,
                            "weight": clustering.weight, "fitted": "per image"},
-            "agreement": "classical hematoxylin instances, IoU >= 0.5" if agreement else None,
+            "target_variant": variant,
             "n_reliable_nuclei": n_reliable,
             "n_pseudo_nuclei": int(sum(t.n_instances for t in targets)),
             "training": log, "labels_used": False}

@@ -1,10 +1,12 @@
 """Training the downstream nucleus network on pseudo-label targets (PSM stage D).
 
-Each step draws random crops of the training images with their targets, augments
-them (flips, 90-degree rotations, and stain jitter in hematoxylin/eosin optical
-density space, so the network generalises to other labs' staining) and minimises
-``BCE(nucleus, target; ignore 255) + dist_weight * MSE(distance, target)`` on the
-pixels that are not ignored.
+Training items are a fixed, seeded pool of crop windows (``windows_per_image`` random
+windows per image). Each step draws a batch of windows, augments them (flips, 90-degree
+rotations, and stain jitter in hematoxylin/eosin optical density space, so the network
+generalises to other labs' staining) and minimises the strategy's class loss on the
+nucleus channel (``erm``: ``BCE(nucleus, target; ignore 255)``) plus
+``dist_weight * MSE(distance, target)`` on the pixels that are not ignored
+(strategies: :mod:`.segstrategy`).
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..models.ssl_net import normalise
 from ..models.unet import CompactUNet
 from ..progress import Reporter
 from ..stain import HED_FROM_RGB, RGB_FROM_HED
 from ._steps import StepRunner
-from .pseudolabels import IGNORE, Targets
+from .pseudolabels import Targets
+from .segstrategy import class_targets, make_seg_strategy
 
 
 @dataclass
@@ -37,6 +39,8 @@ class SegTrainConfig:
     depth: int = 4
     dist_weight: float = 1.0
     stain_jitter: float = 0.15
+    windows_per_image: int = 64
+    strategy: str = "erm"
     seed: int = 0
 
 
@@ -59,43 +63,63 @@ def stain_jitter(rgb: torch.Tensor, gen: torch.Generator, amount: float) -> torc
     return (256.0 * torch.pow(10.0, -od2) - 1.0).round().clamp(0, 255).to(torch.uint8)
 
 
-def sample_batch(images: Sequence[np.ndarray], targets: Sequence[Targets], n: int, crop: int,
-                 rng: np.random.Generator):
-    """Random flipped/rotated crops: rgb uint8 (n,c,c,3), fg uint8 (n,c,c), dist (n,c,c)."""
-    xs = np.empty((n, crop, crop, 3), np.uint8)
-    fgs = np.empty((n, crop, crop), np.uint8)
-    ds = np.empty((n, crop, crop), np.float32)
-    for i in range(n):
-        j = int(rng.integers(len(images)))
-        img, tgt = images[j], targets[j]
-        y = int(rng.integers(0, img.shape[0] - crop + 1))
-        x = int(rng.integers(0, img.shape[1] - crop + 1))
-        sl = (slice(y, y + crop), slice(x, x + crop))
-        rgb, fg, dist = img[sl][..., :3], tgt.fg[sl], tgt.dist[sl]
-        k = int(rng.integers(4))
-        flip = bool(rng.integers(2))
-        parts = [np.rot90(a, k) for a in (rgb, fg, dist)]
-        if flip:
-            parts = [a[:, ::-1] for a in parts]
-        xs[i], fgs[i], ds[i] = parts
-    return xs, fgs, ds
+class CropPool:
+    """A fixed, seeded set of crop windows over the training images and their targets.
 
+    Window ``i`` is an item for strategies that track samples (DAR's probe);
+    :meth:`batch` returns augmented tensors for a list of window indices.
+    """
 
-def pixel_losses(out: torch.Tensor, fg: torch.Tensor, dist: torch.Tensor,
-                 dist_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-pixel loss (B, H, W) and the valid-pixel mask (ignore label excluded)."""
-    valid = fg != IGNORE
-    target = (fg == 1).float()
-    bce = F.binary_cross_entropy_with_logits(out[:, 0], target, reduction="none")
-    mse = (torch.sigmoid(out[:, 1]) - dist) ** 2
-    return (bce + dist_weight * mse) * valid, valid
+    def __init__(self, images: Sequence[np.ndarray], targets: Sequence[Targets], crop: int,
+                 per_image: int, rng: np.random.Generator, jitter: float = 0.0):
+        self.images, self.targets, self.crop, self.jitter = images, targets, crop, jitter
+        windows = []
+        for j, img in enumerate(images):
+            ys = rng.integers(0, img.shape[0] - crop + 1, size=per_image)
+            xs = rng.integers(0, img.shape[1] - crop + 1, size=per_image)
+            windows += [(j, int(y), int(x)) for y, x in zip(ys, xs)]
+        self.windows = np.asarray(windows, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def class_counts(self) -> np.ndarray:
+        """Background / nucleus pixel counts of the pseudo-labels (for reweighting)."""
+        fg = [t.fg for t in self.targets]
+        return np.array([sum(int((f == c).sum()) for f in fg) for c in (0, 1)])
+
+    def arrays(self, idx: Sequence[int], rng: np.random.Generator):
+        """Flipped/rotated crops: rgb uint8 (n,c,c,3), fg uint8 (n,c,c), dist (n,c,c)."""
+        n, crop = len(idx), self.crop
+        xs = np.empty((n, crop, crop, 3), np.uint8)
+        fgs = np.empty((n, crop, crop), np.uint8)
+        ds = np.empty((n, crop, crop), np.float32)
+        for i, w in enumerate(idx):
+            j, y, x = self.windows[w]
+            img, tgt = self.images[j], self.targets[j]
+            sl = (slice(y, y + crop), slice(x, x + crop))
+            k = int(rng.integers(4))
+            flip = bool(rng.integers(2))
+            parts = [np.rot90(a, k) for a in (img[sl][..., :3], tgt.fg[sl], tgt.dist[sl])]
+            if flip:
+                parts = [a[:, ::-1] for a in parts]
+            xs[i], fgs[i], ds[i] = parts
+        return xs, fgs, ds
+
+    def batch(self, idx: Sequence[int], rng: np.random.Generator, gen: torch.Generator,
+              device: torch.device):
+        """Network input (stain-jittered, normalised), pseudo-labels and distance targets."""
+        xs, fgs, ds = self.arrays(idx, rng)
+        x = normalise(stain_jitter(torch.from_numpy(xs).to(device), gen, self.jitter))
+        return x, torch.from_numpy(fgs).to(device), torch.from_numpy(ds).to(device)
 
 
 def train_segmentation(images: Sequence[np.ndarray], targets: Sequence[Targets],
                        config: Optional[SegTrainConfig] = None,
                        device: str | torch.device = "cpu",
                        reporter: Optional[Reporter] = None) -> tuple[CompactUNet, dict]:
-    """Train a :class:`CompactUNet` from scratch on pseudo-label targets."""
+    """Train a :class:`CompactUNet` from scratch on pseudo-label targets with the
+    configured strategy; returns the network and a log for the model card."""
     config = config or SegTrainConfig()
     reporter = reporter or Reporter()
     if not images or len(images) != len(targets):
@@ -108,15 +132,17 @@ def train_segmentation(images: Sequence[np.ndarray], targets: Sequence[Targets],
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr,
                                                 total_steps=max(1, config.steps))
+    pool = CropPool(images, targets, config.crop, config.windows_per_image, rng,
+                    config.stain_jitter)
+    strategy = make_seg_strategy(config.strategy, config.dist_weight)
+    strategy.setup(net, pool, device, config.steps, config.seed)
     net.train()
     run = StepRunner(opt, sched, config.steps, reporter)
     for step in range(config.steps):
-        xs, fgs, ds = sample_batch(images, targets, config.batch, config.crop, rng)
-        x = normalise(stain_jitter(torch.from_numpy(xs).to(device), gen, config.stain_jitter))
-        fg = torch.from_numpy(fgs).to(device)
-        dist = torch.from_numpy(ds).to(device)
-        per_pixel, valid = pixel_losses(net(x), fg, dist, config.dist_weight)
-        run(step, per_pixel.sum() / valid.sum().clamp_min(1))
+        idx = rng.integers(len(pool), size=config.batch)
+        x, fg, dist = pool.batch(idx, rng, gen, device)
+        loss = strategy.loss(step, idx, net(x), class_targets(fg), dist)
+        run(step, loss, before_step=lambda s=step: strategy.before_step(s, net))
     net.eval()
-    log = dict(run.log(device), config=asdict(config))
+    log = dict(run.log(device), config=asdict(config), strategy=strategy.describe())
     return net.cpu(), log

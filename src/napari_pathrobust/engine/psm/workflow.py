@@ -16,6 +16,7 @@ import numpy as np
 
 from ..progress import Reporter
 from .activation import SelfActivation
+from .choices import TARGET_VARIANTS
 from .clustering import SemanticClustering
 from .pseudolabels import TargetParams, Targets, build_targets
 
@@ -68,3 +69,27 @@ def targets_for(masks: Sequence[np.ndarray], params: Optional[TargetParams] = No
         out.append(build_targets(m, params, other))
         reporter.report(i + 1, len(masks), "targets")
     return out
+
+
+
+def variant_sources(variant: str, masks: Sequence[np.ndarray],
+                    classical: Sequence[np.ndarray]
+                    ) -> tuple[list[np.ndarray], Optional[list[np.ndarray]]]:
+    """Pseudo-masks and cross-check instances of a target ``variant``.
+
+    ``masks``: SCM pseudo-masks; ``classical``: classical (hematoxylin) instances.
+    ``classical-agree`` (shipped): classical nuclei kept where an SCM instance agrees;
+    ``agree``: SCM nuclei kept where a classical one agrees; ``scm``: SCM alone;
+    ``union``: SCM OR classical mask.
+    """
+    from ..morphology import split_touching
+
+    if variant == "classical-agree":
+        return [c > 0 for c in classical], [split_touching(m, min_area=1) for m in masks]
+    if variant == "agree":
+        return list(masks), list(classical)
+    if variant == "scm":
+        return list(masks), None
+    if variant == "union":
+        return [m | (c > 0) for m, c in zip(masks, classical)], None
+    raise ValueError(f"target variant {variant!r}: expected one of {', '.join(TARGET_VARIANTS)}")

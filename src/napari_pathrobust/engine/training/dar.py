@@ -171,15 +171,23 @@ class DARStrategy(Strategy):
 
     def setup(self, model, data, n_classes, device, gen) -> None:
         super().setup(model, data, n_classes, device, gen)
-        enc, head = self.split if self.split is not None else split_parameters(model)
-        names = {id(p): i for i, p in enumerate(model.parameters())}
-        self._groups = [[names[id(p)] for p in enc], [names[id(p)] for p in head]]
-        self._head_params = head
+        self.bind(model, n_classes)
+        self.reliable = None
         self.recorder = EarlyLossRecorder(len(data), n_classes)
         # own generator for probe batches: the shuffling stream stays the same as ERM's
         self.gen = torch.Generator().manual_seed(gen.initial_seed() + 7919)
         self.data = data
         self.device = device
+
+    def bind(self, model: torch.nn.Module, n_classes: int) -> None:
+        """Prepare :meth:`apply_rectification` for a trainer other than ``train_model``
+        (every class reliable)."""
+        self.n_classes = n_classes
+        enc, head = self.split if self.split is not None else split_parameters(model)
+        names = {id(p): i for i, p in enumerate(model.parameters())}
+        self._groups = [[names[id(p)] for p in enc], [names[id(p)] for p in head]]
+        self._head_params = head
+        self.reliable = np.ones(n_classes, dtype=bool)
 
     def on_epoch_start(self, epoch, model, data) -> None:
         self._epoch = epoch

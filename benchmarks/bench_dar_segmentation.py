@@ -1,0 +1,146 @@
+"""ERM vs DAR (and the other strategies) for the PSM downstream network on pseudo-masks.
+
+The real use of DAR (issue 7b): the same pseudo-label targets (``classical-agree``, the
+shipped variant, built from the 30 MoNuSeg *images* only with the shipped activation
+network), the same initialisation and batch order, one network per strategy and seed.
+Each training runs in a child process (peak RSS, seconds per step); every network is
+then scored on train-13 with the full PSM pipeline (threshold 0.5).
+
+    .venv/bin/python benchmarks/bench_dar_segmentation.py --steps 600 --seeds 0 1 2 \
+        --strategies erm dar --cache /tmp/dar_seg
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared/data/monuseg-train"
+COLUMNS = ("aji", "object_dice", "pixel_f1", "detection_f1")
+
+
+def prepare(cache: Path, seed: int = 0) -> Path:
+    """Pseudo-label targets for the 30 images, cached as one .npz."""
+    path = cache / "targets.npz"
+    if path.exists():
+        return path
+    from napari_pathrobust.engine.methods.psm import BUILDERS, SSL_WEIGHTS, _bundled
+    from napari_pathrobust.engine.models.weights import load_model
+    from napari_pathrobust.engine.psm.activation import SelfActivation
+    from napari_pathrobust.engine.psm.clustering import SemanticClustering
+    from napari_pathrobust.engine.psm.workflow import (
+        agreement_labels,
+        pseudo_masks,
+        targets_for,
+        variant_sources,
+    )
+
+    names = sorted(p.stem for p in (DATA / "images").glob("*.tif"))
+    images = [tifffile.imread(DATA / "images" / f"{n}.tif")[..., :3] for n in names]
+    net, _ = load_model(_bundled(SSL_WEIGHTS), BUILDERS)
+    t0 = time.perf_counter()
+    masks = [m.mask for m in pseudo_masks(SelfActivation(net, "cpu"),
+                                          SemanticClustering(seed=seed), images)]
+    sources, other = variant_sources("classical-agree", masks, agreement_labels(images))
+    targets = targets_for(sources, None, other)
+    print(f"targets for {len(images)} images in {time.perf_counter() - t0:.0f} s", flush=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(path, names=np.array(names), rgb=np.stack(images),
+             fg=np.stack([t.fg for t in targets]), dist=np.stack([t.dist for t in targets]))
+    return path
+
+
+def train_one(cache: Path, strategy: str, seed: int, steps: int, batch: int, crop: int,
+              threads: int) -> None:
+    """Child process: train one network, save it, print a JSON line of costs."""
+    import torch
+
+    from napari_pathrobust.engine.models.weights import save_model
+    from napari_pathrobust.engine.psm.pseudolabels import Targets
+    from napari_pathrobust.engine.psm.segtrain import SegTrainConfig, train_segmentation
+
+    torch.set_num_threads(threads)
+    blob = np.load(cache / "targets.npz")
+    images = list(blob["rgb"])
+    targets = [Targets(fg, dist, np.zeros((0, 2)), 0, 0)
+               for fg, dist in zip(blob["fg"], blob["dist"])]
+    cfg = SegTrainConfig(steps=steps, batch=batch, crop=crop, seed=seed, strategy=strategy)
+    net, log = train_segmentation(images, targets, cfg)
+    out = cache / f"{strategy}_s{seed}.pt"
+    save_model(net, out, "compact-unet", {"task": "bench_dar_segmentation", "training": log,
+                                          "labels_used": False})
+    print(json.dumps({"weights": str(out), "seconds": log["seconds"],
+                      "seconds_per_step": log["seconds"] / steps,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "final_loss": log["final_loss"], "dar": log["strategy"]}))
+
+
+def score(weights: Path) -> dict:
+    """Mean train-13 scores of the full PSM pipeline with ``weights``."""
+    from napari_pathrobust.engine.io import slide_from_array
+    from napari_pathrobust.engine.methods import get_method
+    from napari_pathrobust.engine.metrics import evaluate
+    from napari_pathrobust.engine.pipeline import segment_slide
+
+    rows = []
+    for gt_path in sorted((DATA / "labels").glob("*.tif")):
+        rgb = tifffile.imread(DATA / "images" / gt_path.name)[..., :3]
+        method = get_method("psm", device="cpu", seg_weights=str(weights), maps=False)
+        labels = segment_slide(slide_from_array(rgb, name=gt_path.stem), method,
+                               tile=1024, workers=1).labels
+        e = evaluate(tifffile.imread(gt_path), np.asarray(labels).astype(np.int64))
+        rows.append([e[c] for c in COLUMNS])
+    return dict(zip(COLUMNS, np.mean(rows, axis=0)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/dar_seg"))
+    ap.add_argument("--strategies", nargs="+", default=["erm", "dar"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crop", type=int, default=192)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--train-one", nargs=2, metavar=("STRATEGY", "SEED"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.train_one:
+        train_one(args.cache, args.train_one[0], int(args.train_one[1]), args.steps,
+                  args.batch, args.crop, args.threads)
+        return
+    prepare(args.cache)
+    results: dict[str, list[dict]] = {}
+    for strategy in args.strategies:
+        for seed in args.seeds:
+            cmd = [sys.executable, __file__, "--cache", str(args.cache), "--steps",
+                   str(args.steps), "--batch", str(args.batch), "--crop", str(args.crop),
+                   "--threads", str(args.threads), "--train-one", strategy, str(seed)]
+            run = json.loads(subprocess.run(cmd, check=True, capture_output=True,
+                                            text=True).stdout.strip().splitlines()[-1])
+            run.update(score(Path(run["weights"])))
+            results.setdefault(strategy, []).append(run)
+            print(f"{strategy} seed {seed}: " + ", ".join(
+                f"{k} {run[k]:.3f}" for k in (*COLUMNS, "seconds_per_step", "peak_rss_mb")),
+                flush=True)
+    (args.cache / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    print(f"\n| strategy | {' | '.join(COLUMNS)} | s / step | peak RSS (MB) |")
+    print("|---|" + "---|" * (len(COLUMNS) + 2))
+    for strategy, runs in results.items():
+        cells = [f"{np.mean([r[c] for r in runs]):.3f} +- {np.std([r[c] for r in runs]):.3f}"
+                 for c in COLUMNS]
+        cost = [np.mean([r["seconds_per_step"] for r in runs]),
+                np.max([r["peak_rss_mb"] for r in runs])]
+        print(f"| {strategy} | " + " | ".join(cells) + f" | {cost[0]:.2f} | {cost[1]:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
