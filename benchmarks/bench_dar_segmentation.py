@@ -8,6 +8,10 @@ then scored on train-13 with the full PSM pipeline (threshold 0.5).
 
     .venv/bin/python benchmarks/bench_dar_segmentation.py --steps 600 --seeds 0 1 2 \
         --strategies erm dar --cache /tmp/dar_seg
+
+``--hold-out breast,kidney`` instead trains one network per strategy and seed on the
+images of the other organs only (for the OCL held-out-organ stream, eval_ocl.py) and
+skips the train-13 scoring.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def prepare(cache: Path, seed: int = 0) -> Path:
 
 
 def train_one(cache: Path, strategy: str, seed: int, steps: int, batch: int, crop: int,
-              threads: int) -> None:
+              threads: int, hold_out: tuple[str, ...] = ()) -> None:
     """Child process: train one network, save it, print a JSON line of costs."""
     import torch
 
@@ -69,15 +73,19 @@ def train_one(cache: Path, strategy: str, seed: int, steps: int, batch: int, cro
     from napari_pathrobust.engine.psm.segtrain import SegTrainConfig, train_segmentation
 
     torch.set_num_threads(threads)
+    from _organ_patches import organ_of
+
     blob = np.load(cache / "targets.npz")
-    images = list(blob["rgb"])
-    targets = [Targets(fg, dist, np.zeros((0, 2)), 0, 0)
-               for fg, dist in zip(blob["fg"], blob["dist"])]
+    keep = [i for i, n in enumerate(blob["names"]) if organ_of(Path(str(n))) not in hold_out]
+    images = [blob["rgb"][i] for i in keep]
+    targets = [Targets(blob["fg"][i], blob["dist"][i], np.zeros((0, 2)), 0, 0) for i in keep]
     cfg = SegTrainConfig(steps=steps, batch=batch, crop=crop, seed=seed, strategy=strategy)
     net, log = train_segmentation(images, targets, cfg)
-    out = cache / f"{strategy}_s{seed}.pt"
-    save_model(net, out, "compact-unet", {"task": "bench_dar_segmentation", "training": log,
-                                          "labels_used": False})
+    tag = f"_without_{'_'.join(hold_out)}" if hold_out else ""
+    out = cache / f"{strategy}{tag}_s{seed}.pt"
+    save_model(net, out, "compact-unet", {
+        "task": "bench_dar_segmentation", "training": log, "labels_used": False,
+        "data": [str(blob["names"][i]) for i in keep], "held_out_organs": list(hold_out)})
     print(json.dumps({"weights": str(out), "seconds": log["seconds"],
                       "seconds_per_step": log["seconds"] / steps,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -111,11 +119,13 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=192)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--hold-out", default="", help="comma list of organs left out")
     ap.add_argument("--train-one", nargs=2, metavar=("STRATEGY", "SEED"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    hold_out = tuple(o for o in args.hold_out.split(",") if o)
     if args.train_one:
         train_one(args.cache, args.train_one[0], int(args.train_one[1]), args.steps,
-                  args.batch, args.crop, args.threads)
+                  args.batch, args.crop, args.threads, hold_out)
         return
     prepare(args.cache)
     results: dict[str, list[dict]] = {}
@@ -123,14 +133,20 @@ def main() -> None:
         for seed in args.seeds:
             cmd = [sys.executable, __file__, "--cache", str(args.cache), "--steps",
                    str(args.steps), "--batch", str(args.batch), "--crop", str(args.crop),
-                   "--threads", str(args.threads), "--train-one", strategy, str(seed)]
+                   "--threads", str(args.threads), "--hold-out", args.hold_out,
+                   "--train-one", strategy, str(seed)]
             run = json.loads(subprocess.run(cmd, check=True, capture_output=True,
                                             text=True).stdout.strip().splitlines()[-1])
+            if hold_out:
+                print(f"{strategy} seed {seed} without {args.hold_out}: {run['weights']}")
+                continue
             run.update(score(Path(run["weights"])))
             results.setdefault(strategy, []).append(run)
             print(f"{strategy} seed {seed}: " + ", ".join(
                 f"{k} {run[k]:.3f}" for k in (*COLUMNS, "seconds_per_step", "peak_rss_mb")),
                 flush=True)
+    if hold_out:
+        return
     (args.cache / "results.json").write_text(json.dumps(results, indent=2, default=str))
     print(f"\n| strategy | {' | '.join(COLUMNS)} | s / step | peak RSS (MB) |")
     print("|---|" + "---|" * (len(COLUMNS) + 2))

@@ -10,6 +10,10 @@ Each method runs in its own subprocess so peak RSS is its own. Labels are read o
 score (project metrics = ../shared/eval/nuclei_metrics.py definitions). ``--long-steps``
 adds a collapse stream (guard off): that many steps cycling through the tiles under
 cycling severity-5 shifts; it reports the nucleus fraction drift and AJI of the last pass.
+
+Held-out organs: ``--model W.pt --organs breast,kidney`` starts every stream from a
+network trained without those organs' images (bench_dar_segmentation.py --hold-out) and
+keeps only those organs' labelled tiles, so "clean" is the organ shift alone.
 """
 
 from __future__ import annotations
@@ -33,9 +37,13 @@ PRESETS = {"none": dict(method="none"), "none-tta": dict(method="none", average_
            "ocl": dict(method="ocl")}
 
 
-def load(data: Path, crop: int):
+def load(data: Path, crop: int, organs: str = ""):
+    from _organ_patches import organ_of
+
     tiles = []
     for p in sorted((data / "labels").glob("*.tif")):
+        if organs and organ_of(p) not in organs.split(","):
+            continue
         img, gt = tifffile.imread(data / "images" / p.name), tifffile.imread(p)
         y0, x0 = (img.shape[0] - crop) // 2, (img.shape[1] - crop) // 2
         tiles.append((p.stem, np.ascontiguousarray(img[y0:y0 + crop, x0:x0 + crop, :3]),
@@ -51,13 +59,14 @@ def run_one(args) -> dict:
     from napari_pathrobust.engine.psm.instances import instances_from_outputs
 
     torch.set_num_threads(1)
-    psm = PSMMethod(maps=False, device="cpu")
+    psm = PSMMethod(maps=False, device="cpu",
+                    **({"seg_weights": str(args.model)} if args.model else {}))
     extra = json.loads(args.extra or "{}")
     cfg = AdaptConfig(**{**PRESETS[args.one], "steps": args.steps, "guard": not args.long,
                          **extra})
     adapter = TestTimeAdapter(psm.seg_net, cfg)
-    sevs = [5] if args.long else [int(s) for s in args.severities.split(",")]
-    tiles = load(args.data, args.long_crop if args.long else args.crop)
+    sevs = [5] if args.long else [int(s) for s in args.severities.split(",") if s]
+    tiles = load(args.data, args.long_crop if args.long else args.crop, args.organs)
     conds = [(k, s) for s in sevs for k in KINDS] + ([] if args.long else [("clean", 0)])
     stream = [(c, t) for c in conds for t in tiles]
     if args.long:
@@ -97,6 +106,8 @@ def main() -> None:
     ap.add_argument("--long-steps", type=int, default=240)
     ap.add_argument("--long-crop", type=int, default=256)
     ap.add_argument("--extra", default="", help="JSON AdaptConfig overrides (all methods)")
+    ap.add_argument("--model", type=Path, default=None, help="downstream weights to adapt")
+    ap.add_argument("--organs", default="", help="only these organs' tiles (comma list)")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:

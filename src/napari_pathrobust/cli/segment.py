@@ -44,6 +44,9 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                         help="activation network weights for --method psm (default: bundled)")
     parser.add_argument("--stain", choices=("he", "ihc"), default="he",
                         help="ihc: classify cells DAB-positive/negative (--method psm)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
+                        help="network arithmetic for --method psm; auto: fp16 on a GPU, "
+                             "fp32 on the CPU (tolerance: docs/benchmarks.md)")
 
 
 def job_options(args: argparse.Namespace):
@@ -52,13 +55,13 @@ def job_options(args: argparse.Namespace):
 
     params = {}
     if args.method == "psm":
-        params = {"maps": False, "stain": args.stain}
+        params = {"maps": False, "stain": args.stain, "precision": args.precision}
         if args.model:
             params["seg_weights"] = str(args.model)
         if args.ssl_model:
             params["ssl_weights"] = str(args.ssl_model)
-    elif args.model or args.ssl_model or args.stain != "he":
-        print(f"error: --model, --ssl-model and --stain need a learned method, "
+    elif args.model or args.ssl_model or args.stain != "he" or args.precision != "auto":
+        print(f"error: --model, --ssl-model, --stain and --precision need a learned method, "
               f"not {args.method!r}", file=sys.stderr)
         raise SystemExit(2)
     return JobOptions(method=args.method, method_params=params, device=args.device,

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from scipy import ndimage as ndi
 
 from ..device import resolve_device
+from ..models.batching import MicroBatcher
 from ..models.ssl_net import ActivationNet, normalise
 from ..models.unet import CompactUNet
 from ..models.weights import load_model
@@ -49,7 +50,27 @@ class PSMParams:
     min_area: int = 30
     scm_split: bool = True  # SCM-only variant: split touching nuclei (else components)
     stain: str = "he"  # "ihc": classify cells DAB-positive / negative (e.g. Ki-67)
+    precision: str = "auto"  # downstream network: fp32 | fp16 | bf16 | auto (fp16 on CUDA)
+    batch_tiles: int = 0  # tiles per network call across workers; 0: 4 on a GPU, else 1
     seed: int = 0
+
+
+PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
+    """Autocast dtype for ``precision`` on ``device`` (``None``: full float32).
+
+    ``auto`` is fp16 on CUDA (measured against fp32 in docs/benchmarks.md) and fp32
+    elsewhere; fp16 is refused on CPU, where bf16 is the half-precision type.
+    """
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else None
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: expected auto, fp32, fp16 or bf16")
+    if precision == "fp16" and device.type == "cpu":
+        raise ValueError("precision fp16 needs a GPU; use bf16 or fp32 on the CPU")
+    return PRECISIONS[precision]
 
 
 def _bundled(name: str) -> Optional[str]:
@@ -97,6 +118,26 @@ class PSMMethod:
         if p.stain not in ("he", "ihc"):
             raise ValueError(f"stain {p.stain!r}: expected 'he' or 'ihc'")
         self.dab = DabClassifier(seed=p.seed) if p.stain == "ihc" else None
+        self.amp_dtype = autocast_dtype(p.precision, self.device)
+        self._batcher: Optional[MicroBatcher] = None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_batcher"] = None  # holds a lock; rebuilt where the object is used
+        return state
+
+    def _network(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
+            return torch.sigmoid(self.seg_net(x)).float()
+
+    @property
+    def batcher(self) -> MicroBatcher:
+        """Batches network calls from concurrent pipeline workers (see ``batch_tiles``)."""
+        if self._batcher is None:
+            n = self.params.batch_tiles or (4 if self.device.type == "cuda" else 1)
+            self._batcher = MicroBatcher(self._network, max_batch=n)
+        return self._batcher
 
     @property
     def variant(self) -> str:
@@ -141,7 +182,7 @@ class PSMMethod:
         pad_h, pad_w = (-h) % m, (-w) % m
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-        out = torch.sigmoid(self.seg_net(x))[0, :, :h, :w].float().cpu().numpy()
+        out = self.batcher(x)[0, :, :h, :w].cpu().numpy()
         return out[0], out[1]
 
     def segment_tile(self, rgb: np.ndarray):
@@ -176,5 +217,6 @@ class PSMMethod:
             fitted["dab"] = self.dab.describe()
         return {"name": self.name, "variant": self.variant, "params": asdict(self.params),
                 "device": str(self.device), "halo": self.halo,
+                "network_dtype": str(self.amp_dtype or torch.float32).replace("torch.", ""),
                 "model_hash": {k: c.get("sha256", "")[:16] for k, c in self.cards.items()},
                 "fitted": fitted}
