@@ -82,15 +82,16 @@ def corrupt(y: np.ndarray, noise: float, imbalance: float, n_classes: int, seed:
     return keep, noisy
 
 
-def run_one(method, Xtr, ytr, Xte, yte, n_classes, seed, epochs, trace=False):
+def run_one(method, Xtr, ytr, Xte, yte, n_classes, seed, epochs, trace=False, dar=None):
     mu, sd = Xtr.mean(0), Xtr.std(0) + 1e-6
     xtr = torch.from_numpy((Xtr - mu) / sd)
     xte = torch.from_numpy((Xte - mu) / sd)
     torch.manual_seed(seed)
     model = MLP(xtr.shape[1], n_classes)
     data = TensorBatches(xtr, torch.from_numpy(ytr), batch_size=64)
-    res = train_model(model, data, get_strategy(method), n_classes=n_classes, epochs=epochs,
-                      lr=0.05, seed=seed, trace_memory=trace)
+    kwargs = (dar or {}) if method == "dar" else {}
+    res = train_model(model, data, get_strategy(method, **kwargs), n_classes=n_classes,
+                      epochs=epochs, lr=0.05, seed=seed, trace_memory=trace)
     acc = balanced_accuracy(yte, predict(model, xte).numpy(), n_classes)
     return acc, res
 
@@ -106,6 +107,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/pathrobust-bench")
     ap.add_argument("--json", type=Path, default=None, help="also write all results here")
     ap.add_argument("--quick", action="store_true", help="1 seed, N=0.4, I=0.02 only")
+    ap.add_argument("--dar", type=json.loads, default={},
+                    help='JSON overrides of the DAR settings, e.g. \'{"warmup_epochs": 5}\'')
     a = ap.parse_args(argv)
     if a.quick:
         a.seeds, a.noise, a.imbalance = a.seeds[:1], [0.4], [0.02]
@@ -121,7 +124,7 @@ def main(argv=None) -> int:
                     for m in a.methods:
                         trace = seed == a.seeds[0] and m in ("erm", "dar")
                         acc, res = run_one(m, Xtr[keep], noisy, Xte, yte, C, seed,
-                                           a.epochs, trace)
+                                           a.epochs, trace, a.dar)
                         rows.append({"dataset": ds, "N": noise, "I": imb, "seed": seed,
                                      "method": m, "bacc": acc, "n_train": len(keep),
                                      "s_per_epoch": res.seconds_per_epoch})

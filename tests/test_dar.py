@@ -126,11 +126,11 @@ def test_dar_beats_erm_on_noisy_long_tail_toy(one_thread):
     for seed in (0, 1, 2):
         x, y, xte, yte = _toy(seed)
         accs = []
-        for strat in (get_strategy("erm"), get_strategy("dar")):
+        for strat in (get_strategy("erm"), get_strategy("dar", warmup_epochs=10)):
             model = _fit(strat, seed, x, y, epochs=20)
             accs.append(balanced_accuracy(yte, predict(model, xte).numpy(), 4))
         gains.append(accs[1] - accs[0])
-    # defaults (warm-up 10 of 20 epochs here): gains 0.6 / 3.7 / 0.9 points
+    # default settings but warm-up 10 of 20 epochs: gains 0.6 / 3.7 / 0.9 points
     assert min(gains) > 0 and np.mean(gains) > 0.01, gains
 
 

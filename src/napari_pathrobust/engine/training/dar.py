@@ -132,7 +132,7 @@ class DARStrategy(Strategy):
     the plain (ERM) gradient. With fewer than two reliable classes DAR is plain ERM.
     """
 
-    def __init__(self, warmup_epochs: int = 10, probe_per_class: int = 5,
+    def __init__(self, warmup_epochs: int = 25, probe_per_class: int = 5,
                  crucial: Sequence[float] = (0.0, 0.0), encoder_rule: str = "reference",
                  head_rule: str = "reference", threshold: Sequence[float] = (0.5, 1.0),
                  sync_every: int = 1, aux_lr: float = 0.01,
