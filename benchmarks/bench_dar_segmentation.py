@@ -75,17 +75,18 @@ def train_one(cache: Path, strategy: str, seed: int, steps: int, batch: int, cro
     torch.set_num_threads(threads)
     from _organ_patches import organ_of
 
-    blob = np.load(cache / "targets.npz")
-    keep = [i for i, n in enumerate(blob["names"]) if organ_of(Path(str(n))) not in hold_out]
-    images = [blob["rgb"][i] for i in keep]
-    targets = [Targets(blob["fg"][i], blob["dist"][i], np.zeros((0, 2)), 0, 0) for i in keep]
+    with np.load(cache / "targets.npz") as blob:   # each blob[key] reads the whole array
+        names, rgb, fg, dist = (blob[k] for k in ("names", "rgb", "fg", "dist"))
+    keep = [i for i, n in enumerate(names) if organ_of(Path(str(n))) not in hold_out]
+    images = [rgb[i] for i in keep]
+    targets = [Targets(fg[i], dist[i], np.zeros((0, 2)), 0, 0) for i in keep]
     cfg = SegTrainConfig(steps=steps, batch=batch, crop=crop, seed=seed, strategy=strategy)
     net, log = train_segmentation(images, targets, cfg)
     tag = f"_without_{'_'.join(hold_out)}" if hold_out else ""
     out = cache / f"{strategy}{tag}_s{seed}.pt"
     save_model(net, out, "compact-unet", {
         "task": "bench_dar_segmentation", "training": log, "labels_used": False,
-        "data": [str(blob["names"][i]) for i in keep], "held_out_organs": list(hold_out)})
+        "data": [str(names[i]) for i in keep], "held_out_organs": list(hold_out)})
     print(json.dumps({"weights": str(out), "seconds": log["seconds"],
                       "seconds_per_step": log["seconds"] / steps,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
