@@ -6,6 +6,8 @@ give new targets: the round-0 targets, plus every predicted instance that the ol
 targets left as background or ignored, when the network is confident about it (mean
 nucleus probability >= --confident, plausible area and solidity); background stays only
 where the network is confident it is background (probability < 1 - --confident).
+The distance target is recomputed per nucleus: round-0 nuclei as connected components of
+their (Voronoi-separated) mask, plus the added ones.
 A round-1 network is trained from scratch on them with the same budget and scored on
 train-13 (labels read only to score).
 
@@ -20,6 +22,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage as ndi
 from skimage.measure import regionprops
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -55,10 +58,7 @@ def self_targets(prob, dist, old_fg, confident: float, params: TargetParams):
     fg[keep > 0] = 1
     unsure = (fg == 0) & (prob >= 1 - confident)
     fg[unsure] = IGNORE
-    old_reliable = np.where(old_fg == 1, 1, 0)
-    from scipy import ndimage as ndi
-
-    inst, _ = ndi.label(old_reliable)
+    inst, _ = ndi.label(old_fg == 1)
     both = np.where(keep > 0, keep + inst.max(), inst)
     return Targets(fg, normalised_distance(both.astype(np.int32)), np.zeros((0, 2)), 0, 0), added
 

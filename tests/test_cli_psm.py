@@ -46,10 +46,19 @@ def test_train_ssl_then_train_then_segment(demo_image, tmp_path, capsys):
     assert "sha256" in out and "demo_he_crop:" in out
 
 
-def test_model_option_needs_a_learned_method(demo_image, tmp_path, capsys):
+@pytest.mark.parametrize("option", [["--model", "x.pt"], ["--precision", "bf16"]])
+def test_network_options_need_a_learned_method(demo_image, tmp_path, capsys, option):
     with pytest.raises(SystemExit) as exc:
-        main(["segment", str(demo_image), "-o", str(tmp_path), "--model", "x.pt"])
+        main(["segment", str(demo_image), "-o", str(tmp_path), *option])
     assert exc.value.code == 2 and "learned method" in capsys.readouterr().err
+
+
+def test_fp16_on_the_cpu_is_refused_clearly(demo_image, tmp_path, capsys):
+    assert main(["-q", "segment", str(demo_image), "-o", str(tmp_path), "--method", "psm",
+                 "--precision", "fp16", "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "demo_he_crop.png" in err and "fp16 needs a GPU" in err
+    assert not list(tmp_path.glob("*_labels.tif"))
 
 
 def test_ihc_stain_option(demo_image, tmp_path, capsys):

@@ -67,19 +67,15 @@ def test_every_strategy_trains_and_is_recorded(data, name):
         assert torch.equal(p, q)       # seeded, DAR's probe stream included
 
 
-def test_dense_dar_probe_is_class_balanced_from_lowest_early_loss(data):
+def test_dense_dar_probe_is_class_balanced_from_lowest_early_loss(data, monkeypatch):
+    import napari_pathrobust.engine.psm.segtrain as segtrain
+
     images, targets = data
     cfg = SegTrainConfig(steps=6, batch=3, crop=64, width=4, depth=2, windows_per_image=12,
                          strategy="dar")
     strategy = DenseDAR(warmup=0.5, probe_per_class=3, probe_batch=2)
-    import napari_pathrobust.engine.psm.segtrain as segtrain
-
-    original = segtrain.make_seg_strategy
-    segtrain.make_seg_strategy = lambda name, dist_weight: strategy
-    try:
-        train_segmentation(images, targets, cfg)
-    finally:
-        segtrain.make_seg_strategy = original
+    monkeypatch.setattr(segtrain, "make_seg_strategy", lambda name, dist_weight: strategy)
+    train_segmentation(images, targets, cfg)
     items, classes = strategy.probe
     assert np.bincount(classes, minlength=2).tolist() == [3, 3]
     early = strategy.recorder.mean()

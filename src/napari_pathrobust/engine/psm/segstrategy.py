@@ -149,10 +149,7 @@ class DenseDAR(SegStrategy):
         ref = self.reference_gradients(net)
         omegas = self.dar.apply_rectification(list(net.parameters()), ref)
         if (step - self.warmup_steps) % 50 == 0:   # a record every 50 DAR steps
-            fe, ne, fh, nh = self.dar._fixed
-            self.dar._fixed = [0.0, 0.0, 0.0, 0.0]
-            self.history.append({"step": step, "rectified_encoder": fe / max(ne, 1),
-                                 "rectified_head": fh / max(nh, 1),
+            self.history.append({"step": step, **self.dar.pop_rectified(),
                                  "mean_omega": float(torch.cat(omegas).mean())})
 
     def describe(self) -> dict:

@@ -244,14 +244,17 @@ class DARStrategy(Strategy):
         y = data.take(torch.arange(len(data)))[1].cpu().numpy()
         return knn_label_agreement(self.head_features(model, data).numpy(), y, self.knn)
 
+    def pop_rectified(self) -> dict:
+        """Shares of encoder / head units rectified since the last call (then reset)."""
+        fe, ne, fh, nh = self._fixed
+        self._fixed = [0.0, 0.0, 0.0, 0.0]
+        return {"rectified_encoder": fe / max(ne, 1), "rectified_head": fh / max(nh, 1)}
+
     def on_epoch_end(self, epoch, model, data) -> dict:
         if self.probe is None:
             return {"phase": "warmup"}
-        fe, ne, fh, nh = self._fixed
-        self._fixed = [0.0, 0.0, 0.0, 0.0]
         return {"phase": "dar", "probe_items": int(len(self.probe[0])),
-                "reliable_classes": int(self.reliable.sum()),
-                "rectified_encoder": fe / max(ne, 1), "rectified_head": fh / max(nh, 1)}
+                "reliable_classes": int(self.reliable.sum()), **self.pop_rectified()}
 
     def _probe_batch(self):
         samples, classes = self.probe
