@@ -96,6 +96,25 @@ def run_one(method, Xtr, ytr, Xte, yte, n_classes, seed, epochs, trace=False, da
     return acc, res
 
 
+def print_paired(rows: list[dict], datasets, noises, imbalances) -> None:
+    """Per cell: paired DAR - ERM (same split and initialisation) against ERM's std."""
+    print("\n| dataset | N | I | DAR - ERM (mean +- std) | ERM std | within ERM std | per seed |")
+    print("|---|---|---|---|---|---|---|")
+    for ds in datasets:
+        for noise in noises:
+            for imb in imbalances:
+                acc = {m: {r["seed"]: 100 * r["bacc"] for r in rows if r["dataset"] == ds
+                           and r["N"] == noise and r["I"] == imb and r["method"] == m}
+                       for m in ("erm", "dar")}
+                seeds = sorted(acc["erm"])
+                d = np.array([acc["dar"][s] - acc["erm"][s] for s in seeds])
+                erm_std = np.std([acc["erm"][s] for s in seeds])
+                ok = "yes" if d.mean() >= -erm_std else "**no**"
+                per = " / ".join(f"{x:+.1f}" for x in d)
+                print(f"| {ds} | {noise} | {imb} | {d.mean():+.1f} +- {d.std():.1f} | "
+                      f"{erm_std:.1f} | {ok} | {per} |")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="+", default=["digits", "organ"])
@@ -150,6 +169,8 @@ def main(argv=None) -> int:
                         if "dar" in by and "erm" in by else "")
                 n_tr = int(np.mean([r["n_train"] for r in sel]))
                 print(f"| {noise} | {imb} | {n_tr} | " + " | ".join(cells) + f" | {diff} |")
+    if "dar" in a.methods and "erm" in a.methods:
+        print_paired(rows, a.datasets, a.noise, a.imbalance)
     print("\n| dataset | method | s / epoch | peak traced MiB |\n|---|---|---|---|")
     for (ds, m), v in sorted(cost.items()):
         s, b = np.mean([x[0] for x in v]), np.max([x[1] for x in v])
