@@ -55,7 +55,7 @@ def main() -> None:
     t, (prob, dist) = _time(lambda: m.network_outputs(rgb), args.repeat)
     rows.append(("downstream network", t))
     t, _ = _time(lambda: instances_from_outputs(prob, dist, m.instance_params), args.repeat)
-    rows.append(("instances (core-marker watershed)", t))
+    rows.append(("instances (distance-transform watershed, default split)", t))
     slide = slide_from_array(rgb)
     for maps in (True, False):
         method = get_method("psm", device=args.device, maps=maps)

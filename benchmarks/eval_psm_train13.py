@@ -37,8 +37,9 @@ def rows(extra: dict[str, str]) -> list[tuple[str, str, dict]]:
             ("SCM pseudo-mask + distance-transform split", "psm",
              {"seg_weights": "", "maps": False}),
             ("full PSM (shipped network, threshold 0.5)", "psm", {"maps": False}),
-            ("full PSM, threshold 0.3 (tuned on train-13)", "psm",
-             {"maps": False, "threshold": 0.3})]
+            ("full PSM, previous split rule (cores)", "psm",
+             {"maps": False, "split": "cores"}),
+            ("full PSM, threshold 0.3", "psm", {"maps": False, "threshold": 0.3})]
     for name, path in extra.items():
         base.append((f"downstream trained on '{name}' targets", "psm",
                      {"seg_weights": path, "maps": False}))

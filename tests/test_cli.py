@@ -29,7 +29,7 @@ def test_segment_demo_writes_all_outputs(demo_image, tmp_path, capsys):
     geo = json.loads((tmp_path / "demo_he_crop.geojson").read_text())
     assert len(geo["features"]) == n
     run = json.loads((tmp_path / "demo_he_crop_run.json").read_text())
-    assert run["seed"] == 3 and run["method"] == "classical" and run["n_nuclei"] == n
+    assert run["seed"] == 3 and run["method"] == "psm" and run["n_nuclei"] == n
     assert (tmp_path / "demo_he_crop_overlay.png").stat().st_size > 1000
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
 

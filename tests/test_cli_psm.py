@@ -49,7 +49,7 @@ def test_train_ssl_then_train_then_segment(demo_image, tmp_path, capsys):
 @pytest.mark.parametrize("option", [["--model", "x.pt"], ["--precision", "bf16"]])
 def test_network_options_need_a_learned_method(demo_image, tmp_path, capsys, option):
     with pytest.raises(SystemExit) as exc:
-        main(["segment", str(demo_image), "-o", str(tmp_path), *option])
+        main(["segment", str(demo_image), "-o", str(tmp_path), "--method", "classical", *option])
     assert exc.value.code == 2 and "learned method" in capsys.readouterr().err
 
 
@@ -74,7 +74,8 @@ def test_ihc_stain_option(demo_image, tmp_path, capsys):
         classes = {row["classification"] for row in csv.DictReader(handle)}
     assert classes == {"Positive", "Negative"}
     with pytest.raises(SystemExit) as exc:
-        main(["segment", str(demo_image), "-o", str(tmp_path), "--stain", "ihc"])
+        main(["segment", str(demo_image), "-o", str(tmp_path), "--method", "classical",
+              "--stain", "ihc"])
     assert exc.value.code == 2
 
 
@@ -87,3 +88,22 @@ def test_train_with_dar_strategy_on_the_demo_crop(demo_image, tmp_path, capsys):
     assert card["training"]["strategy"]["strategy"] == "dar"
     assert card["target_variant"] == "agree" and card["labels_used"] is False
     assert "dar, loss" in capsys.readouterr().out
+
+
+def test_train_with_self_training_rounds_on_the_demo_crop(demo_image, tmp_path, capsys):
+    seg = tmp_path / "seg_st.pt"
+    assert main(["-q", "train", str(demo_image), "-o", str(seg), "--steps", "2",
+                 "--batch", "2", "--crop", "128", "--width", "4", "--device", "cpu",
+                 "--self-training-rounds", "1", "--confident", "0.6", "--keep-rounds"]) == 0
+    card = json.loads(seg.with_suffix(".json").read_text())
+    assert card["self_training"]["rounds"] == 1 and card["self_training"]["confident"] == 0.6
+    assert card["self_training"]["history"][0]["round"] == 1
+    assert (tmp_path / "seg_st_round0.pt").exists() and card["labels_used"] is False
+    assert "round 1 +" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option", [["--confident", "1.5"], ["--self-training-rounds", "-1"]])
+def test_bad_self_training_options_are_refused(demo_image, tmp_path, capsys, option):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(demo_image), "-o", str(tmp_path / "x.pt"), *option])
+    assert exc.value.code == 2 and option[0] in capsys.readouterr().err

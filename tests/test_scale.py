@@ -150,8 +150,10 @@ def test_resume_ignores_a_checkpoint_of_other_parameters(tmp_path):
     calls = []
     reporter = Reporter(progress=lambda d, n, m: calls.append(d), cancel=lambda: len(calls) >= 3)
     with pytest.raises(Cancelled):
-        segment_to_files(slide, tmp_path, JobOptions(tile=256, labels_format="zarr"), reporter)
-    other = segment_to_files(slide, tmp_path, JobOptions(tile=256, seed=1, labels_format="zarr",
+        segment_to_files(slide, tmp_path, JobOptions(method="classical", tile=256,
+                                                     labels_format="zarr"), reporter)
+    other = segment_to_files(slide, tmp_path, JobOptions(method="classical", tile=256, seed=1,
+                                                         labels_format="zarr",
                                                          method_params={"sigma": 1.5},
                                                          resume=True))
     assert other.info["resumed_tiles"] == 0

@@ -38,7 +38,7 @@ def test_run_adds_nuclei_and_centroids(viewer_with_demo, qtbot):
     points = viewer.layers["demo_he_crop_centroids"]
     n = int(nuclei.data.max())
     assert n > 50 and len(points.data) == n
-    assert nuclei.metadata["seed"] == 7 and nuclei.metadata["method"] == "classical"
+    assert nuclei.metadata["seed"] == 7 and nuclei.metadata["method"] == "psm"
     assert {"label", "area", "mean_hematoxylin_od"} <= set(points.features.columns)
     np.testing.assert_allclose(nuclei.scale, viewer.layers["demo_he_crop"].scale)
     assert widget._run.enabled and "nuclei" in widget._status.value

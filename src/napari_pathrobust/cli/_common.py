@@ -59,6 +59,31 @@ def positive_int(value: str) -> int:
     return number
 
 
+def non_negative_int(value: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}")
+    return number
+
+
+def open_unit_float(low: float) -> Callable[[str], float]:
+    """argparse type: a number strictly between ``low`` and 1."""
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not low < number < 1:
+            raise argparse.ArgumentTypeError(
+                f"expected a number between {low:g} and 1 (exclusive), got {value!r}")
+        return number
+    return parse
+
+
 class ProgressBar:
     """A tqdm bar on stderr driven by engine progress callbacks (silent with --quiet)."""
 

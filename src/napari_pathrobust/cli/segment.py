@@ -12,11 +12,11 @@ from ._common import device_arg, inputs_or_error, positive_int, run_guarded
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that runs recognition and writes outputs."""
-    from ..engine.methods import available_methods
+    from ..engine.methods import DEFAULT_METHOD, available_methods
 
     parser.add_argument("-o", "--outdir", type=Path, required=True, help="output folder")
-    parser.add_argument("--method", default="classical", choices=available_methods(),
-                        help="recognition method (default: classical)")
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=available_methods(),
+                        help=f"recognition method (default: {DEFAULT_METHOD})")
     parser.add_argument("--device", default="auto", type=device_arg,
                         help="auto | cpu | cuda[:N] | mps (default: auto)")
     parser.add_argument("--tile", type=positive_int, default=None,

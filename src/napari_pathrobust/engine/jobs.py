@@ -25,7 +25,7 @@ import numpy as np
 from .. import __version__
 from .errors import InputError
 from .io import Slide, open_image
-from .methods import get_method
+from .methods import DEFAULT_METHOD, get_method
 from .pipeline import segment_slide
 from .progress import Reporter
 from .writers import (
@@ -47,7 +47,7 @@ OVERLAY_MAX_SIDE = 4096
 class JobOptions:
     """Parameters of one segmentation job (all recorded in ``<stem>_run.json``)."""
 
-    method: str = "classical"
+    method: str = DEFAULT_METHOD
     method_params: Optional[dict[str, Any]] = None
     device: str = "auto"
     tile: Optional[int] = None

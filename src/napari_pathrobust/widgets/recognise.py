@@ -18,7 +18,7 @@ from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
 from ..engine.device import check_device_name
 from ..engine.io import slide_from_array
 from ..engine.jobs import LARGE_IMAGE_PIXELS
-from ..engine.methods import available_methods, get_method
+from ..engine.methods import DEFAULT_METHOD, available_methods, get_method
 from ..engine.pipeline import segment_slide
 from ._large_result import run_to_zarr
 from ._layers import (
@@ -59,7 +59,7 @@ class RecogniseWidget(Container):
         self._image = ComboBox(label="Image", choices=layer_choices(napari_viewer,
                                                                   napari.layers.Image))
         self._method = ComboBox(label="Method", choices=methods,
-                                value="classical" if "classical" in methods else methods[0])
+                                value=DEFAULT_METHOD if DEFAULT_METHOD in methods else methods[0])
         self._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"],
                                 value=settings["device"])
         self._tile = SpinBox(label="Tile (0 = auto)", min=0, max=8192, step=256,

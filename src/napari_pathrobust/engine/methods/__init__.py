@@ -28,6 +28,9 @@ class Method(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
+DEFAULT_METHOD = "psm"  # beats classical on MoNuSeg train-13 (docs/benchmarks.md, PSM)
+
+
 def available_methods() -> list[str]:
     """Names accepted by :func:`get_method`."""
     return ["classical", "psm"]

@@ -3,7 +3,7 @@
 Per tile: the self-activation map (shallow Grad-CAM of the self-supervised network,
 weights fitted once per slide), the SCM pseudo-mask (K-means centres fitted once per
 slide), and the downstream network trained on pseudo-labels, whose nucleus probability
-and distance outputs give instances by a core-marker watershed. Without downstream
+and distance outputs give instances by a distance-transform watershed. Without downstream
 weights the method falls back to splitting the pseudo-mask (variant ``scm``).
 """
 
@@ -46,7 +46,9 @@ class PSMParams:
     cluster_weight: float = 0.5
     k: int = 3
     threshold: float = 0.5
-    core: float = 0.45
+    split: str = "distance"  # touching nuclei: "distance" (mask EDT x centre-ness) | "cores"
+    h: float = 2.0  # h-maxima height (px) of the "distance" split
+    core: float = 0.45  # centre-ness threshold of the "cores" split
     min_area: int = 30
     scm_split: bool = True  # SCM-only variant: split touching nuclei (else components)
     stain: str = "he"  # "ihc": classify cells DAB-positive / negative (e.g. Ki-67)
@@ -113,8 +115,8 @@ class PSMMethod:
             raise ValueError("PSM needs the self-supervised network: no ssl_weights found")
         self.clustering = SemanticClustering(k=p.k, mode=p.cluster_mode,
                                              weight=p.cluster_weight, seed=p.seed)
-        self.instance_params = InstanceParams(threshold=p.threshold, core=p.core,
-                                              min_area=p.min_area)
+        self.instance_params = InstanceParams(threshold=p.threshold, split=p.split, h=p.h,
+                                              core=p.core, min_area=p.min_area)
         if p.stain not in ("he", "ihc"):
             raise ValueError(f"stain {p.stain!r}: expected 'he' or 'ihc'")
         self.dab = DabClassifier(seed=p.seed) if p.stain == "ihc" else None

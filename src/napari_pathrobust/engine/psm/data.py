@@ -39,9 +39,17 @@ def train_downstream(paths: Sequence[Path], images: Sequence[np.ndarray], output
                      crop: int = 256, width: int = 16, lr: Optional[float] = None,
                      seed: int = 0, device: str = "auto", voronoi: bool = True,
                      min_solidity: float = 0.85, variant: str = "classical-agree",
-                     strategy: str = "erm", reporter: Optional[Reporter] = None) -> dict:
+                     strategy: str = "erm", self_training_rounds: int = 0,
+                     confident: float = 0.8, keep_rounds: bool = False,
+                     reporter: Optional[Reporter] = None) -> dict:
     """Pseudo-masks (each image fitted on itself), targets of ``variant``, a U-Net
-    trained with ``strategy``, and its weights + card at ``output``."""
+    trained with ``strategy``, and its weights + card at ``output``.
+
+    ``self_training_rounds``: after the first network, this many rounds of
+    confidence-filtered self-training (:mod:`.selftrain`), each a fresh network trained
+    the same way on targets grown from the previous network's outputs; the last one is
+    saved. ``keep_rounds`` also saves each earlier round as ``<output>_round<k>.pt``.
+    """
     from dataclasses import asdict
 
     from ..device import resolve_device
@@ -51,6 +59,7 @@ def train_downstream(paths: Sequence[Path], images: Sequence[np.ndarray], output
     from .clustering import SemanticClustering
     from .pseudolabels import TargetParams
     from .segtrain import SegTrainConfig, train_segmentation
+    from .selftrain import next_round_targets
     from .workflow import agreement_labels, pseudo_masks, targets_for, variant_sources
 
     reporter = reporter or Reporter()
@@ -71,17 +80,48 @@ def train_downstream(paths: Sequence[Path], images: Sequence[np.ndarray], output
         raise InputError("inputs", f"no image is at least {crop} px a side")
     config = SegTrainConfig(steps=steps, batch=batch, crop=crop, width=width, seed=seed,
                             strategy=strategy, **({"lr": lr} if lr else {}))
-    seg, log = train_segmentation([u[0] for u in usable], [u[1] for u in usable], config, dev,
-                                  reporter=reporter.sub(10, 90, 100))
+    train_images, train_targets = [u[0] for u in usable], [u[1] for u in usable]
     n_reliable = int(sum(t.n_reliable for t in targets))
+    span = 90 // (self_training_rounds + 1)
+    seg, log = train_segmentation(train_images, train_targets, config, dev,
+                                  reporter=reporter.sub(10, span, 100))
+    rounds = []
+    for k in range(1, self_training_rounds + 1):
+        start = 10 + k * span
+        if keep_rounds:
+            _save_round(seg, log, output, k - 1, ssl_card, variant, rounds)
+        train_targets, added = next_round_targets(seg, train_images, train_targets, dev,
+                                                  confident, target_params,
+                                                  reporter.sub(start, 2, 100))
+        rounds.append({"round": k, "nuclei_added": added, "confident": confident,
+                       "previous_final_loss": log["final_loss"],
+                       "previous_seconds": log["seconds"]})
+        seg, log = train_segmentation(train_images, train_targets, config, dev,
+                                      reporter=reporter.sub(start + 2, span - 2, 100))
     card = {"task": "PSM downstream nucleus network (probability + normalised distance)",
             "data": [p.name for p in paths], "ssl_weights": Path(ssl_path).name,
             "ssl_sha256": ssl_card.get("sha256"), "targets": asdict(target_params),
             "clustering": {"k": clustering.k, "mode": clustering.mode,
                            "weight": clustering.weight, "fitted": "per image"},
             "target_variant": variant,
+            "self_training": {"rounds": self_training_rounds, "confident": confident,
+                              "history": rounds},
             "n_reliable_nuclei": n_reliable,
             "n_pseudo_nuclei": int(sum(t.n_instances for t in targets)),
             "training": log, "labels_used": False}
     sha = save_model(seg, output, "compact-unet", card)
-    return dict(log, n_reliable=n_reliable, sha256=sha)
+    total = log["seconds"] + sum(r["previous_seconds"] for r in rounds)
+    return dict(log, n_reliable=n_reliable, sha256=sha, self_training=rounds,
+                total_seconds=total)
+
+
+def _save_round(net, log: dict, output: Path, k: int, ssl_card: dict, variant: str,
+                rounds: list) -> None:
+    """An intermediate self-training round's weights next to the final ones."""
+    from ..models.weights import save_model
+
+    path = output.with_name(f"{output.stem}_round{k}{output.suffix}")
+    save_model(net, path, "compact-unet", {
+        "task": "PSM downstream nucleus network, intermediate self-training round",
+        "round": k, "target_variant": variant, "ssl_sha256": ssl_card.get("sha256"),
+        "self_training_history": list(rounds), "training": log, "labels_used": False})
