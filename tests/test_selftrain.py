@@ -80,3 +80,18 @@ def test_predict_maps_covers_odd_sized_images_and_keeps_training_mode():
     prob, dist = predict_maps(net, rgb, torch.device("cpu"))
     assert prob.shape == dist.shape == (37, 50)
     assert 0 <= prob.min() and prob.max() <= 1 and net.training
+
+
+def test_self_training_progress_runs_once_to_the_end(demo_image, tmp_path):
+    from napari_pathrobust.engine.progress import Reporter
+    from napari_pathrobust.engine.psm.data import load_training_images, train_downstream
+
+    calls = []
+    out = train_downstream([demo_image], load_training_images([demo_image]),
+                           tmp_path / "seg.pt", steps=2, batch=2, crop=128, width=4,
+                           device="cpu", self_training_rounds=2,
+                           reporter=Reporter(progress=lambda d, n, m="": calls.append((d, n))))
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and calls[-1][0] == calls[-1][1] == 10 + 30 * 3
+    assert [r["round"] for r in out["self_training"]] == [1, 2]
+    assert out["total_seconds"] >= out["seconds"]

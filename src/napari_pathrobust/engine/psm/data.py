@@ -70,11 +70,12 @@ def train_downstream(paths: Sequence[Path], images: Sequence[np.ndarray], output
     net, ssl_card = load_model(ssl_path, BUILDERS)
     activation = SelfActivation(net, dev)
     clustering = SemanticClustering(seed=seed)
-    masks = pseudo_masks(activation, clustering, images, reporter.sub(0, 5, 100))
+    total = 10 + 30 * (self_training_rounds + 1)  # progress units: 30 per trained network
+    masks = pseudo_masks(activation, clustering, images, reporter.sub(0, 5, total))
     target_params = TargetParams(voronoi=voronoi, min_solidity=min_solidity)
     classical = agreement_labels(images) if variant != "scm" else [None] * len(images)
     sources, other = variant_sources(variant, [m.mask for m in masks], classical)
-    targets = targets_for(sources, target_params, other, reporter.sub(5, 5, 100))
+    targets = targets_for(sources, target_params, other, reporter.sub(5, 5, total))
     usable = [(img, t) for img, t in zip(images, targets) if min(img.shape[:2]) >= crop]
     if not usable:
         raise InputError("inputs", f"no image is at least {crop} px a side")
@@ -82,22 +83,21 @@ def train_downstream(paths: Sequence[Path], images: Sequence[np.ndarray], output
                             strategy=strategy, **({"lr": lr} if lr else {}))
     train_images, train_targets = [u[0] for u in usable], [u[1] for u in usable]
     n_reliable = int(sum(t.n_reliable for t in targets))
-    span = 90 // (self_training_rounds + 1)
     seg, log = train_segmentation(train_images, train_targets, config, dev,
-                                  reporter=reporter.sub(10, span, 100))
+                                  reporter=reporter.sub(10, 30, total))
     rounds = []
     for k in range(1, self_training_rounds + 1):
-        start = 10 + k * span
+        start = 10 + 30 * k
         if keep_rounds:
             _save_round(seg, log, output, k - 1, ssl_card, variant, rounds)
         train_targets, added = next_round_targets(seg, train_images, train_targets, dev,
                                                   confident, target_params,
-                                                  reporter.sub(start, 2, 100))
+                                                  reporter.sub(start, 2, total))
         rounds.append({"round": k, "nuclei_added": added, "confident": confident,
                        "previous_final_loss": log["final_loss"],
                        "previous_seconds": log["seconds"]})
         seg, log = train_segmentation(train_images, train_targets, config, dev,
-                                      reporter=reporter.sub(start + 2, span - 2, 100))
+                                      reporter=reporter.sub(start + 2, 28, total))
     card = {"task": "PSM downstream nucleus network (probability + normalised distance)",
             "data": [p.name for p in paths], "ssl_weights": Path(ssl_path).name,
             "ssl_sha256": ssl_card.get("sha256"), "targets": asdict(target_params),
@@ -110,9 +110,9 @@ def train_downstream(paths: Sequence[Path], images: Sequence[np.ndarray], output
             "n_pseudo_nuclei": int(sum(t.n_instances for t in targets)),
             "training": log, "labels_used": False}
     sha = save_model(seg, output, "compact-unet", card)
-    total = log["seconds"] + sum(r["previous_seconds"] for r in rounds)
+    seconds = log["seconds"] + sum(r["previous_seconds"] for r in rounds)
     return dict(log, n_reliable=n_reliable, sha256=sha, self_training=rounds,
-                total_seconds=total)
+                total_seconds=seconds)
 
 
 def _save_round(net, log: dict, output: Path, k: int, ssl_card: dict, variant: str,
