@@ -117,3 +117,23 @@ def test_empty_input_folder_is_one_error_line(argv, tmp_path, capsys):
     assert code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: no input images found"]
+
+
+def test_param_sets_method_parameters_and_is_recorded(demo_image, tmp_path):
+    assert main(["-q", "segment", str(demo_image), "-o", str(tmp_path), "--method",
+                 "classical", "--param", "background_window=0", "--param", "h=1.5"]) == 0
+    run = json.loads((tmp_path / "demo_he_crop_run.json").read_text())
+    params = run["parameters"]["params"]
+    assert params["background_window"] == 0 and params["h"] == 1.5
+
+
+@pytest.mark.parametrize("pair, message", [("colour=blue", "KEY one of"),
+                                           ("sigma=abc", "type float"),
+                                           ("seed=3", "KEY one of"),
+                                           ("novalue", "KEY=VALUE")])
+def test_bad_param_is_refused_clearly(demo_image, tmp_path, capsys, pair, message):
+    with pytest.raises(SystemExit) as exc:
+        main(["segment", str(demo_image), "-o", str(tmp_path), "--method", "classical",
+              "--param", pair])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

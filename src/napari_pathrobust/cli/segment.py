@@ -47,11 +47,15 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
                         help="network arithmetic for --method psm; auto: fp16 on a GPU, "
                              "fp32 on the CPU (tolerance: docs/benchmarks.md)")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="set a parameter of the method, e.g. threshold=0.4, "
+                             "min_area=100 or split=cores (psm); repeat for several")
 
 
 def job_options(args: argparse.Namespace):
     """JobOptions from parsed arguments (see :func:`add_job_arguments`)."""
     from ..engine.jobs import JobOptions
+    from ..engine.methods import parse_method_params
 
     params = {}
     if args.method == "psm":
@@ -64,6 +68,11 @@ def job_options(args: argparse.Namespace):
         print(f"error: --model, --ssl-model, --stain and --precision need a learned method, "
               f"not {args.method!r}", file=sys.stderr)
         raise SystemExit(2)
+    try:
+        params.update(parse_method_params(args.method, getattr(args, "param", [])))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     return JobOptions(method=args.method, method_params=params, device=args.device,
                       tile=args.tile, seed=args.seed, workers=args.workers,
                       memory_budget_mb=args.memory_mb, labels_format=args.labels_format,

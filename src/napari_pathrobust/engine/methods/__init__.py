@@ -36,6 +36,58 @@ def available_methods() -> list[str]:
     return ["classical", "psm"]
 
 
+def parse_method_params(name: str, pairs: list[str]) -> dict[str, Any]:
+    """``["key=value", ...]`` into typed parameters of method ``name``.
+
+    Each value is converted to the type of the parameter's default (bool accepts
+    true/false/1/0); unknown names and unreadable values raise ``ValueError``.
+    ``device`` and ``seed`` are not parameters here: jobs set them for every method.
+    """
+    from dataclasses import MISSING, fields
+
+    if name == "classical":
+        from .classical import ClassicalParams as params_type
+    elif name == "psm":
+        from .psm import PSMParams as params_type
+    else:
+        raise ValueError(f"unknown method {name!r}; available: {', '.join(available_methods())}")
+    defaults = {f.name: f.default for f in fields(params_type)
+                if f.default is not MISSING and f.name not in ("device", "seed")}
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in defaults:
+            raise ValueError(f"--param {pair!r}: expected KEY=VALUE with KEY one of "
+                             f"{', '.join(sorted(defaults))} ({name})")
+        out[key] = _typed(text.strip(), defaults[key], pair)
+    return out
+
+
+def _typed(text: str, default: Any, pair: str) -> Any:
+    try:
+        if isinstance(default, bool):
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return text.lower() in ("true", "1", "yes")
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float) or (default is None and _is_number(text)):
+            return float(text)
+    except ValueError:
+        kind = "true or false" if isinstance(default, bool) else type(default).__name__
+        raise ValueError(f"--param {pair!r}: expected a value of type {kind}") from None
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def get_method(name: str, device: str | None = None, seed: int | None = None,
                **params: Any) -> Method:
     """Build a method by name with parameter overrides; ``device`` and ``seed`` reach
