@@ -127,13 +127,16 @@ def test_param_sets_method_parameters_and_is_recorded(demo_image, tmp_path):
     assert params["background_window"] == 0 and params["h"] == 1.5
 
 
-@pytest.mark.parametrize("pair, message", [("colour=blue", "KEY one of"),
-                                           ("sigma=abc", "type float"),
-                                           ("seed=3", "KEY one of"),
-                                           ("novalue", "KEY=VALUE")])
-def test_bad_param_is_refused_clearly(demo_image, tmp_path, capsys, pair, message):
+@pytest.mark.parametrize("method, pair, message", [
+    ("classical", "colour=blue", "KEY one of"),
+    ("classical", "sigma=abc", "type float"),
+    ("classical", "seed=3", "KEY one of"),
+    ("classical", "novalue", "KEY=VALUE"),
+    ("psm", "split=voronoi", "split rule 'voronoi'"),
+    ("psm", "maps=maybe", "true or false")])
+def test_bad_param_is_refused_clearly(demo_image, tmp_path, capsys, method, pair, message):
     with pytest.raises(SystemExit) as exc:
-        main(["segment", str(demo_image), "-o", str(tmp_path), "--method", "classical",
+        main(["segment", str(demo_image), "-o", str(tmp_path), "--method", method,
               "--param", pair])
     assert exc.value.code == 2 and message in capsys.readouterr().err
     assert not list(tmp_path.iterdir())

@@ -48,26 +48,24 @@ def device_arg(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def positive_int(value: str) -> int:
-    """argparse type: an integer > 0."""
+def _int_at_least(value: str, low: int, what: str) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+        number = low - 1
+    if number < low:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}")
     return number
+
+
+def positive_int(value: str) -> int:
+    """argparse type: an integer > 0."""
+    return _int_at_least(value, 1, "a positive integer")
 
 
 def non_negative_int(value: str) -> int:
     """argparse type: an integer >= 0."""
-    try:
-        number = int(value)
-    except ValueError:
-        number = -1
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}")
-    return number
+    return _int_at_least(value, 0, "an integer >= 0")
 
 
 def open_unit_float(low: float) -> Callable[[str], float]:

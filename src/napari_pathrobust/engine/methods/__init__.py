@@ -40,7 +40,7 @@ def parse_method_params(name: str, pairs: list[str]) -> dict[str, Any]:
     """``["key=value", ...]`` into typed parameters of method ``name``.
 
     Each value is converted to the type of the parameter's default (bool accepts
-    true/false/1/0); unknown names and unreadable values raise ``ValueError``.
+    true/false/1/0); unknown names, unreadable and refused values raise ``ValueError``.
     ``device`` and ``seed`` are not parameters here: jobs set them for every method.
     """
     from dataclasses import MISSING, fields
@@ -61,6 +61,7 @@ def parse_method_params(name: str, pairs: list[str]) -> dict[str, Any]:
             raise ValueError(f"--param {pair!r}: expected KEY=VALUE with KEY one of "
                              f"{', '.join(sorted(defaults))} ({name})")
         out[key] = _typed(text.strip(), defaults[key], pair)
+    params_type(**out)  # the parameters' own checks (e.g. a split rule's name), no model loaded
     return out
 
 

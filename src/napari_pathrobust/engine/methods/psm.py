@@ -14,20 +14,19 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import ndimage as ndi
 
 from ..device import resolve_device
 from ..models.batching import MicroBatcher
-from ..models.ssl_net import ActivationNet, normalise
-from ..models.unet import CompactUNet
+from ..models.ssl_net import ActivationNet
+from ..models.unet import CompactUNet, padded_input
 from ..models.weights import load_model
 from ..morphology import split_touching
 from ..pipeline import TileOutput
 from ..psm.activation import SelfActivation
 from ..psm.clustering import SemanticClustering
 from ..psm.ihc import DabClassifier
-from ..psm.instances import InstanceParams, instances_from_outputs
+from ..psm.instances import SPLIT_RULES, InstanceParams, instances_from_outputs
 
 SSL_WEIGHTS = "models/psm_ssl.pt"
 SEG_WEIGHTS = "models/psm_unet.pt"
@@ -55,6 +54,13 @@ class PSMParams:
     precision: str = "auto"  # downstream network: fp32 | fp16 | bf16 | auto (fp16 on CUDA)
     batch_tiles: int = 0  # tiles per network call across workers; 0: 4 on a GPU, else 1
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLIT_RULES:
+            raise ValueError(f"split rule {self.split!r}: expected one of "
+                             f"{', '.join(SPLIT_RULES)}")
+        if self.stain not in ("he", "ihc"):
+            raise ValueError(f"stain {self.stain!r}: expected 'he' or 'ihc'")
 
 
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -117,8 +123,6 @@ class PSMMethod:
                                              weight=p.cluster_weight, seed=p.seed)
         self.instance_params = InstanceParams(threshold=p.threshold, split=p.split, h=p.h,
                                               core=p.core, min_area=p.min_area)
-        if p.stain not in ("he", "ihc"):
-            raise ValueError(f"stain {p.stain!r}: expected 'he' or 'ihc'")
         self.dab = DabClassifier(seed=p.seed) if p.stain == "ihc" else None
         self.amp_dtype = autocast_dtype(p.precision, self.device)
         self._batcher: Optional[MicroBatcher] = None
@@ -178,12 +182,7 @@ class PSMMethod:
     def network_outputs(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Nucleus probability and normalised distance maps (float32, H x W)."""
         h, w = rgb.shape[:2]
-        m = self.seg_net.multiple
-        pixels = np.require(rgb[..., :3], requirements=["C", "W"])
-        x = normalise(torch.from_numpy(pixels)[None].to(self.device))
-        pad_h, pad_w = (-h) % m, (-w) % m
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+        x = padded_input(rgb, self.seg_net.multiple, self.device)
         out = self.batcher(x)[0, :, :h, :w].cpu().numpy()
         return out[0], out[1]
 

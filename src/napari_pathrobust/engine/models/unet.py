@@ -7,8 +7,23 @@ which separates touching nuclei at inference (marker watershed).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from .ssl_net import normalise
+
+
+def padded_input(rgb: np.ndarray, multiple: int, device: torch.device) -> torch.Tensor:
+    """(1, 3, H', W') normalised network input of an RGB array, reflect-padded at the
+    bottom/right to multiples of ``multiple`` (crop outputs back to H x W)."""
+    h, w = rgb.shape[:2]
+    pixels = np.require(rgb[..., :3], requirements=["C", "W"])
+    x = normalise(torch.from_numpy(pixels)[None].to(device))
+    if (-h) % multiple or (-w) % multiple:
+        x = F.pad(x, (0, (-w) % multiple, 0, (-h) % multiple), mode="reflect")
+    return x
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:

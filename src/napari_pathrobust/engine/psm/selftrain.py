@@ -22,13 +22,12 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import ndimage as ndi
 from skimage.measure import regionprops
 
-from ..models.ssl_net import normalise
+from ..models.unet import padded_input
 from ..progress import Reporter
-from .instances import InstanceParams, instances_from_outputs
+from .instances import instances_from_outputs
 from .pseudolabels import IGNORE, TargetParams, Targets, normalised_distance
 
 
@@ -37,10 +36,7 @@ def predict_maps(net: torch.nn.Module, rgb: np.ndarray, device: torch.device
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Nucleus probability and normalised distance (float32, H x W) of a whole image."""
     h, w = rgb.shape[:2]
-    m = net.multiple
-    x = normalise(torch.from_numpy(np.ascontiguousarray(rgb[..., :3]))[None].to(device))
-    if (-h) % m or (-w) % m:
-        x = F.pad(x, (0, (-w) % m, 0, (-h) % m), mode="reflect")
+    x = padded_input(rgb, net.multiple, device)
     was_training = net.training
     net.eval()
     out = torch.sigmoid(net(x))[0, :, :h, :w].float().cpu().numpy()
@@ -50,15 +46,13 @@ def predict_maps(net: torch.nn.Module, rgb: np.ndarray, device: torch.device
 
 def self_training_targets(prob: np.ndarray, dist: np.ndarray, previous: Targets,
                           confident: float = 0.8,
-                          params: Optional[TargetParams] = None,
-                          instance_params: Optional[InstanceParams] = None
-                          ) -> tuple[Targets, int]:
+                          params: Optional[TargetParams] = None) -> tuple[Targets, int]:
     """Next round's targets from a network's outputs and the previous targets."""
     if not 0.5 < confident < 1:
         raise ValueError(f"confident={confident}: expected a value in (0.5, 1)")
     p = params or TargetParams()
     old_fg = previous.fg
-    labels = instances_from_outputs(prob, dist, instance_params)
+    labels = instances_from_outputs(prob, dist)
     added = np.zeros(prob.shape, np.int32)
     n_added = 0
     for region in regionprops(labels, intensity_image=prob):
