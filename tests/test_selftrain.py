@@ -8,7 +8,11 @@ from napari_pathrobust.engine.metrics import aji
 from napari_pathrobust.engine.models.unet import CompactUNet
 from napari_pathrobust.engine.psm.instances import InstanceParams, instances_from_outputs
 from napari_pathrobust.engine.psm.pseudolabels import IGNORE, Targets, normalised_distance
-from napari_pathrobust.engine.psm.selftrain import predict_maps, self_training_targets
+from napari_pathrobust.engine.psm.selftrain import (
+    SelfTrainingRule,
+    predict_maps,
+    self_training_targets,
+)
 
 
 def _discs(shape, centres, radius):
@@ -52,25 +56,42 @@ def test_self_training_adds_confident_nuclei_and_drops_unsure_background():
     previous, known = _previous(shape)
     new = _discs(shape, [(40, 45)], 9)          # confident, unknown so far
     faint = _discs(shape, [(15, 80)], 9)        # predicted but not confident
+    crumb = _discs(shape, [(8, 45)], 5)         # confident, but too small for a nucleus
     prob = np.zeros(shape, np.float32)
     prob[known > 0] = 0.95
     prob[new > 0] = 0.9
     prob[faint > 0] = 0.6
+    prob[crumb > 0] = 0.95
     prob[50:, :10] = 0.3                        # unsure background
-    dist = normalised_distance(known + 2 * new + 3 * faint)
-    targets, added = self_training_targets(prob, dist, previous, confident=0.8)
+    dist = normalised_distance(known + 2 * new + 3 * faint + 4 * crumb)
+    targets, added = self_training_targets(prob, dist, previous, SelfTrainingRule(0.8))
     assert added == 1 and targets.n_reliable == 2
     assert (targets.fg[new > 0] == 1).all() and (targets.fg[known > 0] == 1).all()
     assert (targets.fg[faint > 0] == IGNORE).all()   # was ignored before, stays so
     assert (targets.fg[50:, :10] == IGNORE).all()
+    assert (targets.fg[crumb > 0] == IGNORE).all()   # not added, not taught as background
     assert (targets.fg[:40, 5] == 0).all()           # confident background stays
     assert targets.dist[new > 0].max() == pytest.approx(1.0)
 
 
-def test_self_training_refuses_a_meaningless_confidence():
-    previous, _ = _previous((32, 32))
-    with pytest.raises(ValueError, match="confident"):
-        self_training_targets(np.zeros((32, 32)), np.zeros((32, 32)), previous, confident=0.4)
+def test_self_training_keeps_the_background_rim_of_every_nucleus():
+    shape = (64, 96)
+    previous, known = _previous(shape)
+    halo = _discs(shape, [(20, 20)], 10) > 0        # the soft rim a network predicts
+    prob = np.where(halo, 0.4, 0.0).astype(np.float32)
+    prob[known > 0] = 0.95
+    rim = halo & (known == 0)
+    targets, _ = self_training_targets(prob, normalised_distance(known), previous)
+    assert (targets.fg[rim] == 0).all()             # the outline stays supervised
+    loose, _ = self_training_targets(prob, normalised_distance(known), previous,
+                                     SelfTrainingRule(ring=0))
+    assert (loose.fg[rim] == IGNORE).all()
+
+
+@pytest.mark.parametrize("bad", [dict(confident=0.4), dict(ring=-1), dict(min_area=-5)])
+def test_self_training_refuses_a_meaningless_rule(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        SelfTrainingRule(**bad)
 
 
 def test_predict_maps_covers_odd_sized_images_and_keeps_training_mode():

@@ -59,7 +59,7 @@ def train_downstream(paths: Sequence[Path], images: Sequence[np.ndarray], output
     from .clustering import SemanticClustering
     from .pseudolabels import TargetParams
     from .segtrain import SegTrainConfig, train_segmentation
-    from .selftrain import next_round_targets
+    from .selftrain import SelfTrainingRule, next_round_targets
     from .workflow import agreement_labels, pseudo_masks, targets_for, variant_sources
 
     reporter = reporter or Reporter()
@@ -83,6 +83,7 @@ def train_downstream(paths: Sequence[Path], images: Sequence[np.ndarray], output
                             strategy=strategy, **({"lr": lr} if lr else {}))
     train_images, train_targets = [u[0] for u in usable], [u[1] for u in usable]
     n_reliable = int(sum(t.n_reliable for t in targets))
+    rule = SelfTrainingRule(confident=confident)
     seg, log = train_segmentation(train_images, train_targets, config, dev,
                                   reporter=reporter.sub(10, 30, total))
     rounds = []
@@ -91,7 +92,7 @@ def train_downstream(paths: Sequence[Path], images: Sequence[np.ndarray], output
         if keep_rounds:
             _save_round(seg, log, output, k - 1, ssl_card, variant, rounds)
         train_targets, added = next_round_targets(seg, train_images, train_targets, dev,
-                                                  confident, target_params,
+                                                  rule, target_params,
                                                   reporter.sub(start, 2, total))
         rounds.append({"round": k, "nuclei_added": added, "confident": confident,
                        "previous_final_loss": log["final_loss"],
@@ -104,8 +105,8 @@ def train_downstream(paths: Sequence[Path], images: Sequence[np.ndarray], output
             "clustering": {"k": clustering.k, "mode": clustering.mode,
                            "weight": clustering.weight, "fitted": "per image"},
             "target_variant": variant,
-            "self_training": {"rounds": self_training_rounds, "confident": confident,
-                              "history": rounds},
+            "self_training": dict(asdict(rule), rounds=self_training_rounds,
+                                  history=rounds),
             "n_reliable_nuclei": n_reliable,
             "n_pseudo_nuclei": int(sum(t.n_instances for t in targets)),
             "training": log, "labels_used": False}

@@ -1,6 +1,7 @@
 """Instances from the downstream network's outputs (nucleus probability + distance).
 
-The mask is ``probability > threshold`` (cleaned). Touching nuclei are split by one of
+The mask is ``probability > threshold`` (holes filled, objects under ``min_area`` px
+dropped). Touching nuclei are split by one of
 two rules:
 
 * ``distance`` (default): the Euclidean distance transform of the mask, weighted by
