@@ -39,10 +39,10 @@ def rows(extra: dict[str, str]) -> list[tuple[str, str, dict]]:
             ("full PSM (shipped network, threshold 0.5)", "psm", {"maps": False}),
             ("full PSM, previous split rule (cores)", "psm",
              {"maps": False, "split": "cores"}),
-            ("full PSM, threshold 0.3", "psm", {"maps": False, "threshold": 0.3})]
-    for name, path in extra.items():
-        base.append((f"downstream trained on '{name}' targets", "psm",
-                     {"seg_weights": path, "maps": False}))
+            ("full PSM, smallest nucleus 150 px (tuned on train-13, not adopted)", "psm",
+             {"maps": False, "min_area": 150})]
+    for name, path in extra.items():  # other downstream networks, e.g. earlier rounds
+        base.append((name, "psm", {"seg_weights": path, "maps": False}))
     return base
 
 

@@ -62,7 +62,7 @@ def register(sub) -> None:
     tr.add_argument("--self-training-rounds", type=non_negative_int, default=0, metavar="N",
                     help="after the first network, N rounds of confidence-filtered "
                          "self-training, each a fresh network on targets grown from the "
-                         "previous one's confident nuclei (the shipped network used 3)")
+                         "previous one's confident nuclei (the shipped network used 5)")
     tr.add_argument("--confident", type=open_unit_float(0.5), default=0.8,
                     help="self-training: mean nucleus probability a new nucleus needs, "
                          "and 1 - this is the most a background pixel may have")
