@@ -39,8 +39,10 @@ def rows(extra: dict[str, str]) -> list[tuple[str, str, dict]]:
             ("full PSM (shipped network, threshold 0.5)", "psm", {"maps": False}),
             ("full PSM, previous split rule (cores)", "psm",
              {"maps": False, "split": "cores"}),
-            ("full PSM, smallest nucleus 150 px (tuned on train-13, not adopted)", "psm",
-             {"maps": False, "min_area": 150})]
+            ("full PSM, fixed 30 px floor only (no slide-fitted floor)", "psm",
+             {"maps": False, "min_area_fraction": 0.0}),
+            ("full PSM, fixed 150 px floor (tuned on train-13, not adopted)", "psm",
+             {"maps": False, "min_area": 150, "min_area_fraction": 0.0})]
     for name, path in extra.items():  # other downstream networks, e.g. earlier rounds
         base.append((name, "psm", {"seg_weights": path, "maps": False}))
     return base

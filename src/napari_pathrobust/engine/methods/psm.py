@@ -9,7 +9,7 @@ weights the method falls back to splitting the pseudo-mask (variant ``scm``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Optional
 
 import numpy as np
@@ -21,7 +21,7 @@ from ..models.batching import MicroBatcher
 from ..models.ssl_net import ActivationNet
 from ..models.unet import CompactUNet, padded_input
 from ..models.weights import load_model
-from ..morphology import split_touching
+from ..morphology import relabel_sequential, remove_small_labels, split_touching
 from ..pipeline import TileOutput
 from ..psm.activation import SelfActivation
 from ..psm.clustering import SemanticClustering
@@ -49,6 +49,9 @@ class PSMParams:
     h: float = 2.0  # h-maxima height (px) of the "distance" split
     core: float = 0.45  # centre-ness threshold of the "cores" split
     min_area: int = 30
+    # smallest nucleus, as a fraction of the slide's median nucleus area (fitted once per
+    # slide); 0 keeps the fixed ``min_area`` only. Drops specks, keeps small-nucleus tissue
+    min_area_fraction: float = 0.25
     scm_split: bool = True  # SCM-only variant: split touching nuclei (else components)
     stain: str = "he"  # "ihc": classify cells DAB-positive / negative (e.g. Ki-67)
     precision: str = "auto"  # downstream network: fp32 | fp16 | bf16 | auto (fp16 on CUDA)
@@ -61,6 +64,9 @@ class PSMParams:
                              f"{', '.join(SPLIT_RULES)}")
         if self.stain not in ("he", "ihc"):
             raise ValueError(f"stain {self.stain!r}: expected 'he' or 'ihc'")
+        if not 0 <= self.min_area_fraction < 1:
+            raise ValueError(f"min_area_fraction={self.min_area_fraction}: expected a "
+                             "fraction in [0, 1)")
 
 
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -79,6 +85,13 @@ def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype
     if precision == "fp16" and device.type == "cpu":
         raise ValueError("precision fp16 needs a GPU; use bf16 or fp32 on the CPU")
     return PRECISIONS[precision]
+
+
+def _fingerprint(rgb: np.ndarray) -> tuple:
+    """Cheap identity of an image array: shape and a hash of its bytes."""
+    import hashlib
+
+    return rgb.shape, hashlib.blake2b(np.ascontiguousarray(rgb).data, digest_size=16).digest()
 
 
 def _bundled(name: str) -> Optional[str]:
@@ -123,6 +136,7 @@ class PSMMethod:
                                              weight=p.cluster_weight, seed=p.seed)
         self.instance_params = InstanceParams(threshold=p.threshold, split=p.split, h=p.h,
                                               core=p.core, min_area=p.min_area)
+        self.floor_fitted = False
         self.dab = DabClassifier(seed=p.seed) if p.stain == "ihc" else None
         self.amp_dtype = autocast_dtype(p.precision, self.device)
         self._batcher: Optional[MicroBatcher] = None
@@ -130,6 +144,7 @@ class PSMMethod:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_batcher"] = None  # holds a lock; rebuilt where the object is used
+        state.pop("_sample_labels", None)
         return state
 
     def _network(self, x: torch.Tensor) -> torch.Tensor:
@@ -169,14 +184,43 @@ class PSMMethod:
             self.clustering.fit(sample_rgb, self.activation.map_tile(sample_rgb))
         if self.dab is not None:
             self.dab.fit(sample_rgb)
+        self._fit_floor(sample_rgb)
         return self
+
+    def _fit_floor(self, sample_rgb: np.ndarray) -> None:
+        """Smallest nucleus kept: ``min_area_fraction`` of the sample's median nucleus."""
+        p = self.params
+        self.floor_fitted = True
+        if self.seg_net is None or p.min_area_fraction <= 0:
+            return
+        base = replace(self.instance_params, min_area=p.min_area)
+        labels = instances_from_outputs(*self.network_outputs(sample_rgb), base)
+        areas = np.bincount(labels.ravel())[1:]
+        areas = areas[areas > 0]
+        floor = int(round(p.min_area_fraction * np.median(areas))) if areas.size else 0
+        self.instance_params = replace(base, min_area=max(p.min_area, floor))
+        # a small image is its own sample: its tile reuses these instances
+        self._sample_labels = (_fingerprint(sample_rgb), labels)
+
+    def _instances(self, rgb: np.ndarray) -> np.ndarray:
+        """Instances of a tile; the fitting sample's own are reused (same result)."""
+        cached = self.__dict__.pop("_sample_labels", None)
+        if cached is not None and cached[0] == _fingerprint(rgb):
+            # dropping pieces under the floor equals splitting with the floor (the
+            # split is per component, and a component under it has no piece over it)
+            return relabel_sequential(remove_small_labels(cached[1],
+                                                          self.instance_params.min_area))
+        return instances_from_outputs(*self.network_outputs(rgb), self.instance_params)
 
     def _fitted(self, rgb: np.ndarray) -> None:
         needs = self.params.maps or self.seg_net is None
         if needs and (self.activation.fitted is None or self.clustering.fitted is None):
             self.fit(rgb)
-        elif self.dab is not None and self.dab.cut is None:
+            return
+        if self.dab is not None and self.dab.cut is None:
             self.dab.fit(rgb)
+        if not self.floor_fitted:
+            self._fit_floor(rgb)
 
     @torch.no_grad()
     def network_outputs(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -197,8 +241,7 @@ class PSMMethod:
             if self.params.maps:
                 maps = {"activation": act, "pseudomask": mask.astype(np.uint8)}
         if self.seg_net is not None:
-            prob, dist = self.network_outputs(rgb)
-            labels = instances_from_outputs(prob, dist, self.instance_params)
+            labels = self._instances(rgb)
         elif self.params.scm_split:
             labels = split_touching(mask, min_area=self.params.min_area)
         else:
@@ -216,6 +259,8 @@ class PSMMethod:
             fitted["clusters"] = asdict(self.clustering.fitted)
         if self.dab is not None:
             fitted["dab"] = self.dab.describe()
+        if self.seg_net is not None and self.floor_fitted:
+            fitted["min_area"] = self.instance_params.min_area
         return {"name": self.name, "variant": self.variant, "params": asdict(self.params),
                 "device": str(self.device), "halo": self.halo,
                 "network_dtype": str(self.amp_dtype or torch.float32).replace("torch.", ""),
