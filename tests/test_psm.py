@@ -10,6 +10,7 @@ import torch
 from napari_pathrobust.engine.errors import InputError
 from napari_pathrobust.engine.io import slide_from_array
 from napari_pathrobust.engine.methods import get_method
+from napari_pathrobust.engine.methods.psm import PSMMethod, PSMParams
 from napari_pathrobust.engine.metrics import aji
 from napari_pathrobust.engine.pipeline import segment_slide
 from napari_pathrobust.engine.psm.clustering import SemanticClustering, kmeans
@@ -123,3 +124,40 @@ def test_full_psm_tiled_equals_untiled(tile):
 def test_unknown_parameter_is_refused():
     with pytest.raises(ValueError, match="unknown PSM parameter"):
         get_method("psm", device="cpu", colour="blue")
+
+
+def _blobs(radii_and_centres, shape=(200, 200)):
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    labels = np.zeros(shape, np.int32)
+    for i, (r, (cy, cx)) in enumerate(radii_and_centres, start=1):
+        labels[(yy - cy) ** 2 + (xx - cx) ** 2 <= r ** 2] = i
+    return labels
+
+
+@pytest.mark.parametrize("small_nuclei_only", [False, True])
+def test_slide_fitted_floor_drops_specks_but_keeps_small_nucleus_tissue(small_nuclei_only):
+    grid = [(30 + 45 * i, 30 + 45 * j) for i in range(4) for j in range(4)]
+    if small_nuclei_only:
+        truth = _blobs([(6, c) for c in grid])                      # ~113 px nuclei
+    else:
+        specks = [(5, c) for c in grid[12:]]                          # 81 px each
+        truth = _blobs([(12, c) for c in grid[:12]] + specks)
+    prob = (truth > 0).astype(np.float32)
+    method = PSMMethod(maps=False, device="cpu")
+    passes = []
+    method.network_outputs = lambda rgb: passes.append(1) or (prob, normalised_distance(truth))
+    rgb = np.zeros(truth.shape + (3,), np.uint8)
+    labels = method.fit(rgb).segment_tile(rgb)
+    assert len(passes) == 1        # an image that is its own fit sample: one network pass
+    fitted = method.describe()["fitted"]["min_area"]
+    # the tile reused the fit's instances; computing them afresh gives the same labels
+    assert np.array_equal(labels, method.segment_tile(rgb)) and len(passes) == 2
+    if small_nuclei_only:
+        assert labels.max() == 16 and fitted == 30        # a quarter of 113 px < 30 px
+    else:
+        assert labels.max() == 12 and fitted > 100         # the 4 specks are gone
+
+
+def test_slide_fitted_floor_refuses_a_meaningless_fraction():
+    with pytest.raises(ValueError, match="min_area_fraction"):
+        PSMParams(min_area_fraction=1.5)

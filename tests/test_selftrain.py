@@ -117,37 +117,3 @@ def test_self_training_progress_runs_once_to_the_end(demo_image, tmp_path):
     assert [r["round"] for r in out["self_training"]] == [1, 2]
     assert out["total_seconds"] >= out["seconds"]
 
-
-def _blobs(radii_and_centres, shape=(200, 200)):
-    labels = np.zeros(shape, np.int32)
-    for i, (r, centre) in enumerate(radii_and_centres, start=1):
-        labels[_discs(shape, [centre], r) > 0] = i
-    return labels
-
-
-@pytest.mark.parametrize("small_nuclei_only", [False, True])
-def test_slide_fitted_floor_drops_specks_but_keeps_small_nucleus_tissue(small_nuclei_only):
-    from napari_pathrobust.engine.methods.psm import PSMMethod
-
-    grid = [(30 + 45 * i, 30 + 45 * j) for i in range(4) for j in range(4)]
-    if small_nuclei_only:
-        truth = _blobs([(6, c) for c in grid])                      # ~113 px nuclei
-    else:
-        truth = _blobs([(12, c) for c in grid[:12]] + [(5, c) for c in grid[12:]])  # 81 px specks
-    prob = (truth > 0).astype(np.float32)
-    method = PSMMethod(maps=False, device="cpu")
-    method.network_outputs = lambda rgb: (prob, normalised_distance(truth))
-    rgb = np.zeros(truth.shape + (3,), np.uint8)
-    labels = method.fit(rgb).segment_tile(rgb)
-    fitted = method.describe()["fitted"]["min_area"]
-    if small_nuclei_only:
-        assert labels.max() == 16 and fitted == 30        # a quarter of 113 px < 30 px
-    else:
-        assert labels.max() == 12 and fitted > 100         # the 4 specks are gone
-
-
-def test_slide_fitted_floor_refuses_a_meaningless_fraction():
-    from napari_pathrobust.engine.methods.psm import PSMParams
-
-    with pytest.raises(ValueError, match="min_area_fraction"):
-        PSMParams(min_area_fraction=1.5)

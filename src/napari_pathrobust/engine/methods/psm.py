@@ -137,6 +137,7 @@ class PSMMethod:
         self.instance_params = InstanceParams(threshold=p.threshold, split=p.split, h=p.h,
                                               core=p.core, min_area=p.min_area)
         self.floor_fitted = False
+        self._sample_labels: Optional[tuple] = None  # (fingerprint, labels) of the fit sample
         self.dab = DabClassifier(seed=p.seed) if p.stain == "ihc" else None
         self.amp_dtype = autocast_dtype(p.precision, self.device)
         self._batcher: Optional[MicroBatcher] = None
@@ -144,7 +145,7 @@ class PSMMethod:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_batcher"] = None  # holds a lock; rebuilt where the object is used
-        state.pop("_sample_labels", None)
+        state["_sample_labels"] = None  # only the process that fitted holds the sample
         return state
 
     def _network(self, x: torch.Tensor) -> torch.Tensor:
@@ -178,7 +179,8 @@ class PSMMethod:
             torch.set_num_threads(max(1, cpus // max(1, workers)))
 
     def fit(self, sample_rgb: np.ndarray) -> "PSMMethod":
-        """Fit the Grad-CAM weights and the K-means centres on a whole-slide sample."""
+        """Fit the Grad-CAM weights, the K-means centres and the smallest nucleus kept
+        on a whole-slide sample."""
         if self.activation is not None and (self.params.maps or self.seg_net is None):
             self.activation.fit(sample_rgb, seed=self.params.seed)
             self.clustering.fit(sample_rgb, self.activation.map_tile(sample_rgb))
@@ -204,7 +206,7 @@ class PSMMethod:
 
     def _instances(self, rgb: np.ndarray) -> np.ndarray:
         """Instances of a tile; the fitting sample's own are reused (same result)."""
-        cached = self.__dict__.pop("_sample_labels", None)
+        cached, self._sample_labels = self._sample_labels, None
         if cached is not None and cached[0] == _fingerprint(rgb):
             # dropping pieces under the floor equals splitting with the floor (the
             # split is per component, and a component under it has no piece over it)
