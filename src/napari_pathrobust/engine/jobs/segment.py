@@ -22,13 +22,13 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .. import __version__
-from .errors import InputError
-from .io import Slide, open_image
-from .methods import DEFAULT_METHOD, get_method
-from .pipeline import segment_slide
-from .progress import Reporter
-from .writers import (
+from ... import __version__
+from ..errors import InputError
+from ..io import Slide, open_image
+from ..methods import DEFAULT_METHOD, get_method
+from ..pipeline import segment_slide
+from ..progress import Reporter
+from ..writers import (
     GeoJSONWriter,
     OmeZarrLabelsWriter,
     PointsCSVWriter,
