@@ -15,12 +15,55 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 #: bytes of working memory a method needs per window pixel (RGB, float maps,
 #: labels, distance transform, watershed queues): measured for `classical`.
 DEFAULT_BYTES_PER_PIXEL = 96
+
+
+class Box(NamedTuple):
+    """An axis-aligned region of a slide in pixels: rows ``y0:y1``, columns ``x0:x1``.
+
+    The one box convention of the project: tiles, corruption windows, widget regions
+    and ``layer.metadata["region"]`` all use it (stored as the list ``[y0, x0, y1, x1]``).
+    """
+
+    y0: int
+    x0: int
+    y1: int
+    x1: int
+
+    @classmethod
+    def of(cls, value) -> "Box":
+        """A Box from any ``(y0, x0, y1, x1)`` sequence (e.g. layer metadata)."""
+        y0, x0, y1, x1 = (int(v) for v in value)
+        if y1 < y0 or x1 < x0:
+            raise ValueError(f"box {list(value)} has its end before its start")
+        return cls(y0, x0, y1, x1)
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.y1 - self.y0, self.x1 - self.x0
+
+    @property
+    def offset(self) -> tuple[int, int]:
+        return self.y0, self.x0
+
+    def clip(self, shape: tuple[int, int]) -> "Box":
+        """This box clipped to an image of ``shape``."""
+        h, w = int(shape[0]), int(shape[1])
+        return Box(min(max(self.y0, 0), h), min(max(self.x0, 0), w),
+                   min(max(self.y1, 0), h), min(max(self.x1, 0), w))
+
+    def as_list(self) -> list[int]:
+        return [int(v) for v in self]
 
 
 @dataclass(frozen=True)
