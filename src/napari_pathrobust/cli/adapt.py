@@ -55,9 +55,10 @@ def register(sub) -> None:
 
 def cmd_adapt(args: argparse.Namespace) -> int:
     from ..engine.adapt import AdaptConfig
-    from ..engine.adapt.job import AdaptedPSM, adapt_to_files
+    from ..engine.adapt.method import AdaptedPSM
     from ..engine.io import open_image
     from ..engine.jobs import JobOptions
+    from ..engine.jobs.adapt import adapt_to_files
     from ..engine.progress import Reporter
 
     inputs = inputs_or_error(args.inputs)

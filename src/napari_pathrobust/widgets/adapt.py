@@ -148,7 +148,7 @@ class AdaptWidget(Container):
         current = self.method
 
         def job(reporter):
-            from ..engine.adapt.job import AdaptedPSM
+            from ..engine.adapt.method import AdaptedPSM
             from ..engine.io import slide_from_array
             from ..engine.pipeline import segment_slide
 

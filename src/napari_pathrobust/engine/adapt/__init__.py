@@ -21,4 +21,4 @@ __all__ = ["AdaptConfig", "TestTimeAdapter", "DEFAULT_LR", "LOG_FIELDS", "METHOD
            "apply_view", "undo_view", "set_bn_prior", "binary_entropy", "negative_term",
            "negative_term_all_pairs", "normalised_probabilities", "ocl_loss", "positive_term"]
 
-# adapt_to_files / AdaptedPSM: import from .job (it pulls the pipeline and writers)
+# AdaptedPSM: .method; the file job adapt_to_files: ..jobs.adapt
