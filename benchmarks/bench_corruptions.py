@@ -21,9 +21,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from _harness import DATA  # noqa: E402
+
 from napari_pathrobust.engine.corrupt import BENCHMARK_KINDS, CORRUPTIONS, corrupt  # noqa: E402
 
-DATA = REPO.parent / "shared" / "data" / "monuseg-train"
 TARGET_MS = {"photometric": 100, "geometric": 300}
 
 
@@ -65,7 +66,8 @@ def main(argv=None) -> int:
         print(f"| {name} | {spec.family} | {meds[0]:.0f} | {meds[1]:.0f} | "
               f"{target or '-'} | {ok} |")
     if args.report:
-        from napari_pathrobust.engine.robustness import RobustnessImage, robustness_report
+        from napari_pathrobust.engine.jobs.robustness import robustness_report
+        from napari_pathrobust.engine.robustness import RobustnessImage
 
         big = _image(1000)
         with tempfile.TemporaryDirectory() as tmp:

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import DATA  # noqa: E402
 from _organ_patches import build_patches, slide_split  # noqa: E402
 
 from napari_pathrobust.engine.training import get_strategy, predict, train_model  # noqa: E402
@@ -35,7 +36,6 @@ from napari_pathrobust.engine.training.noise import (  # noqa: E402
     symmetric_noise,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 METHODS = ("erm", "focal", "gce", "reweight", "dar")
 
 
@@ -64,7 +64,7 @@ def load(name: str, seed: int, cache: Path):
         train = np.setdiff1d(np.arange(len(y)), test)
         n_classes = 10
     elif name == "organ":
-        X, y, slide = build_patches(REPO.parent / "shared/data/monuseg-train/images", cache)
+        X, y, slide = build_patches(DATA / "images", cache)
         train, test = slide_split(y, slide, n_test_slides=2, rng=rng)
         n_classes = int(y.max()) + 1
     else:

@@ -15,16 +15,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _segment_runs import ome_rgb_attrs
-from _segment_runs import run_segment as measured_segment
-
-from napari_pathrobust.engine.synthetic import synthetic_he_tile
+from _harness import run_segment as measured_segment
+from _harness import synthetic_pool, write_ome_zarr
 
 CHUNK = 1024
-
-
-def _tile_pool(n: int = 8, seed: int = 0) -> list[np.ndarray]:
-    return [synthetic_he_tile(shape=(CHUNK, CHUNK), seed=seed + i)[0] for i in range(n)]
 
 
 def _chunk(pool, ty: int, tx: int) -> np.ndarray:
@@ -34,16 +28,7 @@ def _chunk(pool, ty: int, tx: int) -> np.ndarray:
 
 def write_zarr(path: Path, size: int, pool) -> None:
     """An OME-Zarr (NGFF 0.5, zarr v3) RGB image with (y, x, c) axes, written by chunk."""
-    import zarr
-
-    root = zarr.open_group(str(path), mode="w", zarr_format=3)
-    arr = root.create_array("0", shape=(size, size, 3), chunks=(CHUNK, CHUNK, 3), dtype="uint8")
-    for ty in range(0, size, CHUNK):
-        for tx in range(0, size, CHUNK):
-            block = _chunk(pool, ty // CHUNK, tx // CHUNK)
-            h, w = min(CHUNK, size - ty), min(CHUNK, size - tx)
-            arr[ty:ty + h, tx:tx + w] = block[:h, :w]
-    root.attrs["ome"] = ome_rgb_attrs()
+    write_ome_zarr(path, size, CHUNK, lambda ty, tx: _chunk(pool, ty, tx))
 
 
 def write_tiff(path: Path, size: int, pool) -> None:
@@ -86,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="pathrobust-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    pool = _tile_pool()
+    pool = synthetic_pool(CHUNK)
     rows = []
     for fmt in args.formats:
         src = work / (f"slide{args.size}.ome.zarr" if fmt == "zarr" else f"slide{args.size}.tif")

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _harness import DATA
 
 from napari_pathrobust.engine.io import open_image, slide_from_array
 from napari_pathrobust.engine.methods import get_method
@@ -21,8 +22,7 @@ from napari_pathrobust.engine.pipeline import segment_slide
 from napari_pathrobust.engine.psm.instances import instances_from_outputs
 from napari_pathrobust.engine.synthetic import synthetic_he_tile
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT = REPO.parent / "shared/data/monuseg-train/images/TCGA-18-5592-01Z-00-DX1.tif"
+DEFAULT = DATA / "images" / "TCGA-18-5592-01Z-00-DX1.tif"
 
 
 def _time(fn, repeat: int) -> tuple[float, object]:

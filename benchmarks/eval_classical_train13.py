@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import tifffile
+from _harness import DATA, EVALUATOR, run_evaluator, train13
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-
-from napari_pathrobust.engine.methods.classical import ClassicalMethod  # noqa: E402
+from napari_pathrobust.engine.methods.classical import ClassicalMethod
 
 
 def _parse_value(text: str):
@@ -36,10 +33,8 @@ def _parse_value(text: str):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "monuseg-train")
+    ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=Path("/tmp/classical-train13"))
-    ap.add_argument("--evaluator", type=Path,
-                    default=REPO.parent / "shared" / "eval" / "nuclei_metrics.py")
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                     help="override a ClassicalParams field (repeatable)")
     args = ap.parse_args(argv)
@@ -48,15 +43,10 @@ def main(argv=None) -> int:
     for item in args.param:
         k, _, v = item.partition("=")
         overrides[k] = _parse_value(v)
-    gt_dir = args.data / "labels"
-    stems = sorted(p.stem for p in gt_dir.glob("*.tif"))
-    if not stems:
-        print(f"no labels found in {gt_dir}", file=sys.stderr)
-        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     times = []
-    for stem in stems:
-        rgb = tifffile.imread(args.data / "images" / f"{stem}.tif")[..., :3]
+    for tile in train13(args.data):
+        stem, rgb = tile.stem, tile.rgb
         method = ClassicalMethod(**overrides)
         t0 = time.perf_counter()
         method.fit(rgb)
@@ -67,12 +57,9 @@ def main(argv=None) -> int:
               flush=True)
     print(json.dumps(ClassicalMethod(**overrides).describe()["params"]))
     print(f"seconds per tile (mean over {len(times)}): {np.mean(times):.3f}")
-    if args.evaluator.exists():
-        cmd = [sys.executable, str(args.evaluator), "--pred", str(args.out), "--gt", str(gt_dir),
-               "--pred-suffix", "_labels"]
-        print("$", " ".join(cmd), flush=True)
-        return subprocess.call(cmd)
-    print(f"evaluator not found: {args.evaluator}", file=sys.stderr)
+    if EVALUATOR.exists():
+        return run_evaluator(args.out, args.data, check=False)
+    print(f"evaluator not found: {EVALUATOR}", file=sys.stderr)
     return 0
 
 

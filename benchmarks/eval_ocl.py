@@ -27,10 +27,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tifffile
 import torch
+from _harness import DATA, train13
 
-REPO = Path(__file__).resolve().parents[1]
 KINDS = ("hue", "stain_shift", "saturation", "brightness", "defocus")
 PRESETS = {"none": dict(method="none"), "none-tta": dict(method="none", average_views=True),
            "tent": dict(method="tent"), "ocl-norestore": dict(method="ocl", restore_p=0.0),
@@ -38,17 +37,9 @@ PRESETS = {"none": dict(method="none"), "none-tta": dict(method="none", average_
 
 
 def load(data: Path, crop: int, organs: str = ""):
-    from _organ_patches import organ_of
-
-    tiles = []
-    for p in sorted((data / "labels").glob("*.tif")):
-        if organs and organ_of(p) not in organs.split(","):
-            continue
-        img, gt = tifffile.imread(data / "images" / p.name), tifffile.imread(p)
-        y0, x0 = (img.shape[0] - crop) // 2, (img.shape[1] - crop) // 2
-        tiles.append((p.stem, np.ascontiguousarray(img[y0:y0 + crop, x0:x0 + crop, :3]),
-                      gt[y0:y0 + crop, x0:x0 + crop]))
-    return tiles
+    """(stem, RGB, labels) of the centred ``crop`` of each train-13 tile (those organs)."""
+    organ_list = tuple(o for o in organs.split(",") if o)
+    return [(t.stem, t.rgb, t.gt) for t in train13(data, crop, organ_list)]
 
 
 def run_one(args) -> dict:
@@ -97,7 +88,7 @@ def run_one(args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=REPO.parent / "shared/data/monuseg-train")
+    ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--crop", type=int, default=384)
     ap.add_argument("--severities", default="3")
     ap.add_argument("--steps", type=int, default=1)

@@ -16,14 +16,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tifffile
+from _harness import DATA, segment_whole, train13
 
-from napari_pathrobust.engine.io import slide_from_array
 from napari_pathrobust.engine.methods import get_method
 from napari_pathrobust.engine.metrics import aji, evaluate
-from napari_pathrobust.engine.pipeline import segment_slide
-
-DATA = Path(__file__).resolve().parents[2] / "shared/data/monuseg-train"
 
 
 def main() -> None:
@@ -35,16 +31,13 @@ def main() -> None:
     full = get_method("psm", device=args.device, maps=False, precision="fp32")
     half = get_method("psm", device=args.device, maps=False, precision=args.precision)
     rows = []
-    for gt_path in sorted((args.data / "labels").glob("*.tif")):
-        rgb = tifffile.imread(args.data / "images" / gt_path.name)[..., :3]
-        gt = tifffile.imread(gt_path).astype(np.int64)
+    for tile in train13(args.data):
+        rgb, gt = tile.rgb, tile.gt.astype(np.int64)
         out = {}
         for name, method in (("fp32", full), (args.precision, half)):
             start = time.perf_counter()
-            res = segment_slide(slide_from_array(rgb, name=gt_path.stem), method, tile=1024,
-                                workers=1)
-            out[name] = (np.asarray(res.labels).astype(np.int64), time.perf_counter() - start,
-                         method.network_outputs(rgb)[0])
+            labels = segment_whole(rgb, method, tile.stem).astype(np.int64)
+            out[name] = (labels, time.perf_counter() - start, method.network_outputs(rgb)[0])
         (a, ta, pa), (b, tb, pb) = out["fp32"], out[args.precision]
         ea, eb = evaluate(gt, a), evaluate(gt, b)
         rows.append([ea["aji"], eb["aji"], ea["object_dice"], eb["object_dice"], aji(a, b),

@@ -19,13 +19,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from _harness import DATA  # noqa: E402
+
 from napari_pathrobust.engine.corrupt import BENCHMARK_KINDS  # noqa: E402
-from napari_pathrobust.engine.robustness import parse_severities, robustness_files, summarise  # noqa: E402
+from napari_pathrobust.engine.jobs.robustness import robustness_files  # noqa: E402
+from napari_pathrobust.engine.robustness import parse_severities, summarise  # noqa: E402
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "monuseg-train")
+    ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--method", default="classical")
     ap.add_argument("--crop", type=int, default=512)
     ap.add_argument("--severities", default="1,3,5")

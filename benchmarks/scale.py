@@ -20,10 +20,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _segment_runs import ome_rgb_attrs
-from _segment_runs import run_segment as measured_segment
-
-from napari_pathrobust.engine.synthetic import synthetic_he_tile
+from _harness import run_segment as measured_segment
+from _harness import synthetic_pool, write_ome_zarr
 
 CHUNK = 512
 
@@ -36,24 +34,18 @@ def _is_tissue(ty: int, tx: int, n: int) -> bool:
 
 def write_slide(path: Path, size: int, pool: list[np.ndarray]) -> float:
     """Write the slide chunk by chunk; return its tissue fraction."""
-    import zarr
-
-    root = zarr.open_group(str(path), mode="w", zarr_format=3)
-    arr = root.create_array("0", shape=(size, size, 3), chunks=(CHUNK, CHUNK, 3), dtype="uint8")
     n = -(-size // CHUNK)
     rng = np.random.default_rng(0)
     glass = (244 + rng.integers(-3, 4, size=(CHUNK, CHUNK, 3))).astype(np.uint8)
-    tissue = 0
-    for ty in range(n):
-        for tx in range(n):
-            h, w = min(CHUNK, size - ty * CHUNK), min(CHUNK, size - tx * CHUNK)
-            if _is_tissue(ty, tx, n):
-                block = np.rot90(pool[(ty * 7 + tx * 3) % len(pool)], (ty + tx) % 4)
-                tissue += h * w
-            else:
-                block = glass
-            arr[ty * CHUNK:ty * CHUNK + h, tx * CHUNK:tx * CHUNK + w] = block[:h, :w]
-    root.attrs["ome"] = ome_rgb_attrs()
+
+    def block(ty: int, tx: int) -> np.ndarray:
+        if _is_tissue(ty, tx, n):
+            return np.rot90(pool[(ty * 7 + tx * 3) % len(pool)], (ty + tx) % 4)
+        return glass
+
+    write_ome_zarr(path, size, CHUNK, block)
+    tissue = sum(min(CHUNK, size - ty * CHUNK) * min(CHUNK, size - tx * CHUNK)
+                 for ty in range(n) for tx in range(n) if _is_tissue(ty, tx, n))
     return tissue / size ** 2
 
 
@@ -94,7 +86,7 @@ def main() -> None:
     limits = {k: int(v) for k, v in (item.split("=") for item in args.max_size)}
     work = Path(args.workdir or tempfile.mkdtemp(prefix="pathrobust-scale-"))
     work.mkdir(parents=True, exist_ok=True)
-    pool = [synthetic_he_tile(shape=(CHUNK, CHUNK), seed=i)[0] for i in range(8)]
+    pool = synthetic_pool(CHUNK)
     print(f"{'method':9} {'size':>6} {'MP':>6} {'tissue':>6} {'workers':>7} {'seconds':>8} "
           f"{'MP/s':>6} {'tissue MP/s':>11} {'processed':>9} {'peak RSS MB':>11} {'nuclei':>8}",
           flush=True)

@@ -56,7 +56,7 @@ def _shot(viewer, name):
 def main():
     OUT.mkdir(exist_ok=True)
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1400, 850)  # noqa: SLF001 - window size for docs only
+    viewer.window.resize(1400, 850)
     (data, kwargs, _), = demo_crop()
     viewer.add_image(data, **kwargs)
     recognise = RecogniseWidget(viewer)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install everything needed and run the whole test suite headless (as CI does).
+# Install everything needed and run the whole test suite headless (as CI does), listing
+# the 15 slowest tests. Extra arguments go to pytest, e.g. `-m "not slow"` for a quick run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -17,4 +18,4 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 bash scripts/setup.sh --testing
 export QT_QPA_PLATFORM=xcb CUDA_VISIBLE_DEVICES=""
-exec xvfb-run -a -s "-screen 0 1280x1024x24" .venv/bin/python -m pytest "$@"
+exec xvfb-run -a -s "-screen 0 1280x1024x24" .venv/bin/python -m pytest --durations=15 "$@"

@@ -90,6 +90,7 @@ def test_expand_inputs_folders_and_globs(tmp_path):
     assert [p.name for p in expand_inputs([str(tmp_path / "*.png")])] == ["b.png"]
 
 
+@pytest.mark.slow
 def test_demo_command_and_console_script(tmp_path):
     out = subprocess.run([sys.executable, "-m", "napari_pathrobust.cli", "-q", "demo",
                           "-o", str(tmp_path), "--no-viewer"],

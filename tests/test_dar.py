@@ -121,6 +121,7 @@ def one_thread():
     torch.set_num_threads(old)
 
 
+@pytest.mark.slow
 def test_dar_beats_erm_on_noisy_long_tail_toy(one_thread):
     gains = []
     for seed in (0, 1, 2):

@@ -152,6 +152,7 @@ def test_collapse_guard_rolls_back():
         assert torch.allclose(out, (net(x) + net(x.flip(-1)).flip(-1)) / 2, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_adapt_end_to_end(tmp_path, monkeypatch):
     import tifffile
 

@@ -108,6 +108,7 @@ def test_full_psm_finds_nuclei_and_is_deterministic(tile):
     assert a.info["parameters"]["model_hash"]["seg"]
 
 
+@pytest.mark.slow
 def test_full_psm_tiled_equals_untiled(tile):
     rgb, _ = tile
     whole = segment_slide(slide_from_array(rgb), get_method("psm", device="cpu"), tile=384,

@@ -12,7 +12,6 @@ from napari_pathrobust.engine.robustness import (
     RobustnessImage,
     load_model,
     parse_severities,
-    robustness_report,
     run_robustness,
     sensitivity_ranking,
 )
@@ -103,6 +102,8 @@ def test_bad_models_fail_clearly(tmp_path):
 
 
 def test_report_files(tmp_path, image):
+    from napari_pathrobust.engine.jobs.robustness import robustness_report
+
     res = robustness_report([image], tmp_path, "classical", ["markup", "flipping"], [1, 5])
     for name in ("robustness.csv", "report.html", "heatmap_aji.png", "heatmap_aji.svg",
                  "curves_aji.png", "examples.png", "robustness_run.json"):
@@ -132,3 +133,47 @@ def test_cli_corrupt_and_robustness(tmp_path, demo_image, capsys):
     assert main(["-q", "robustness", str(demo_image), "--kinds", "hue", "rotation",
                  "--severities", "5", "--crop", "160", "-o", str(rob)]) == 0
     assert (rob / "robustness.csv").is_file() and (rob / "report.html").is_file()
+
+
+@pytest.fixture
+def recorded_psm(monkeypatch):
+    """Record every PSM method built (its device) and every network weight file loaded."""
+    from napari_pathrobust.engine.methods import psm
+
+    record = {"devices": [], "loads": []}
+    real_load = psm.load_model
+
+    def counting_load(path, *args, **kwargs):
+        record["loads"].append(str(path))
+        return real_load(path, *args, **kwargs)
+
+    class RecordingPSM(psm.PSMMethod):
+        def __init__(self, *args, **kwargs):
+            record["devices"].append(kwargs.get("device"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(psm, "load_model", counting_load)
+    monkeypatch.setattr(psm, "PSMMethod", RecordingPSM)
+    return record
+
+
+def _cli_robustness(demo_image, outdir, kinds, severities):
+    from napari_pathrobust.cli import main
+
+    return main(["-q", "robustness", str(demo_image), "--method", "psm", "--kinds", *kinds,
+                 "--severities", severities, "--crop", "96", "--device", "cpu",
+                 "-o", str(outdir)])
+
+
+def test_robustness_builds_builtin_method_on_the_chosen_device(tmp_path, demo_image,
+                                                               recorded_psm):
+    assert _cli_robustness(demo_image, tmp_path / "rob", ["hue"], "5") == 0
+    assert recorded_psm["devices"] == ["cpu"]  # --device reaches the method
+
+
+def test_robustness_loads_the_weights_once_per_run(tmp_path, demo_image, recorded_psm):
+    assert _cli_robustness(demo_image, tmp_path / "rob", ["hue", "brightness", "flipping"],
+                           "1,5") == 0
+    assert len(recorded_psm["devices"]) == 1  # one method for the clean and 6 corrupted
+    loads = recorded_psm["loads"]
+    assert loads and len(loads) == len(set(loads))  # each network's weights read once

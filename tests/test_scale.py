@@ -35,7 +35,7 @@ def he_slide(size=768, seed=3):
 
 def _distance_to_tissue(window):
     """Chessboard gap in pixels between a window and the tissue block (0 = overlap)."""
-    wy0, wy1, wx0, wx1 = window
+    wy0, wx0, wy1, wx1 = window
     ty0, ty1, tx0, tx1 = TISSUE
     gy = max(0, ty0 - wy1, wy0 - ty1)
     gx = max(0, tx0 - wx1, wx0 - tx1)
@@ -82,22 +82,25 @@ def cluster():
 
 
 def test_distributed_equals_local(cluster, tmp_path):
+    from napari_pathrobust.engine.distributed import DistributedExecutor
+
     path = tmp_path / "slide.tif"
     tifffile.imwrite(path, he_slide(768), photometric="rgb")
     slide = open_image(path)
     local = segment_slide(slide, get_method("classical"), tile=256, workers=1, seed=0)
     remote = segment_slide(slide, get_method("classical"), tile=256, workers=1, seed=0,
-                           scheduler=cluster.scheduler_address)
+                           executor=DistributedExecutor(cluster.scheduler_address))
     assert remote.info["scheduler"] == cluster.scheduler_address
     assert remote.info["workers"] == 2
     assert remote.n_nuclei == local.n_nuclei > 50
     np.testing.assert_array_equal(remote.labels, local.labels)  # same ids, same order
     # an in-memory slide (no file for the workers): pixels travel with the tasks
     mem = segment_slide(slide_from_array(he_slide(768)), get_method("classical"), tile=256,
-                        scheduler=cluster.scheduler_address)
+                        executor=DistributedExecutor(cluster.scheduler_address))
     np.testing.assert_array_equal(mem.labels, local.labels)
 
 
+@pytest.mark.slow
 def test_cli_scheduler_matches_local(cluster, tmp_path):
     from napari_pathrobust.cli import main
 
@@ -118,6 +121,7 @@ def _points(folder):
         return list(csv.reader(handle))
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_equals_uninterrupted(tmp_path):
     slide = slide_from_array(glass_slide(seed=1), name="big")
     options = JobOptions(tile=256, workers=2, labels_format="zarr")
@@ -159,6 +163,7 @@ def test_resume_ignores_a_checkpoint_of_other_parameters(tmp_path):
     assert other.info["resumed_tiles"] == 0
 
 
+@pytest.mark.slow
 def test_zarr_labels_open_in_napari_reader(tmp_path):
     from napari_pathrobust._reader import get_reader
 

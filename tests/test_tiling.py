@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_pathrobust.engine.io import slide_from_array
-from napari_pathrobust.engine.methods import get_method
+from napari_pathrobust.engine.methods import MethodBase, get_method
 from napari_pathrobust.engine.pipeline import segment_slide
 from napari_pathrobust.engine.synthetic import synthetic_he_tile
 from napari_pathrobust.engine.tiling import auto_tile_size, canonical_relabel, plan_tiles
@@ -15,9 +15,9 @@ def test_plan_covers_image_once():
     plan = plan_tiles(shape, 256, 32)
     cover = np.zeros(shape, int)
     for t in plan:
-        y0, y1, x0, x1 = t.core
+        y0, x0, y1, x1 = t.core
         cover[y0:y1, x0:x1] += 1
-        wy0, wy1, wx0, wx1 = t.window
+        wy0, wx0, wy1, wx1 = t.window
         assert wy0 == max(0, y0 - 32) and wx1 == min(777, x1 + 32)
     assert (cover == 1).all()
 
@@ -84,7 +84,7 @@ def test_cancel_stops_the_job():
                       reporter=reporter)
 
 
-class _MapMethod:
+class _MapMethod(MethodBase):
     """A toy method returning labels plus a pointwise map (OD), to test map stitching."""
 
     name = "toy"
@@ -94,7 +94,7 @@ class _MapMethod:
         return self
 
     def segment_tile(self, rgb):
-        from napari_pathrobust.engine.pipeline import TileOutput
+        from napari_pathrobust.engine.methods import TileOutput
         from napari_pathrobust.engine.stain import hematoxylin_od
 
         od = hematoxylin_od(rgb)

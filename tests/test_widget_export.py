@@ -14,9 +14,9 @@ pytestmark = pytest.mark.gui
 def result(make_napari_viewer):
     """Viewer with a reviewed result of the classical method on the demo crop."""
     from napari_pathrobust._sample_data import demo_crop
-    from napari_pathrobust.engine.features import features_table
     from napari_pathrobust.engine.io import slide_from_array
     from napari_pathrobust.engine.methods import get_method
+    from napari_pathrobust.engine.nucleus_records import features_table
     from napari_pathrobust.engine.pipeline import segment_slide
 
     (data, kwargs, _), = demo_crop()

@@ -2,8 +2,14 @@
 
 import time
 
+import napari
 import numpy as np
 import pytest
+
+try:
+    from napari_pathrobust.engine.methods import MethodBase
+except ImportError:  # the code before the method base class (regression runs)
+    MethodBase = object
 
 pytestmark = pytest.mark.gui
 
@@ -26,6 +32,7 @@ def _widget(viewer):
     return widget
 
 
+@pytest.mark.slow
 def test_run_adds_nuclei_and_centroids(viewer_with_demo, qtbot):
     viewer = viewer_with_demo
     widget = _widget(viewer)
@@ -60,7 +67,7 @@ def test_cancel_adds_no_layer(viewer_with_demo, qtbot):
     assert widget._status.value == "cancelled"
 
 
-class _ToyMethod:
+class _ToyMethod(MethodBase):
     """A method returning maps, as learned methods do (PSM)."""
 
     name = "toy"
@@ -88,14 +95,27 @@ class _ToyMethod:
         return {"model_hash": "toy-123"}
 
 
+def _patch_get_method(monkeypatch, factory):
+    """Make the Recognise job build its method with ``factory(name, **kwargs)``."""
+    import importlib
+
+    from napari_pathrobust.widgets import recognise
+
+    try:
+        region = importlib.import_module("napari_pathrobust.engine.jobs.region")
+    except ImportError:  # before the region job existed the widget built it
+        region = recognise
+    monkeypatch.setattr(region, "get_method", factory)
+
+
 @pytest.fixture
 def toy_method(monkeypatch):
+    from napari_pathrobust.engine.methods import get_method
     from napari_pathrobust.widgets import recognise
 
     monkeypatch.setattr(recognise, "available_methods", lambda: ["classical", "toy"])
-    real = recognise.get_method
-    monkeypatch.setattr(recognise, "get_method",
-                        lambda name, **kw: _ToyMethod() if name == "toy" else real(name, **kw))
+    _patch_get_method(monkeypatch, lambda name, **kw: _ToyMethod() if name == "toy"
+                      else get_method(name, **kw))
 
 
 def _run(widget, qtbot):
@@ -109,11 +129,11 @@ def test_maps_shown_by_role(viewer_with_demo, qtbot, toy_method):
     widget._method.value = "toy"
     _run(widget, qtbot)
     activation = viewer.layers["demo_he_crop_activation"]
-    assert activation._type_string == "image" and activation.colormap.name == "turbo"
+    assert isinstance(activation, napari.layers.Image) and activation.colormap.name == "turbo"
     assert activation.data.shape == (512, 512) and float(activation.data.max()) <= 1
     mask = viewer.layers["demo_he_crop_pseudomask"]
-    assert mask._type_string == "labels" and set(np.unique(mask.data)) <= {0, 1}
-    assert viewer.layers["demo_he_crop_edges"]._type_string == "image"
+    assert isinstance(mask, napari.layers.Labels) and set(np.unique(mask.data)) <= {0, 1}
+    assert isinstance(viewer.layers["demo_he_crop_edges"], napari.layers.Image)
     nuclei = viewer.layers["demo_he_crop_nuclei"]
     assert nuclei.metadata["model_hash"] == "toy-123" and nuclei.metadata["method"] == "toy"
     assert {"status", "classification", "perimeter", "eccentricity"} <= set(nuclei.features)
@@ -237,3 +257,57 @@ def test_psm_ihc_classes_reach_the_points(make_napari_viewer, qtbot):
     classes = set(viewer.layers["ki67_centroids"].features["classification"])
     assert classes == {"Positive", "Negative"}
     assert viewer.layers["ki67_nuclei"].metadata["stain"] == "ihc"
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    """Messages sent to napari's error notifications."""
+    from napari_pathrobust.widgets import _runner
+
+    shown = []
+    monkeypatch.setattr(_runner, "show_error", shown.append, raising=False)
+    return shown
+
+
+def test_method_gets_device_seed_stain_or_fails_loudly(viewer_with_demo, qtbot, monkeypatch,
+                                                       errors):
+    """No silent fallback to a method without device, seed and stain (bug 8)."""
+    calls = []
+
+    def strict(name, **kwargs):
+        calls.append((name, kwargs))
+        if "stain" in kwargs:
+            raise TypeError("got an unexpected keyword argument 'stain'")
+        return _ToyMethod()
+
+    _patch_get_method(monkeypatch, strict)
+    widget = _widget(viewer_with_demo)
+    widget._method.value = "psm"
+    widget._device.value = "cpu"
+    widget._seed.value = 5
+    widget._stain.value = "ihc"
+    _run(widget, qtbot)
+    assert calls == [("psm", {"device": "cpu", "seed": 5, "stain": "ihc"})]
+    assert "demo_he_crop_nuclei" not in viewer_with_demo.layers
+    assert widget._status.value.startswith("failed") and "stain" in errors[0]
+
+
+def test_bad_weights_come_back_as_a_notification(viewer_with_demo, qtbot, monkeypatch,
+                                                 tmp_path, errors):
+    """Weight-loading errors are the worker's, shown as a notification (bug 8)."""
+    from napari_pathrobust.engine.methods import get_method
+
+    bad = tmp_path / "missing_unet.pt"
+
+    def with_bad_weights(name, **kwargs):
+        return get_method(name, seg_weights=str(bad), **kwargs)
+
+    _patch_get_method(monkeypatch, with_bad_weights)
+    widget = _widget(viewer_with_demo)
+    widget._method.value = "psm"
+    widget._device.value = "cpu"
+    widget.run()  # returns at once: the weights are loaded in the worker
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert len(errors) == 1 and bad.name in errors[0] and "Recognise nuclei" in errors[0]
+    assert widget._status.value.startswith("failed") and widget._run.enabled
+    assert "demo_he_crop_nuclei" not in viewer_with_demo.layers

@@ -1,5 +1,6 @@
 """The Review widget: table <-> canvas, status / class edits, label edits, export round trip."""
 
+import napari
 import numpy as np
 import pytest
 
@@ -9,7 +10,7 @@ pytestmark = pytest.mark.gui
 @pytest.fixture
 def reviewed(make_napari_viewer):
     """A viewer with the synthetic tile and a result layer like Recognise makes."""
-    from napari_pathrobust.engine.features import features_table, measure_objects
+    from napari_pathrobust.engine.nucleus_records import features_table, measure_objects
     from napari_pathrobust.engine.synthetic import synthetic_he_tile
     from napari_pathrobust.widgets.review import ReviewWidget
 
@@ -100,7 +101,7 @@ def test_review_survives_export_and_reopen(reviewed, tmp_path, qtbot):
     export.export("geojson", tmp_path / "a.geojson", layer=layer)
     qtbot.waitUntil(lambda: export.worker is None, timeout=30_000)
     (reopened,) = export.open(tmp_path / "a.geojson")
-    assert reopened.name == "a" and reopened._type_string == "labels"
+    assert reopened.name == "a" and isinstance(reopened, napari.layers.Labels)
     widget.bind(reopened)
     text = widget.counts.text()
     assert "accepted 2" in text and "rejected 1" in text and "Immune cells 1" in text
@@ -114,3 +115,38 @@ def test_review_survives_export_and_reopen(reviewed, tmp_path, qtbot):
     qtbot.waitUntil(lambda: export.worker is None, timeout=30_000)
     (again,) = export.open(tmp_path / "b.geojson")
     assert list(again.features["status"]).count("accepted") == 3
+
+
+def _hooks(layer) -> tuple:
+    """What a widget can leave on a layer: keys, mouse callbacks, event connections."""
+    return (dict(layer.keymap), list(layer.mouse_drag_callbacks),
+            len(layer.events.paint.callbacks), len(layer.events.selected_label.callbacks))
+
+
+@pytest.mark.parametrize("closing", ["dock close button", "close()"])
+def test_review_unbinds_previous_layers_and_on_close(make_napari_viewer, closing):
+    """Keys and callbacks leave a layer when another is chosen or the widget closes (bug 8)."""
+    from napari_pathrobust.widgets.review import ReviewWidget
+
+    viewer = make_napari_viewer()
+    layers = [viewer.add_labels(np.zeros((32, 32), np.uint32), name=n) for n in "abc"]
+    first, second, third = layers
+    first.bind_key("n", lambda _layer: None)  # a binding of the user's own: comes back
+    before = {layer.name: _hooks(layer) for layer in layers}
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.bind(first)
+    assert _hooks(first) != before["a"]
+    widget.bind(second)
+    assert _hooks(first) == before["a"]
+    widget.bind(third)
+    assert _hooks(second) == before["b"] and _hooks(third) != before["c"]
+    if closing == "close()":
+        widget.close()
+    else:
+        viewer.window.remove_dock_widget(widget)  # what the dock's close button does
+    assert widget.layer is None
+    for layer in layers:
+        assert _hooks(layer) == before[layer.name], layer.name
+    viewer.add_labels(np.zeros((8, 8), np.uint32), name="later")  # a closed widget binds nothing
+    assert widget.layer is None

@@ -14,7 +14,7 @@ from skimage.draw import disk, ellipse
 from skimage.draw import polygon as draw_polygon
 
 from napari_pathrobust.engine.errors import Cancelled, InputError
-from napari_pathrobust.engine.features import measure_objects
+from napari_pathrobust.engine.nucleus_records import measure_objects
 from napari_pathrobust.engine.progress import Reporter
 from napari_pathrobust.engine.writers import (
     GeoJSONWriter,
@@ -372,3 +372,62 @@ def test_run_json(tmp_path):
     data = json.loads(out.read_text())
     assert data["seed"] == 4 and data["parameters"]["sigma"] == 1.5
     assert data["input"].endswith("in.tif") and "numpy" in data["versions"]
+
+
+# --------------------------------------------------------------------------- renumber (bug 11)
+
+@pytest.mark.parametrize("cls", [PointsCSVWriter, GeoJSONWriter])
+def test_streamed_writers_renumber_to_final_id_order(tmp_path, cls):
+    """Records arrive with provisional ids; the file lists them once each, in ascending
+    final id, with the final ids (and ids 0 in the table are dropped)."""
+    lab, rgb = scene()
+    recs = labelled_records(lab, rgb)
+    n = len(recs)
+    rng = np.random.default_rng(1)
+    lut = np.zeros(n + 1, np.int64)
+    lut[1:] = rng.permutation(n) + 1
+    dropped = recs[-1].label
+    lut[dropped] = 0
+    dest = tmp_path / ("out.csv" if cls is PointsCSVWriter else "out.geojson")
+    writer = cls(dest, run_id="abc") if cls is GeoJSONWriter else cls(dest)
+    with writer as w:
+        w.add(recs[::2])
+        w.add(recs[1::2])
+        w.renumber(lut)
+    by_final = {int(lut[r.label]): r for r in recs if lut[r.label] > 0}
+    if cls is PointsCSVWriter:
+        rows = list(csv.DictReader(dest.open(newline="")))
+        labels = [int(row["label"]) for row in rows]
+        xs = [float(row["x"]) for row in rows]
+    else:
+        feats = json.loads(dest.read_text())["features"]
+        labels = [f["properties"]["label"] for f in feats]
+        xs = [min(p[0] for p in f["geometry"]["coordinates"][0]) for f in feats]
+        assert [f["id"] for f in feats] == [feature_id(k, "abc") for k in labels]
+    assert labels == sorted(by_final)
+    for label, x in zip(labels, xs):
+        rec = by_final[label]
+        if cls is PointsCSVWriter:
+            assert x == rec.centroid_x
+        else:
+            assert rec.x0 - 1 <= x <= rec.x0 + rec.mask.shape[1]
+    assert leftovers(tmp_path) == []
+
+
+def test_staged_records_live_next_to_the_temporary_output(tmp_path):
+    lab, rgb = scene()
+    recs = labelled_records(lab, rgb)
+    w = GeoJSONWriter(tmp_path / "x.geojson")
+    w.add(recs)
+    staged = [p.name for p in tmp_path.iterdir()]
+    assert len(staged) == 1 and staged[0].startswith(".x.geojson.tmp-")
+    w.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_feature_ids_depend_on_run_and_label():
+    a, b = feature_id(1, "0" * 32), feature_id(1, "f" * 32)
+    assert a != b and feature_id(1, "0" * 32) == a != feature_id(2, "0" * 32)
+    import uuid
+
+    assert uuid.UUID(a).version == 5

@@ -3,7 +3,8 @@
 * Slides (TIFF, SVS, OME-TIFF, zarr) open lazily as multiscale Image layers.
 * Label TIFFs and OME-Zarr label pyramids written by this plugin open as Labels.
 * GeoJSON (this plugin's or QuPath's) is rasterised to Labels whose features carry
-  label, centroid, area, classification, status and every stored measurement.
+  label, centroid, area, classification, status and every stored measurement; a
+  slide-sized one lazily, block by block (:mod:`.engine.polygon_labels`).
 """
 
 from __future__ import annotations
@@ -117,63 +118,26 @@ def _stem(p: Path) -> str:
     return p.stem
 
 
-def rasterise_cells(cells: list[dict], shape: tuple[int, int],
-                    origin: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, dict]:
-    """Paint polygons (slide pixel corners, (x, y)) into uint32 labels; return features.
-
-    A pixel belongs to a polygon when its centre lies inside; earlier cells keep
-    overlapping pixels. Cells without a ``label`` get the next free id.
-    """
-    from skimage.draw import polygon as fill_polygon
-
-    labels = np.zeros(shape, dtype=np.uint32)
-    used = {int(c["label"]) for c in cells if c.get("label") is not None}
-    next_id = max(used, default=0) + 1
-    oy, ox = origin
-    rows: list[dict] = []
-    for cell in cells:
-        label = cell.get("label")
-        if label is None:
-            label, next_id = next_id, next_id + 1
-        ring = np.asarray(cell["polygon"], dtype=np.float64)
-        rr, cc = fill_polygon(ring[:, 1] - oy - 0.5, ring[:, 0] - ox - 0.5, shape)
-        free = labels[rr, cc] == 0
-        rr, cc = rr[free], cc[free]
-        labels[rr, cc] = int(label)
-        measurements = {k: (np.nan if v is None else v)
-                        for k, v in (cell.get("measurements") or {}).items()}
-        area = measurements.pop("area", None)
-        rows.append({
-            "label": int(label),
-            "x": float(cc.mean()) if cc.size else np.nan,
-            "y": float(rr.mean()) if rr.size else np.nan,
-            "area": int(rr.size if area is None or not np.isfinite(area) else round(area)),
-            "classification": cell.get("classification") or "Unclassified",
-            "status": cell.get("status") or "unreviewed",
-            **measurements,
-        })
-    columns: dict[str, list] = {}
-    for row in rows:
-        for key in row:
-            columns.setdefault(key, [])
-    features = {key: [row.get(key, np.nan) for row in rows] for key in columns}
-    features["index"] = [row["label"] for row in rows]  # napari: feature row of a label
-    return labels, features
-
-
 def read_geojson(path):
-    """Open a GeoJSON of cell polygons as a Labels layer with per-cell features."""
+    """Open a GeoJSON of cell polygons as a Labels layer with per-cell features.
+
+    Extents up to :data:`.engine.polygon_labels.EAGER_MAX_PIXELS` are painted at once (an
+    editable layer); larger ones (a whole slide) become a lazy pyramid painted block by
+    block when napari reads it, so no slide-sized canvas is ever allocated.
+    """
     from .engine.errors import InputError
-    from .engine.writers import read_geojson_polygons
+    from .engine.polygon_labels import (
+        EAGER_MAX_PIXELS,
+        cell_features,
+        lazy_label_levels,
+        paint_labels,
+    )
+    from .engine.writers.tables import read_geojson_cells
 
     if isinstance(path, list):
         path = path[0]
     p = Path(path)
-    cells = read_geojson_polygons(p)
-    with open(p, encoding="utf-8") as fh:
-        head = json.load(fh)
-    metadata = head.get("pathrobust") if isinstance(head, dict) else None
-    metadata = metadata if isinstance(metadata, dict) else {}
+    cells, metadata = read_geojson_cells(p)
     region = metadata.get("region")
     if region is not None:
         origin = (int(region[0]), int(region[1]))
@@ -186,7 +150,11 @@ def read_geojson(path):
         pts = np.concatenate([np.asarray(c["polygon"]) for c in cells])
         origin = (0, 0)
         shape = (int(np.ceil(pts[:, 1].max())) + 1, int(np.ceil(pts[:, 0].max())) + 1)
-    labels, features = rasterise_cells(cells, shape, origin)
     kwargs = _labels_kwargs(_stem(p), metadata)
-    kwargs["features"] = features
-    return [(labels, kwargs, "labels")]
+    kwargs["features"] = cell_features(cells, origin)
+    if shape[0] * shape[1] <= EAGER_MAX_PIXELS:
+        return [(paint_labels(cells, shape, origin), kwargs, "labels")]
+    levels = lazy_label_levels(cells, shape, origin)
+    if len(levels) > 1:
+        return [(levels, dict(kwargs, multiscale=True), "labels")]
+    return [(levels[0], kwargs, "labels")]

@@ -49,7 +49,8 @@ def register(sub) -> None:
     rob.add_argument("--seed", type=int, default=0)
     rob.add_argument("--crop", type=int, default=0,
                      help="use a centred crop of this side (0 = whole image)")
-    rob.add_argument("--device", default="auto", type=device_arg)
+    rob.add_argument("--device", default="auto", type=device_arg,
+                     help="runs the corruptions and the model (default: auto)")
     rob.add_argument("-o", "--outdir", type=Path, required=True)
     rob.set_defaults(func=cmd_robustness)
 
@@ -115,13 +116,6 @@ def _write_image(rgb, path: Path, atomic_path) -> None:
             Image.fromarray(rgb).save(tmp, format=fmt)
 
 
-def _find_gt(gt_dir: Path, stem: str):
-    for cand in sorted(gt_dir.glob(f"{stem}*")):
-        if cand.suffix.lower() in (".tif", ".tiff", ".png"):
-            return cand
-    return None
-
-
 def cmd_robustness(args: argparse.Namespace) -> int:
     from ..engine.corrupt import BENCHMARK_KINDS, CORRUPTIONS
     from ..engine.robustness import parse_severities
@@ -142,8 +136,8 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         return 1
 
     def job(bar):
+        from ..engine.jobs.robustness import robustness_files
         from ..engine.progress import Reporter
-        from ..engine.robustness import robustness_files
 
         return robustness_files(inputs, args.outdir, args.model, kinds, severities,
                                 gt_dir=args.gt, seed=args.seed, crop=args.crop,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..engine.psm.choices import SEG_STRATEGIES, TARGET_VARIANTS
+from ..engine.psm.training_options import SEG_STRATEGIES, TARGET_VARIANTS
 from ._common import (
     device_arg,
     inputs_or_error,
@@ -79,33 +79,24 @@ def _common_training(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", type=device_arg)
 
 
-def _images(args: argparse.Namespace):
-    from ..engine.psm.data import load_training_images
-
+def _inputs(args: argparse.Namespace):
     paths = inputs_or_error(args.inputs)
     if paths is None:
         raise SystemExit(1)
-    return paths, load_training_images(paths, seed=args.seed)
+    return paths
 
 
 def cmd_train_ssl(args: argparse.Namespace) -> int:
-    from ..engine.device import resolve_device
-    from ..engine.models.weights import save_model
+    from ..engine.jobs.train_psm import train_activation_network
     from ..engine.progress import Reporter
-    from ..engine.psm.pretext import PretextConfig, train_pretext
+    from ..engine.psm.pretext import PretextConfig
 
-    def job(bar):
-        paths, images = _images(args)
-        config = PretextConfig(pretext=args.pretext, steps=args.steps, batch=args.batch,
-                               crop=args.crop, seed=args.seed,
-                               **({"lr": args.lr} if args.lr else {}))
-        net, log = train_pretext(images, config, resolve_device(args.device),
-                                 Reporter(progress=bar))
-        card = {"task": "PSM self-supervised activation network", "pretext": args.pretext,
-                "data": [p.name for p in paths], "config": vars(config), "training": log}
-        return save_model(net, args.output, "activation-net", card), log
-
-    out = run_guarded(args.output, job, args)
+    paths = _inputs(args)
+    config = PretextConfig(pretext=args.pretext, steps=args.steps, batch=args.batch,
+                           crop=args.crop, seed=args.seed,
+                           **({"lr": args.lr} if args.lr else {}))
+    out = run_guarded(args.output, lambda bar: train_activation_network(
+        paths, args.output, config, args.device, Reporter(progress=bar)), args)
     if out is None:
         return 1
     sha, log = out
@@ -131,13 +122,14 @@ def cmd_pseudo_masks(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..engine.jobs.train_psm import train_downstream
     from ..engine.progress import Reporter
-    from ..engine.psm.data import train_downstream
+
+    paths = _inputs(args)
 
     def job(bar):
-        paths, images = _images(args)
         return train_downstream(
-            paths, images, args.output, ssl_weights=args.ssl, steps=args.steps,
+            paths, None, args.output, ssl_weights=args.ssl, steps=args.steps,
             batch=args.batch, crop=args.crop, width=args.width, lr=args.lr, seed=args.seed,
             device=args.device, voronoi=not args.no_voronoi, min_solidity=args.min_solidity,
             variant=args.targets, strategy=args.strategy,

@@ -5,7 +5,8 @@ prefix of the plan. A checkpoint folder holds one compressed file per finished t
 (its records with their global ids, and its core maps) and ``manifest.json``: the
 run's key (image, tiling, method parameters, seed), the number of finished tiles and
 the next free id. Each file is written to a temporary name and renamed, the manifest
-last, so a crash never leaves a manifest pointing at a missing tile.
+last, so a crash never leaves a manifest pointing at a missing tile. A job keeps its
+staging area (``staging/``) in the same folder; the checkpoint never touches it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pickle
 import shutil
 import zlib
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 MANIFEST = "manifest.json"
 VERSION = 1
@@ -61,8 +62,8 @@ class Checkpoint:
     def start(self, resume: bool) -> tuple[int, int]:
         """Open for writing; with ``resume`` keep a matching checkpoint's progress."""
         done, next_id = self.load() if resume else (0, 1)
-        if done == 0 and self.path.exists():
-            shutil.rmtree(self.path)
+        if done == 0:
+            self.clear()
         self.path.mkdir(parents=True, exist_ok=True)
         if done == 0:
             self._manifest(0, 1)
@@ -83,13 +84,19 @@ class Checkpoint:
         blob = (self.path / f"tile_{index:06d}.bin").read_bytes()
         return pickle.loads(zlib.decompress(blob))  # noqa: S301 - written by save_tile
 
+    def clear(self) -> None:
+        """Delete this checkpoint's own files (tiles, manifest); other entries of the
+        folder (a job's staging area) are left alone."""
+        if not self.path.is_dir():
+            return
+        for entry in self.path.iterdir():
+            if entry.is_file() and (entry.name == MANIFEST or entry.name.startswith(
+                    ("tile_", f".{MANIFEST}", ".tile_"))):
+                entry.unlink(missing_ok=True)
+
     def remove(self) -> None:
         """Delete the folder (after the run's outputs are complete)."""
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def open_checkpoint(path: Optional[os.PathLike | str], key: str) -> Optional[Checkpoint]:
-    return None if path is None else Checkpoint(path, key)
-
-
-__all__ = ["Checkpoint", "run_key", "open_checkpoint"]
+__all__ = ["Checkpoint", "run_key"]

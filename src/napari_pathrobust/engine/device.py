@@ -11,9 +11,7 @@ def resolve_device(name: str = "auto") -> "torch.device":  # noqa: F821
     """Turn a user device string into a torch.device, refusing unavailable ones clearly."""
     import torch
 
-    name = (name or "auto").strip().lower()
-    if not _DEVICE_RE.match(name):
-        raise ValueError(f"device {name!r}: expected auto, cpu, cuda, cuda:N or mps")
+    name = check_device_name(name)
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

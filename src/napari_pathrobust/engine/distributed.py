@@ -3,8 +3,9 @@
 The main process fits the method once and scatters the fitted object to every worker
 (each worker process unpickles it, and so loads its networks, once); tasks then only
 carry a tile (and its pixels when the slide has no file the workers can open). The
-main process still assigns ids and writes outputs in tile order, so a distributed run
-gives the same labels as a local one.
+main process still assigns ids and writes outputs, so a distributed run gives the same
+labels as a local one. Jobs pick this executor (:func:`executor_for`); the pipeline
+never imports this module.
 """
 
 from __future__ import annotations
@@ -15,12 +16,17 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .tile_executor import TileJob, tile_records
 from .tiling import Tile
 
 
 def connect(scheduler: Any):
     """(client, owned): a ``distributed.Client`` for an address, or the client given."""
-    from distributed import Client
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ImportError("running on a scheduler needs dask.distributed: "
+                          "pip install 'napari-pathrobust[distributed]'") from None
 
     if isinstance(scheduler, Client):
         return scheduler, False
@@ -39,29 +45,27 @@ def _worker_slide(path: str):
     return open_image(path)
 
 
-def _configure_worker(method: Any) -> None:
-    """Match torch's intra-op threads to this worker's task threads (once per object)."""
-    if getattr(method, "_pathrobust_configured", False):
+_CONFIGURED = []  # non-empty once this worker process set torch's threads
+
+
+def _configure_worker() -> None:
+    """Match torch's intra-op threads to this worker's task threads (once per process)."""
+    if _CONFIGURED:
         return
-    if "torch" in sys.modules:
+    if "torch" in sys.modules:  # imported with the (unpickled) method that needs it
         from distributed import get_worker
 
         sys.modules["torch"].set_num_threads(max(1, get_worker().state.nthreads))
-    try:
-        method._pathrobust_configured = True
-    except AttributeError:  # pragma: no cover - slotted objects
-        pass
+        _CONFIGURED.append(True)
 
 
 def remote_tile(method: Any, source: Any, t: Tile, shape: tuple[int, int],
                 mpp: Optional[float], polygons: bool):
-    """Worker task: one tile's owned records and core maps (see ``pipeline.tile_records``).
+    """Worker task: one tile's owned records and core maps (see ``tile_records``).
 
     ``source`` is the window's RGB pixels, or the path of the slide to read them from.
     """
-    from .pipeline import tile_records
-
-    _configure_worker(method)
+    _configure_worker()
     if isinstance(source, np.ndarray):
         rgb = source
     else:
@@ -71,31 +75,49 @@ def remote_tile(method: Any, source: Any, t: Tile, shape: tuple[int, int],
 
 
 class DistributedExecutor:
-    """Submit tiles to a cluster with the interface the pipeline's loop uses."""
+    """A :class:`.tile_executor.TileExecutor` on a dask.distributed cluster.
 
-    def __init__(self, scheduler: Any, method: Any, slide: Any, shape, polygons: bool):
+    ``scheduler`` is an address or a ``distributed.Client``; a client this object
+    connected itself is closed by :meth:`close`.
+    """
+
+    def __init__(self, scheduler: Any):
         self.client, self._owned = connect(scheduler)
-        self.slide, self.shape, self.polygons = slide, shape, polygons
         self.workers = total_threads(self.client)
-        self._method = self.client.scatter(method, broadcast=True, hash=False)
-        path = getattr(slide, "path", None)
-        self._path = str(path) if path is not None else None
         self.address = self.client.scheduler.address
+        self._job: Optional[TileJob] = None
+        self._method = None
+        self._path: Optional[str] = None
+
+    def start(self, job: TileJob) -> None:
+        """Scatter the fitted method to every worker (each unpickles it once)."""
+        self._job = job
+        self._method = self.client.scatter(job.method, broadcast=True, hash=False)
+        path = job.slide.path
+        self._path = str(path) if path is not None else None
 
     def submit(self, t: Tile):
-        source = self._path
-        if source is None:
-            source = np.asarray(self.slide.data[t.window_slices].compute(scheduler="synchronous"))
-        return self.client.submit(remote_tile, self._method, source, t, self.shape,
-                                  self.slide.mpp, self.polygons, pure=False)
+        job = self._job
+        source = self._path if self._path is not None else job.read(t)
+        return self.client.submit(remote_tile, self._method, source, t, job.slide.shape,
+                                  job.slide.mpp, job.polygons, pure=False)
+
+    def describe(self) -> dict[str, Any]:
+        return {"scheduler": self.address, "workers": self.workers}
 
     def close(self) -> None:
         try:
-            self.client.cancel([self._method])
+            if self._method is not None:
+                self.client.cancel([self._method])
         except Exception:  # pragma: no cover - best effort on shutdown
             pass
         if self._owned:
             self.client.close()
 
 
-__all__ = ["DistributedExecutor", "remote_tile", "connect"]
+def executor_for(scheduler: Any) -> Optional[DistributedExecutor]:
+    """The executor a job uses for ``scheduler`` (None: the pipeline's local pool)."""
+    return None if scheduler is None else DistributedExecutor(scheduler)
+
+
+__all__ = ["DistributedExecutor", "executor_for", "remote_tile", "connect"]

@@ -14,27 +14,21 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 
-from ._readers import (
+from .errors import InputError
+from .image_formats import (
+    MULTI_SUFFIXES,
     TARGET_CHUNK,
     RawImage,
     guess_axes,
     one_line,
-    read_pillow,
-    read_tiff,
+    read_file,
     read_zarr,
 )
-from .errors import InputError
 
 __all__ = ["Slide", "open_image", "slide_from_array", "to_rgb_uint8"]
 
 MIN_SIDE = 16
 _STATS_MAX_PIXELS = 4096 * 4096
-_TIFF_EXTS = (".tif", ".tiff", ".svs", ".btf", ".tf8", ".ndpi", ".scn", ".qptiff")
-_MULTI_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.btf", ".ome.zarr")
-_MAGIC = {
-    b"II*\x00": "tiff", b"MM\x00*": "tiff", b"II+\x00": "tiff", b"MM\x00+": "tiff",
-    b"\x89PNG": "png", b"\xff\xd8\xff": "jpeg",
-}
 
 
 @dataclass
@@ -75,7 +69,7 @@ def open_image(path: str | os.PathLike) -> Slide:
     if p.is_dir():
         raw = read_zarr(p, source)
     else:
-        raw = _read_file(p, source)
+        raw = read_file(p, source)
     return _build_slide(raw, _stem(p), p, source)
 
 
@@ -110,48 +104,10 @@ def to_rgb_uint8(array, source: str):
 def _stem(p: Path) -> str:
     name = p.name
     low = name.lower()
-    for suffix in _MULTI_SUFFIXES:
+    for suffix in MULTI_SUFFIXES:
         if low.endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
     return p.stem if p.suffix else name
-
-
-def _extension(p: Path) -> str:
-    low = p.name.lower()
-    for suffix in _MULTI_SUFFIXES:
-        if low.endswith(suffix):
-            return suffix
-    return p.suffix.lower()
-
-
-def _read_file(p: Path, source: str) -> RawImage:
-    try:
-        size = p.stat().st_size
-        with open(p, "rb") as fh:
-            head = fh.read(8)
-    except OSError as exc:
-        raise InputError(source, f"cannot read file ({exc.strerror or exc})") from None
-    if size == 0:
-        raise InputError(source, "file is empty (0 bytes)")
-    kind = next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None)
-    ext = _extension(p)
-    if kind == "tiff":
-        return read_tiff(p, source)
-    if kind in ("png", "jpeg"):
-        return read_pillow(p, source, kind)
-    if ext in _TIFF_EXTS or ext.startswith(".ome.t"):
-        raise InputError(source, "not a readable TIFF file")
-    if ext == ".png":
-        raise InputError(source, "not a readable PNG file")
-    if ext in (".jpg", ".jpeg"):
-        raise InputError(source, "not a readable JPEG file")
-    if ext.endswith(".zarr"):
-        raise InputError(source, "is a file, not a zarr directory")
-    what = f"'{ext}'" if ext else "without extension"
-    raise InputError(
-        source,
-        f"unsupported file type {what}; expected TIFF/SVS/OME-TIFF, OME-Zarr, PNG or JPEG",
-    )
 
 
 def _as_dask(array) -> da.Array:

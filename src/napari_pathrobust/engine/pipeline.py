@@ -1,55 +1,78 @@
 """Run a recognition method over a slide tile by tile, stitching instances exactly.
 
-Data flow: slide (lazy pyramid) -> fit the method once on a sample of the whole
-slide -> tiles with a halo, processed by a pool of workers -> objects owned by each
-tile (see :mod:`.tiling`) -> global ids in tile order -> painted into a label canvas
-(numpy or zarr) and streamed to record sinks (CSV, GeoJSON). Peak memory depends on
-the tile size and the number of workers, never on the image size.
+Data flow: slide (lazy pyramid) -> a sample of the whole slide: refused when blank,
+uniform or without tissue (zero nuclei and a warning), else the method is fitted on it
+once -> tiles with a halo, run by an executor (a local thread pool unless the caller
+passes another, e.g. :class:`.distributed.DistributedExecutor`) -> objects owned by
+each tile (see :mod:`.tiling`) -> provisional ids in tile order -> painted into a label
+canvas (numpy or zarr) and streamed to record sinks (CSV, GeoJSON, layers) -> after the
+last tile, canonical ids (:mod:`.label_ids`: dense 1..N in raster order of each
+object's first pixel): the canvas, kept records and every sink (``renumber``) switch to
+them. Peak memory depends on the tile size and the number of workers, never on the
+image size.
+
+Ids and instances do not depend on the tile size, the worker count or the executor:
+every step of the built-in methods is local within their halo (watersheds are solved
+per connected component, so even ties between equal values break the same way in
+every window), fitted values come from one slide-wide sample, and record measurements
+are computed in object-relative coordinates. Floating-point caveat: a pixel whose value
+lands exactly on a threshold can round differently when a library's running sums
+(e.g. ``scipy.ndimage.uniform_filter``, used by ``classical`` background flattening)
+or a network's convolution algorithm start from a different window edge; and a
+``classical`` foreground clump reaching more than about ``halo - 60`` px (60 px by
+default) from an object's centroid sees a different background level near a window
+edge. Both are rare and change single pixels or one clump's split; the ids of all
+other objects keep their canonical order.
 """
 
 from __future__ import annotations
 
-import os
 import time
+import warnings
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Protocol
 
 import numpy as np
 
 from .errors import Cancelled
-from .features import NucleusRecord, measure_objects, record_polygon
 from .io import Slide
-from .methods import Method
+from .label_ids import IdBook, relabel_canvas, relabel_records
+from .methods.base import Method, TileOutput
+from .nucleus_records import NucleusRecord
 from .progress import Reporter
-from .tiling import (
-    DEFAULT_BYTES_PER_PIXEL,
-    Tile,
-    auto_tile_size,
-    ownership_filter,
-    plan_tiles,
+from .tile_executor import (
+    Done,
+    LocalExecutor,
+    TileExecutor,
+    TileJob,
+    default_workers,
+    tile_records,
 )
+from .tiling import Tile, auto_tile_size, plan_tiles
+
+#: a sample whose 0.5-99.5 percentile range is at most this (grey levels, every
+#: channel) is uniform: black, white, grey or NaN images (the reader makes NaN black)
+UNIFORM_RANGE = 4
+#: a sample with fewer stained pixels than this fraction has no tissue (blank glass)
+MIN_TISSUE_FRACTION = 1e-4
 
 
-@dataclass
-class TileOutput:
-    """What a method may return instead of bare labels: labels plus dense maps.
-
-    ``maps`` holds per-pixel intermediate results of the same (H, W) as the window,
-    e.g. ``{"activation": float32, "pseudomask": uint8}``; the pipeline stitches their
-    tile cores into whole-image maps (see ``SegmentResult.maps``).
-    """
-
-    labels: np.ndarray
-    maps: dict[str, np.ndarray] = field(default_factory=dict)
-    classes: dict[int, str] = field(default_factory=dict)  # window label id -> class name
+class ImageWarning(UserWarning):
+    """An image the methods cannot read nuclei from (uniform, blank): zero nuclei."""
 
 
 class RecordSink(Protocol):
-    """Anything that accepts batches of finished records (CSV, GeoJSON writers)."""
+    """Anything that accepts the finished records (CSV, GeoJSON writers, layer tables).
+
+    ``add`` receives each tile's records with provisional ids while the run goes;
+    ``renumber(lut)`` is called once at the end with ``final = lut[provisional]``: the
+    sink then emits its records in ascending final id, with the final ids.
+    """
 
     def add(self, records: Iterable[NucleusRecord]) -> None: ...
+
+    def renumber(self, lut: np.ndarray) -> None: ...
 
 
 @dataclass
@@ -62,14 +85,6 @@ class SegmentResult:
     records: Optional[list[NucleusRecord]]
     info: dict[str, Any] = field(default_factory=dict)
     maps: dict[str, Any] = field(default_factory=dict)  # stitched TileOutput.maps
-
-
-def default_workers() -> int:
-    """Worker threads: the CPUs this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def fit_sample(slide: Slide, seed: int = 0, max_pixels: int = 2048 * 2048,
@@ -104,60 +119,24 @@ def fit_sample(slide: Slide, seed: int = 0, max_pixels: int = 2048 * 2048,
 
 def _tissue_fraction(rgb: np.ndarray) -> float:
     """Fraction of pixels that look like stained tissue (not white glass)."""
-    rgbf = rgb.astype(np.float32)
-    spread = rgbf.max(axis=2) - rgbf.min(axis=2)
-    return float(np.mean((spread > 20) | (rgbf.mean(axis=2) < 200)))
+    rgbf = rgb[..., :3].astype(np.float32)
+    spread = rgbf.max(axis=-1) - rgbf.min(axis=-1)
+    return float(np.mean((spread > 20) | (rgbf.mean(axis=-1) < 200)))
 
 
-def tile_records(method: Method, rgb: np.ndarray, t: Tile, shape: tuple[int, int],
-                 mpp: Optional[float], polygons: bool
-                 ) -> tuple[list[NucleusRecord], dict[str, np.ndarray]]:
-    """Run ``method`` on one window: the records the tile owns and its core maps."""
-    output = method.segment_tile(rgb)
-    labels = output.labels if isinstance(output, TileOutput) else output
-    records = measure_objects(labels, rgb, offset=t.offset,
-                              keep=ownership_filter(t, shape), mpp=mpp)
-    records.sort(key=lambda r: (r.centroid_y, r.centroid_x))
-    if polygons:
-        for rec in records:
-            rec.polygon = record_polygon(rec)
-    classes = output.classes if isinstance(output, TileOutput) else {}
-    if classes:
-        oy, ox = t.offset
-        for rec in records:
-            h, w = rec.mask.shape
-            local = labels[rec.y0 - oy:rec.y0 - oy + h, rec.x0 - ox:rec.x0 - ox + w][rec.mask]
-            rec.classification = classes.get(int(local[0]), rec.classification)
-    tile_maps = output.maps if isinstance(output, TileOutput) else {}
-    return records, {name: _core(t, m) for name, m in tile_maps.items()}
-
-
-class _LocalExecutor:
-    """Tiles on a thread pool in this process."""
-
-    def __init__(self, workers: int, work):
-        self.workers = workers
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pathrobust")
-        self._work = work
-
-    def submit(self, t: Tile):
-        return self._pool.submit(self._work, t)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-class _Done:
-    """A finished 'future' for tiles that need no work (background, or resumed)."""
-
-    def __init__(self, value):
-        self._value = value
-
-    def result(self):
-        return self._value
-
-    def cancel(self) -> bool:
-        return False
+def image_problem(sample: np.ndarray) -> Optional[str]:
+    """Why no nucleus can be read from an image's sample (None: it looks like tissue)."""
+    pixels = np.asarray(sample)[..., :3].reshape(-1, 3)
+    pixels = pixels[::max(1, pixels.shape[0] // 2**20)]
+    if pixels.size == 0:
+        return "the image is empty"
+    lo, hi = np.percentile(pixels, [0.5, 99.5], axis=0)
+    if float(np.max(hi - lo)) <= UNIFORM_RANGE:
+        colour = ", ".join(str(int(v)) for v in np.median(pixels, axis=0))
+        return f"the image is uniform (RGB {colour}), no tissue"
+    if _tissue_fraction(pixels) < MIN_TISSUE_FRACTION:
+        return "the image shows no stained tissue (blank glass)"
+    return None
 
 
 def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
@@ -166,57 +145,78 @@ def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
                   canvas: Any = None, sinks: Iterable[RecordSink] = (),
                   keep_records: bool = False, polygons: bool = True, fit: bool = True,
                   map_canvases: Optional[dict[str, Any]] = None,
-                  tissue: Any = False, scheduler: Any = None,
+                  tissue: Any = False, executor: Optional[TileExecutor] = None,
                   checkpoint: Any = None, resume: bool = False,
                   reporter: Optional[Reporter] = None) -> SegmentResult:
-    """Segment ``slide`` with ``method``; tiled and untiled runs give the same instances.
+    """Segment ``slide`` with ``method``; tiled and untiled runs give the same instances
+    and the same ids (see the module docstring).
 
     ``canvas`` receives the uint32 labels (a numpy or zarr array of the slide's shape;
-    a numpy array is allocated when None). ``sinks`` get each tile's records once they
-    have global ids; with ``polygons`` the workers also trace each outline (for GeoJSON).
-    ``tile=None`` picks the tile size from ``memory_budget_mb``. Maps a method returns
-    (:class:`TileOutput`) are stitched into ``map_canvases`` (numpy arrays allocated on
-    first use when a name is missing; pass zarr arrays for slides that do not fit memory).
+    a numpy array is allocated when None). ``sinks`` get each tile's records (``add``)
+    and, at the end, the canonical ids (``renumber``); with ``polygons`` the workers
+    also trace each outline (for GeoJSON). ``tile=None`` picks the tile size from
+    ``memory_budget_mb`` and the method (never from the worker count). Maps a method
+    returns (:class:`TileOutput`) are stitched into ``map_canvases`` (numpy arrays
+    allocated on first use when a name is missing; pass zarr arrays for slides that do
+    not fit memory). ``info["warnings"]`` lists problems (also issued as
+    :class:`ImageWarning`), e.g. a uniform image, which gives zero nuclei.
 
     Scale options: ``tissue`` (True, or a :class:`.tissue.TissueMask`) skips tiles whose
-    whole window is background glass; ``scheduler`` (a dask.distributed address or
-    Client) runs the tiles on a cluster; ``checkpoint`` (a folder) records finished
-    tiles, and ``resume`` continues a matching interrupted run from it. None of them
-    changes the labels.
+    whole window is background glass; ``executor`` runs the tiles (default: a
+    :class:`.tile_executor.LocalExecutor` of ``workers`` threads; the pipeline starts and
+    closes it); ``checkpoint`` (a folder) records finished tiles, and ``resume``
+    continues a matching interrupted run from it. None of them changes the labels.
     """
-    reporter = reporter or Reporter()
+    executor = executor if executor is not None else LocalExecutor(workers)
+    try:
+        return _segment(slide, method, executor, tile=tile, halo=halo, seed=seed,
+                        memory_budget_mb=memory_budget_mb, canvas=canvas, sinks=list(sinks),
+                        keep_records=keep_records, polygons=polygons, fit=fit,
+                        maps=dict(map_canvases or {}), tissue=tissue, checkpoint=checkpoint,
+                        resume=resume, reporter=reporter or Reporter())
+    finally:
+        executor.close()
+
+
+def _segment(slide, method, executor, *, tile, halo, seed, memory_budget_mb, canvas, sinks,
+             keep_records, polygons, fit, maps, tissue, checkpoint, resume, reporter):
     start = time.perf_counter()
     shape = slide.shape
-    workers = workers or default_workers()
     halo = method.halo if halo is None else int(halo)
-    tile = tile or auto_tile_size(shape, halo, memory_budget_mb, workers, int(getattr(
-        method, "bytes_per_pixel", DEFAULT_BYTES_PER_PIXEL)))
-    align = int(getattr(method, "alignment", 1))
+    tile = tile or auto_tile_size(shape, halo, memory_budget_mb, method.bytes_per_pixel)
+    align = int(method.alignment)
     if align > 1:  # strided networks: windows must start on the same pixel grid
         tile, halo = -(-tile // align) * align, -(-halo // align) * align
-    if hasattr(method, "configure_threads"):
-        method.configure_threads(workers)
+    method.configure_threads(executor.workers)
     plan = plan_tiles(shape, tile, halo)
     if canvas is None:
         canvas = np.zeros(shape, dtype=np.uint32)
     reporter.report(0, len(plan), "fitting")
-    if fit:
-        method.fit(fit_sample(slide, seed))
+    sample = fit_sample(slide, seed)
+    problem = image_problem(sample)
+    problems = [] if problem is None else [f"{slide.name}: {problem}: no nuclei"]
+    for message in problems:
+        warnings.warn(message, ImageWarning, stacklevel=3)
+    if fit and problem is None:
+        method.fit(sample)
+    del sample
     mask = None
-    if tissue is True:
+    if tissue is True and problem is None:
         from .tissue import detect_tissue
 
         mask = detect_tissue(slide, margin=max(halo, 64))
-    elif tissue:
+    elif tissue and tissue is not True:
         mask = tissue
-    active = [mask is None or mask.window_has_tissue(t) for t in plan]
+    active = [problem is None and (mask is None or mask.window_has_tissue(t)) for t in plan]
     info = {
         "method": method.name, "parameters": method.describe(),
-        "tile": tile, "halo": halo, "workers": workers, "seed": seed,
+        "tile": tile, "halo": halo, "workers": executor.workers, "seed": seed,
         "n_tiles": len(plan), "image_shape": list(shape), "mpp": slide.mpp,
         "tiles_processed": int(sum(active)),
         "fraction_processed": round(sum(active) / max(1, len(plan)), 4),
+        "warnings": problems,
     }
+    info.update(executor.describe())
     if mask is not None:
         info["tissue"] = mask.describe()
     store, done_before, next_id = None, 0, 1
@@ -228,35 +228,21 @@ def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
             "active": active, "source": str(slide.path or slide.name)}))
         done_before, next_id = store.start(resume)
         info["resumed_tiles"] = done_before
-    sinks = list(sinks)
-    kept: Optional[list[NucleusRecord]] = [] if keep_records else None
-    maps: dict[str, Any] = dict(map_canvases or {})
-
-    def work(t: Tile) -> tuple[list[NucleusRecord], dict[str, np.ndarray]]:
-        reporter.check()
-        rgb = np.asarray(slide.data[t.window_slices].compute(scheduler="synchronous"))
-        return tile_records(method, rgb, t, shape, slide.mpp, polygons)
-
-    if scheduler is not None:
-        from .distributed import DistributedExecutor
-
-        executor: Any = DistributedExecutor(scheduler, method, slide, shape, polygons)
-        info.update(scheduler=executor.address, workers=executor.workers)
-    else:
-        executor = _LocalExecutor(workers, work)
+    book = IdBook(shape[1])
+    kept: Optional[list[tuple[int, NucleusRecord]]] = [] if keep_records else None
+    executor.start(TileJob(method, slide, polygons, reporter.check))
 
     def submit(t: Tile):
         if t.index < done_before:
-            return _Done(None)  # replayed from the checkpoint
-        return executor.submit(t) if active[t.index] else _Done(([], {}))
+            return Done(None)  # replayed from the checkpoint
+        return executor.submit(t) if active[t.index] else Done(([], {}))
 
     pending: deque = deque()
     todo = iter(plan)
-    in_flight = 2 * executor.workers
     try:
         for t in todo:
             pending.append((t, submit(t)))
-            if len(pending) >= in_flight:
+            if len(pending) >= 2 * executor.workers:
                 break
         done = 0
         while pending:
@@ -271,10 +257,11 @@ def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
                     next_id += 1
             _stitch_maps(maps, tile_maps, t, shape)
             _paint(canvas, records)
+            book.add(records)
             for sink in sinks:
                 sink.add(records)
             if kept is not None:
-                kept.extend(records)
+                kept.extend((rec.label, rec) for rec in records)
             if store is not None and result is not None:
                 store.save_tile(t.index, records, tile_maps, next_id)
             done += 1
@@ -286,27 +273,24 @@ def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
         for _, future in pending:
             future.cancel()
         raise
-    finally:
-        executor.close()
+    reporter.check()
+    lut = book.lut()
+    relabel_canvas(canvas, lut)
+    for sink in sinks:
+        sink.renumber(lut)
+    records_out = relabel_records(kept, lut) if kept is not None else None
     info["parameters"] = method.describe()  # after the run: stateful methods (adaptation)
-    return SegmentResult(next_id - 1, time.perf_counter() - start, canvas, kept, info, maps)
-
-
-def _core(t: Tile, window_map: np.ndarray) -> np.ndarray:
-    """The part of a window-sized map that lies in the tile's core."""
-    y0, y1, x0, x1 = t.core
-    oy, ox = t.offset
-    return window_map[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
+    return SegmentResult(len(book), time.perf_counter() - start, canvas, records_out, info,
+                         maps)
 
 
 def _stitch_maps(maps: dict[str, Any], tile_maps: dict[str, np.ndarray], t: Tile,
                  shape: tuple[int, int]) -> None:
     """Copy each tile's core maps into whole-image canvases (allocated on first use)."""
-    y0, y1, x0, x1 = t.core
     for name, core in tile_maps.items():
         if name not in maps:
             maps[name] = np.zeros(shape + core.shape[2:], dtype=core.dtype)
-        maps[name][y0:y1, x0:x1] = core
+        maps[name][t.core.slices] = core
 
 
 def _paint(canvas: Any, records: list[NucleusRecord]) -> None:
@@ -325,4 +309,4 @@ def _paint(canvas: Any, records: list[NucleusRecord]) -> None:
 
 
 __all__ = ["SegmentResult", "segment_slide", "tile_records", "fit_sample", "default_workers",
-           "Cancelled"]
+           "image_problem", "ImageWarning", "RecordSink", "TileOutput", "Cancelled"]

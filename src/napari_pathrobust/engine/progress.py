@@ -44,10 +44,3 @@ class Reporter:
 
         return Reporter(progress, parent.cancel)
 
-
-def as_reporter(progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None,
-                reporter: Optional[Reporter] = None) -> Reporter:
-    """Normalise the optional callables (or an existing reporter) into a Reporter."""
-    if reporter is not None:
-        return reporter
-    return Reporter(progress, cancel)

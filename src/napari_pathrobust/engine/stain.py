@@ -57,11 +57,6 @@ def hematoxylin_od(rgb: np.ndarray) -> np.ndarray:
     return stain_channel(rgb, 0)
 
 
-def eosin_od(rgb: np.ndarray) -> np.ndarray:
-    """uint8 (H, W, 3) RGB -> float32 (H, W) eosin optical density (Ruifrok matrix)."""
-    return stain_channel(rgb, 1)
-
-
 def od_to_rgb(od_rgb: np.ndarray) -> np.ndarray:
     """float (H, W, 3) optical density -> uint8 RGB (inverse of :func:`od`, rounded)."""
     inten = 256.0 * np.power(10.0, -np.asarray(od_rgb, dtype=np.float32)) - 1.0

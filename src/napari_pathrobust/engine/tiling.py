@@ -68,33 +68,46 @@ class Box(NamedTuple):
 
 @dataclass(frozen=True)
 class Tile:
-    """One tile: its index, core and window as (y0, y1, x0, x1) in image pixels."""
+    """One tile: its index, core and window as :class:`Box` es in image pixels."""
 
     index: int
-    core: tuple[int, int, int, int]
-    window: tuple[int, int, int, int]
+    core: Box
+    window: Box
 
     @property
     def window_slices(self) -> tuple[slice, slice]:
-        y0, y1, x0, x1 = self.window
-        return slice(y0, y1), slice(x0, x1)
+        return self.window.slices
 
     @property
     def offset(self) -> tuple[int, int]:
         """Global (row, col) of the window's top-left pixel."""
-        return self.window[0], self.window[2]
+        return self.window.offset
 
     @property
     def core_pixels(self) -> int:
-        y0, y1, x0, x1 = self.core
-        return (y1 - y0) * (x1 - x0)
+        h, w = self.core.shape
+        return h * w
+
+    def core_in_window(self) -> tuple[slice, slice]:
+        """Slices of the core inside a window-sized array."""
+        oy, ox = self.offset
+        return (slice(self.core.y0 - oy, self.core.y1 - oy),
+                slice(self.core.x0 - ox, self.core.x1 - ox))
+
+
+#: windows the memory budget is shared between when the default tile size is chosen.
+#: A constant, not the worker count: the default tiling (and so every float in the
+#: result) is the same on every machine. Working memory is about
+#: ``budget * workers / BUDGET_WINDOWS``: with more workers, lower the budget or the tile.
+BUDGET_WINDOWS = 2
 
 
 def auto_tile_size(shape: tuple[int, int], halo: int, memory_budget_mb: float = 1024,
-                   workers: int = 1, bytes_per_pixel: int = DEFAULT_BYTES_PER_PIXEL) -> int:
-    """Largest tile (multiple of 256, 512..4096) whose windows fit the memory budget."""
-    per_worker = memory_budget_mb * 2**20 / max(1, workers)
-    side = int(math.sqrt(per_worker / bytes_per_pixel)) - 2 * halo
+                   bytes_per_pixel: int = DEFAULT_BYTES_PER_PIXEL) -> int:
+    """Largest tile (multiple of 256, 512..4096) of which BUDGET_WINDOWS windows fit the
+    memory budget; it never depends on the number of workers."""
+    per_window = memory_budget_mb * 2**20 / BUDGET_WINDOWS
+    side = int(math.sqrt(per_window / bytes_per_pixel)) - 2 * halo
     side = max(512, min(4096, (side // 256) * 256))
     return min(side, max(shape))
 
@@ -109,17 +122,17 @@ def plan_tiles(shape: tuple[int, int], tile: int, halo: int) -> list[Tile]:
     tiles = []
     for y0 in range(0, height, tile):
         for x0 in range(0, width, tile):
-            y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
-            window = (max(0, y0 - halo), min(height, y1 + halo),
-                      max(0, x0 - halo), min(width, x1 + halo))
-            tiles.append(Tile(len(tiles), (y0, y1, x0, x1), window))
+            core = Box(y0, x0, min(y0 + tile, height), min(x0 + tile, width))
+            window = Box(core.y0 - halo, core.x0 - halo, core.y1 + halo,
+                         core.x1 + halo).clip((height, width))
+            tiles.append(Tile(len(tiles), core, window))
     return tiles
 
 
 def ownership_filter(tile: Tile, image_shape: tuple[int, int]):
     """Predicate on skimage RegionProperties (window coordinates): does ``tile`` own it?"""
-    wy0, wy1, wx0, wx1 = tile.window
-    cy0, cy1, cx0, cx1 = tile.core
+    wy0, wx0, wy1, wx1 = tile.window
+    cy0, cx0, cy1, cx1 = tile.core
     height, width = image_shape
     # window edges that are interior image edges: objects touching them are cut
     cut_top, cut_left = wy0 > 0, wx0 > 0

@@ -43,7 +43,7 @@ class TissueMask:
 
     def window_has_tissue(self, t: Tile) -> bool:
         """True when any mask pixel touching the tile's window is tissue (conservative)."""
-        y0, y1, x0, x1 = t.window
+        y0, x0, y1, x1 = t.window
         fy, fx = self.downsample
         h, w = self.mask.shape
         r0, r1 = max(0, math.floor(y0 / fy) - 1), min(h, math.ceil(y1 / fy) + 1)

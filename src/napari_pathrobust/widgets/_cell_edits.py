@@ -3,7 +3,7 @@
 napari reports each paint / erase / fill stroke as history atoms; :func:`paint_extent`
 turns them into the label ids touched and their bounding box, and :func:`remeasure`
 re-measures just those ids (growing the box until each object lies inside it) with
-``engine.features.measure_objects``. Review columns (classification, status) of cells
+``engine.nucleus_records.measure_objects``. Review columns (classification, status) of cells
 that still exist are kept; new cells start as ``Nucleus`` / ``unreviewed``.
 """
 
@@ -12,7 +12,7 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from ..engine.features import measure_objects
+from ..engine.nucleus_records import measure_objects
 
 Box = tuple[int, int, int, int]
 

@@ -1,19 +1,17 @@
-"""Layer helpers shared by the dock widgets (main thread only, except FeatureSink).
+"""Layer helpers shared by the dock widgets (main thread only).
 
 * :func:`upsert_layer` updates ``<image>_<role>`` in place or adds it,
 * :func:`view_region` / :func:`shape_region` turn the current view or a Shapes
-  rectangle into a pixel box of an image layer,
-* :class:`FeatureSink` collects mask-free per-cell rows from the engine (any thread).
+  rectangle into a pixel :class:`~..engine.tiling.Box` of an image layer,
+* :func:`connect_while_alive` ties viewer-event connections to a widget's lifetime.
 """
 
-import threading
 from typing import Optional
 
 import numpy as np
 
-from ..engine.features import NucleusRecord, features_table
-
-Box = tuple[int, int, int, int]  # y0, x0, y1, x1 in level-0 pixels
+from ..engine.jobs.region import clip_box
+from ..engine.tiling import Box
 
 
 def image_shape(layer) -> tuple[int, int]:
@@ -22,18 +20,10 @@ def image_shape(layer) -> tuple[int, int]:
     return (int(data.shape[0]), int(data.shape[1]))
 
 
-def _clip_box(y0, x0, y1, x1, shape) -> Optional[Box]:
-    y0, x0 = max(0, int(np.floor(y0))), max(0, int(np.floor(x0)))
-    y1, x1 = min(shape[0], int(np.ceil(y1))), min(shape[1], int(np.ceil(x1)))
-    if y1 - y0 < 16 or x1 - x0 < 16:
-        return None
-    return y0, x0, y1, x1
-
-
 def _world_box_to_data(layer, corners_world: np.ndarray) -> Optional[Box]:
     data = np.array([layer.world_to_data(c) for c in corners_world])[:, -2:]
     lo, hi = data.min(axis=0), data.max(axis=0)
-    return _clip_box(lo[0], lo[1], hi[0], hi[1], image_shape(layer))
+    return clip_box(lo[0], lo[1], hi[0], hi[1], image_shape(layer))
 
 
 def camera(viewer):
@@ -76,7 +66,7 @@ def upsert_layer(viewer, name: str, kind: str, data, kwargs: dict):
     multiscale = isinstance(data, list)
     if name in viewer.layers:
         layer = viewer.layers[name]
-        same_kind = layer._type_string == kind  # noqa: SLF001 - napari's layer type name
+        same_kind = type(layer).__name__.lower() == kind
         if same_kind and getattr(layer, "multiscale", False) == multiscale:
             layer.data = data
             for key in ("metadata", "scale", "translate", "units", "features"):
@@ -91,38 +81,11 @@ def upsert_layer(viewer, name: str, kind: str, data, kwargs: dict):
     return getattr(viewer, f"add_{kind}")(data, name=name, **kwargs)
 
 
-class FeatureSink:
-    """Record sink keeping only what the features table needs (no masks)."""
-
-    def __init__(self):
-        self._rows: list[NucleusRecord] = []
-        self._lock = threading.Lock()
-
-    def add(self, records) -> None:
-        light = [NucleusRecord(r.label, r.y0, r.x0, np.zeros((0, 0), bool), r.centroid_y,
-                               r.centroid_x, r.area, dict(r.measurements), r.classification,
-                               r.status) for r in records]
-        with self._lock:
-            self._rows.extend(light)
-
-    def table(self) -> dict[str, np.ndarray]:
-        """Features columns (label, x, y, area, classification, status, measurements)."""
-        with self._lock:
-            return features_table(self._rows)
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-
 def layer_choices(viewer, cls):
     """A ComboBox ``choices`` callable listing the viewer's layers of type ``cls``."""
     def choices(_widget=None):
         return [layer for layer in viewer.layers if isinstance(layer, cls)]
     return choices
-
-
-__all__ = ["camera", "upsert_layer", "view_region", "shape_region", "FeatureSink", "image_shape",
-           "layer_choices"]
 
 
 def connect_while_alive(widget, pairs) -> None:

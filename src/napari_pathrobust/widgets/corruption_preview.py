@@ -1,12 +1,14 @@
 """Dock widget: preview clinical corruptions live and run a robustness report.
 
 Kind, severity and seed update ``<image>_corrupted`` on the visible region of the
-current view (so big images stay fast; multiscale images use the level on screen).
+current view (so big images stay fast; multiscale images use the level on screen);
+its ``metadata["region"]`` is that region as ``[y0, x0, y1, x1]`` in level-0 pixels
+(``metadata["level"]``: the level corrupted).
 *Contact sheet* adds every kind at the chosen severity as one grid Image layer;
 *Robustness report* runs the engine's robustness job (method x 11 kinds x severities)
-in a thread worker with progress and Cancel and shows the AJI heatmap in a dock.
-Preview corruption runs on the main thread (about 0.1-0.3 s per 1024 px view);
-the other jobs run through :class:`JobRunner`.
+on the image or the view region. Preview corruption runs on the main thread (about
+0.1-0.3 s per 1024 px view); the other jobs, including reading the pixels they need,
+run in a thread worker with progress and Cancel (:class:`._runner.JobWidget`).
 """
 
 import tempfile
@@ -14,33 +16,25 @@ from pathlib import Path
 
 import napari
 import numpy as np
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    Container,
-    FileEdit,
-    Label,
-    ProgressBar,
-    PushButton,
-    Slider,
-    SpinBox,
-)
+from magicgui.widgets import CheckBox, ComboBox, FileEdit, PushButton, Slider, SpinBox
 from qtpy.QtCore import QTimer
 
 from ..engine.corrupt import BENCHMARK_KINDS, available_corruptions, corrupt
 from ..engine.methods import available_methods
-from ._layers import connect_while_alive
-from ._runner import JobRunner, is_cancellation
+from ..engine.tiling import Box
+from ._layers import camera, connect_while_alive
+from ._runner import JobWidget
 
 MAX_PREVIEW_SIDE = 2048
 
 
-class CorruptionPreviewWidget(Container):
+class CorruptionPreviewWidget(JobWidget):
     """Corruption preview: image, kind, severity, seed, live preview, contact sheet, report."""
 
+    title = "Corruption preview"
+
     def __init__(self, napari_viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
-        self._viewer = napari_viewer
+        super().__init__(napari_viewer, run_text="Robustness report")
         self._image = ComboBox(label="Image", choices=self._image_layers)
         self._kind = ComboBox(label="Kind", choices=available_corruptions(), value="hue")
         self._severity = Slider(label="Severity", min=1, max=5, value=3)
@@ -53,14 +47,10 @@ class CorruptionPreviewWidget(Container):
         self._view_only = CheckBox(text="Report on the current view region", value=False)
         self._outdir = FileEdit(label="Report folder", mode="d",
                                 value=Path(tempfile.gettempdir()) / "pathrobust-robustness")
-        self._report = PushButton(text="Robustness report")
-        self._cancel = PushButton(text="Cancel", enabled=False)
-        self._progress = ProgressBar(label="Progress", min=0, max=1, value=0)
-        self._status = Label(label="Status", value="ready")
+        self._inputs = [self._sheet, self._method, self._severities, self._view_only,
+                        self._outdir]
         self.extend([self._image, self._kind, self._severity, self._seed, self._live,
-                     self._sheet, self._method, self._severities, self._view_only,
-                     self._outdir, self._report, self._cancel, self._progress, self._status])
-        self._runner = JobRunner(self._on_progress)
+                     *self._inputs, *self.job_controls()])
         self._heatmap_dock = None
         self.last_report = None
         self._timer = QTimer(self.native)  # dies with the widget
@@ -70,26 +60,18 @@ class CorruptionPreviewWidget(Container):
         for w in (self._image, self._kind, self._severity, self._seed, self._live):
             w.changed.connect(self._schedule)
         self._sheet.changed.connect(self.contact_sheet)
-        self._report.changed.connect(self.run_report)
-        self._cancel.changed.connect(self.cancel)
-        connect_while_alive(self, [(napari_viewer.camera.events.center, self._schedule),
-                                   (napari_viewer.camera.events.zoom, self._schedule),
-                                   (napari_viewer.layers.events.inserted, self.reset_choices),
-                                   (napari_viewer.layers.events.removed, self.reset_choices)])
+        cam = camera(napari_viewer)
+        connect_while_alive(self, [(cam.events.center, self._schedule),
+                                   (cam.events.zoom, self._schedule)])
 
     def _image_layers(self, _widget=None):
         return [layer for layer in self._viewer.layers if isinstance(layer, napari.layers.Image)
                 and layer.rgb and not layer.metadata.get("corruption_preview")]
 
-    @property
-    def worker(self):
-        """The running thread worker (None when idle); tests wait on it."""
-        return self._runner.worker
-
     # ------------------------------------------------------------ visible region
-    def visible_region(self, layer):
-        """(array, y0, x0, h, w, level factor): the on-screen part of ``layer``'s data
-        (the displayed level for multiscale), at most MAX_PREVIEW_SIDE per side."""
+    def visible_region(self, layer) -> tuple:
+        """(array, Box, level factor): the on-screen part of ``layer``'s data (the
+        displayed level for multiscale), at most MAX_PREVIEW_SIDE per side."""
         level = layer.data_level if layer.multiscale else 0
         data = layer.data[level] if layer.multiscale else layer.data
         factor = np.asarray(layer.downsample_factors[level][-2:]) if layer.multiscale \
@@ -105,10 +87,10 @@ class CorruptionPreviewWidget(Container):
         if y1 - y0 < 2 or x1 - x0 < 2:
             y0, x0, (y1, x1) = 0, 0, full
         cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
-        h, w = min(y1 - y0, MAX_PREVIEW_SIDE), min(x1 - x0, MAX_PREVIEW_SIDE)
+        h, w = int(min(y1 - y0, MAX_PREVIEW_SIDE)), int(min(x1 - x0, MAX_PREVIEW_SIDE))
         y0 = int(np.clip(cy - h // 2, 0, full[0] - h))
         x0 = int(np.clip(cx - w // 2, 0, full[1] - w))
-        return data, y0, x0, int(h), int(w), factor
+        return data, Box(y0, x0, y0 + h, x0 + w), factor
 
     # ------------------------------------------------------------ preview
     def _schedule(self, *_):
@@ -120,18 +102,20 @@ class CorruptionPreviewWidget(Container):
         layer = self._image.value
         if layer is None:
             return None
-        data, y0, x0, h, w, factor = self.visible_region(layer)
+        data, box, factor = self.visible_region(layer)
         try:
             out = corrupt(data, self._kind.value, int(self._severity.value),
-                          int(self._seed.value), "auto", (y0, x0, h, w))
+                          int(self._seed.value), self.device(), box)
         except ValueError as exc:
             self._status.value = str(exc)
             return None
         scale = np.asarray(layer.scale[-2:]) * factor
-        translate = np.asarray(layer.translate[-2:]) + np.array([y0, x0]) * scale
+        translate = np.asarray(layer.translate[-2:]) + np.array(box.offset) * scale
+        level0 = [int(round(v * f)) for v, f in zip(box, (*factor, *factor))]
         meta = {"corruption_preview": True, "kind": self._kind.value,
                 "severity": int(self._severity.value), "seed": int(self._seed.value),
-                "source_layer": layer.name, "region": [y0, x0, h, w]}
+                "source_layer": layer.name, "region": level0,
+                "level": int(layer.data_level) if layer.multiscale else 0}
         name = f"{layer.name}_corrupted"
         if name in self._viewer.layers:
             target = self._viewer.layers[name]
@@ -141,6 +125,7 @@ class CorruptionPreviewWidget(Container):
             target = self._viewer.add_image(out, name=name, rgb=True, scale=scale,
                                             translate=translate, metadata=meta)
             self._viewer.layers.selection.active = layer
+        h, w = box.shape
         self._status.value = f"{self._kind.value} {self._severity.value} on {h}x{w} px"
         return target
 
@@ -148,16 +133,15 @@ class CorruptionPreviewWidget(Container):
     def contact_sheet(self, _=None):
         """All kinds at the chosen severity as a grid Image layer (thread worker)."""
         layer = self._image.value
-        if layer is None or self._runner.running:
-            return
-        data, y0, x0, h, w, _f = self.visible_region(layer)
-        rgb = np.asarray(data[y0:y0 + h, x0:x0 + w])
+        if layer is None or self.running:
+            return None
+        data, box, _f = self.visible_region(layer)
         kinds, sev, seed = available_corruptions(), int(self._severity.value), int(self._seed.value)
 
         def job(reporter):
-            from ..engine.report import kinds_grid
+            from ..engine.robustness import kinds_grid
 
-            return kinds_grid(rgb, kinds, sev, seed, reporter=reporter)
+            return kinds_grid(np.asarray(data[box.slices]), kinds, sev, seed, reporter=reporter)
 
         def done(grid):
             meta = {"corruption_preview": True, "kinds": ["clean", *kinds], "severity": sev,
@@ -170,33 +154,38 @@ class CorruptionPreviewWidget(Container):
                 self._viewer.add_image(grid, name=name, rgb=True, metadata=meta, visible=True)
             self._status.value = f"contact sheet: clean + {len(kinds)} kinds at severity {sev}"
 
-        self._start(job, done, "contact sheet")
+        return self.start_job(job, done, "contact sheet")
 
-    def run_report(self, _=None):
-        """Robustness report on the image (or the view region) in a thread worker."""
+    def run(self, _=None):
+        """Robustness report on the image (or the view region); the pixels are read and
+        scored in the worker, never on the GUI thread."""
         layer = self._image.value
-        if layer is None or self._runner.running:
+        if layer is None or self.running:
             if layer is None:
                 self._status.value = "add or select an RGB Image layer first"
-            return
-        from ..engine.robustness import RobustnessImage, parse_severities
+            return None
+        from ..engine.robustness import parse_severities
 
+        try:
+            sevs, device = parse_severities(self._severities.value), self.device()
+        except ValueError as exc:
+            self._status.value = str(exc)
+            return None
         if self._view_only.value:
-            data, y0, x0, h, w, _f = self.visible_region(layer)
-            rgb = np.asarray(data[y0:y0 + h, x0:x0 + w])
+            data, box, _f = self.visible_region(layer)
         else:
-            rgb = np.asarray(layer.data[0] if layer.multiscale else layer.data)
-        rgb = np.ascontiguousarray(rgb[..., :3])
-        image = RobustnessImage(layer.name, rgb)
-        method, seed = self._method.value, int(self._seed.value)
-        sevs = parse_severities(self._severities.value)
+            data = layer.data[0] if layer.multiscale else layer.data
+            box = Box(0, 0, *data.shape[:2])
+        method, seed, name = self._method.value, int(self._seed.value), layer.name
         outdir = Path(self._outdir.value)
 
         def job(reporter):
-            from ..engine.robustness import robustness_report
+            from ..engine.jobs.robustness import robustness_report
+            from ..engine.robustness import RobustnessImage
 
-            return robustness_report([image], outdir, method, list(BENCHMARK_KINDS), sevs,
-                                     seed, "cpu", reporter)
+            rgb = np.ascontiguousarray(np.asarray(data[box.slices])[..., :3])
+            return robustness_report([RobustnessImage(name, rgb)], outdir, method,
+                                     list(BENCHMARK_KINDS), sevs, seed, device, reporter)
 
         def done(result):
             self.last_report = result
@@ -204,7 +193,9 @@ class CorruptionPreviewWidget(Container):
             worst = ", ".join(k for k, _ in result["ranking"][:3])
             self._status.value = f"report: {result['html']} (worst: {worst})"
 
-        self._start(job, done, "robustness report")
+        return self.start_job(job, done, "robustness report")
+
+    run_report = run
 
     def _show_heatmap(self, png: Path):
         from qtpy.QtGui import QPixmap
@@ -221,30 +212,3 @@ class CorruptionPreviewWidget(Container):
         self._heatmap_dock = self._viewer.window.add_dock_widget(
             label, name="Robustness heatmap", area="right")
         self.heatmap_label = label
-
-    def _start(self, job, done, what):
-        self._set_running(True)
-        self._status.value = f"running {what}..."
-        self._runner.start(job, done, self._on_error, lambda: self._set_running(False))
-
-    def cancel(self, _=None):
-        """Stop the running job at its next check; nothing is added."""
-        self._runner.cancel()
-        self._status.value = "cancelling..."
-
-    def _set_running(self, running: bool):
-        self._report.enabled = self._sheet.enabled = not running
-        self._cancel.enabled = running
-
-    def _on_progress(self, done: int, total: int, message: str):
-        self._progress.max = max(1, total)
-        self._progress.value = min(done, max(1, total))
-        if message:
-            self._status.value = message
-
-    def _on_error(self, exc: BaseException):
-        if is_cancellation(exc):
-            self._status.value = "cancelled"
-            return
-        self._status.value = f"failed: {exc}"
-        napari.utils.notifications.show_error(f"Corruption preview failed: {exc}")

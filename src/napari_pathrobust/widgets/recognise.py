@@ -1,36 +1,27 @@
 """Dock widget: recognise nuclei in the selected Image layer.
 
-Thin over the engine: it reads the layer (level 0, lazily) on the main thread, runs
-``segment_slide`` in a thread worker with progress and Cancel, and on return adds or
+Thin over :func:`..engine.jobs.region.segment_region`: it picks the region and takes
+the layer's array on the main thread, runs the job (method built, weights loaded,
+tiles segmented) in a thread worker with progress and Cancel, and on return adds or
 updates ``<image>_nuclei`` (Labels), ``<image>_centroids`` (Points) and one layer per
 map the method returns (``<image>_activation``, ``<image>_pseudomask``, ...). Results
-stay bound to the layer they were computed from. Regions above
-``LARGE_IMAGE_PIXELS`` are written to a zarr pyramid and shown multiscale.
+stay bound to the layer they were computed from. Regions above ``LARGE_PIXELS`` are
+written to a zarr pyramid in the results folder and shown multiscale.
 """
 
 import re
-from pathlib import Path
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton, SpinBox
+from magicgui.widgets import ComboBox, SpinBox
 
 from ..engine.device import check_device_name
-from ..engine.io import slide_from_array
 from ..engine.jobs import LARGE_IMAGE_PIXELS
-from ..engine.methods import DEFAULT_METHOD, available_methods, get_method
-from ..engine.pipeline import segment_slide
-from ._large_result import run_to_zarr
-from ._layers import (
-    FeatureSink,
-    connect_while_alive,
-    image_shape,
-    layer_choices,
-    shape_region,
-    upsert_layer,
-    view_region,
-)
-from ._runner import JobRunner, is_cancellation
+from ..engine.jobs.region import RegionOptions, segment_region
+from ..engine.methods import DEFAULT_METHOD, available_methods
+from ..engine.tiling import Box
+from ._layers import image_shape, layer_choices, shape_region, upsert_layer, view_region
+from ._runner import JobWidget
 from ._settings import load_settings, results_dir
 
 REGIONS = ("whole image", "current view", "shapes rectangle")
@@ -38,21 +29,13 @@ REGIONS = ("whole image", "current view", "shapes rectangle")
 LARGE_PIXELS = LARGE_IMAGE_PIXELS
 
 
-def _build_method(name: str, device: str, seed: int = 0, stain: str = "he"):
-    """The engine method with device, seed and stain (learned methods use them)."""
-    extra = {"stain": stain} if name == "psm" else {}
-    try:
-        return get_method(name, device=device, seed=seed, **extra)
-    except TypeError:
-        return get_method(name)
-
-
-class RecogniseWidget(Container):
+class RecogniseWidget(JobWidget):
     """Recognise nuclei: image, method, device, tile, seed, region, Run / Cancel, progress."""
 
+    title = "Recognise nuclei"
+
     def __init__(self, napari_viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
-        self._viewer = napari_viewer
+        super().__init__(napari_viewer)
         settings = load_settings()
         self._memory_mb = float(settings["memory_budget_mb"])
         methods = available_methods()
@@ -70,27 +53,16 @@ class RecogniseWidget(Container):
         self._region = ComboBox(label="Region", choices=list(REGIONS), value=REGIONS[0])
         self._shapes = ComboBox(label="Shapes layer", nullable=True,
                                 choices=layer_choices(napari_viewer, napari.layers.Shapes))
-        self._run = PushButton(text="Run")
-        self._cancel = PushButton(text="Cancel", enabled=False)
-        self._progress = ProgressBar(label="Progress", min=0, max=1, value=0)
-        self._status = Label(label="Status", value="ready")
-        self._inputs = (self._image, self._method, self._device, self._tile, self._seed,
-                        self._stain, self._region, self._shapes)
-        self.extend([*self._inputs, self._run, self._cancel, self._progress, self._status])
-        self._run.changed.connect(self.run)
-        self._cancel.changed.connect(self.cancel)
-        self._runner = JobRunner(self._on_progress)
-        self._activity = None
-        connect_while_alive(self, [(napari_viewer.layers.events.inserted, self.reset_choices),
-                                   (napari_viewer.layers.events.removed, self.reset_choices)])
+        self._inputs = [self._image, self._method, self._device, self._tile, self._seed,
+                        self._stain, self._region, self._shapes]
+        self.extend([*self._inputs, *self.job_controls()])
 
-    @property
-    def worker(self):
-        """The running thread worker (None when idle); tests wait on it."""
-        return self._runner.worker
+    def device(self) -> str:
+        """The device chosen in the widget (its default comes from the settings)."""
+        return check_device_name(self._device.value)
 
     def _box(self, layer):
-        """(y0, x0, y1, x1) of the chosen region, or a message saying why there is none."""
+        """The chosen region as a Box, or a message saying why there is none."""
         region = self._region.value
         if region == "current view":
             box = view_region(self._viewer, layer)
@@ -99,112 +71,59 @@ class RecogniseWidget(Container):
                 return "draw a rectangle in a Shapes layer and choose that layer first"
             box = shape_region(self._shapes.value, layer)
         else:
-            h, w = image_shape(layer)
-            box = (0, 0, h, w)
+            box = Box(0, 0, *image_shape(layer))
         return box if box is not None else f"the {region} does not overlap {layer.name}"
 
     def run(self, _=None):
         """Start recognition on the chosen layer and region (ignored while running)."""
         layer = self._image.value
-        if layer is None or self._runner.running:
+        if layer is None or self.running:
             if layer is None:
                 self._status.value = "add or select an Image layer first"
-            return
+            return None
         box = self._box(layer)
         if isinstance(box, str):
             self._status.value = box
-            return
-        y0, x0, y1, x1 = box
-        level0 = layer.data[0] if layer.multiscale else layer.data
-        mpp = layer.metadata.get("mpp") if isinstance(layer.metadata, dict) else None
+            return None
         try:
-            slide = slide_from_array(level0[y0:y1, x0:x1], name=layer.name, mpp=mpp)
-            device = check_device_name(self._device.value)
+            device = self.device()
         except ValueError as exc:
             self._status.value = str(exc)
-            return
-        tile = self._tile.value or None
-        seed = int(self._seed.value)
-        method = _build_method(self._method.value, device, seed, self._stain.value)
-        params = {"method": method.name, "device": device, "tile": tile, "seed": seed,
-                  "stain": self._stain.value,
-                  "memory_budget_mb": self._memory_mb, "region": [y0, x0, y1, x1]}
-        large = (y1 - y0) * (x1 - x0) > LARGE_PIXELS
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", layer.name)
-        dest = results_dir() / f"{safe}_nuclei.zarr" if large else None
-        memory_mb = self._memory_mb
+            return None
+        options = RegionOptions(method=self._method.value, device=device,
+                                seed=int(self._seed.value), tile=self._tile.value or None,
+                                stain=self._stain.value, memory_budget_mb=self._memory_mb)
+        level0 = layer.data[0] if layer.multiscale else layer.data
+        meta = layer.metadata if isinstance(layer.metadata, dict) else {}
+        mpp, name = meta.get("mpp"), layer.name
+        dest = None
+        if box.shape[0] * box.shape[1] > LARGE_PIXELS:
+            dest = results_dir() / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', name)}_nuclei.zarr"
 
         def job(reporter):
-            sink = FeatureSink()
-            if dest is not None:
-                labels, maps, result = run_to_zarr(
-                    slide, method, Path(dest), dict(params, source_layer=layer.name),
-                    sink, reporter, tile=tile, seed=seed, memory_budget_mb=memory_mb)
-            else:
-                result = segment_slide(slide, method, tile=tile, seed=seed, sinks=[sink],
-                                       polygons=False, memory_budget_mb=memory_mb,
-                                       reporter=reporter)
-                labels, maps = result.labels, result.maps
-            return result, labels, maps, sink.table()
+            return segment_region(level0, box, options, reporter, name=name, mpp=mpp,
+                                  metadata={"source_layer": name}, zarr_dest=dest)
 
-        self._set_running(True)
-        self._status.value = f"running {method.name} on {layer.name}"
-        self._activity = napari.utils.progress(total=1, desc=f"{method.name}: {layer.name}")
-        self._runner.start(job, lambda out: self._on_done(layer, params, out),
-                           self._on_error, lambda: self._set_running(False))
+        return self.start_job(job, lambda result: self._on_done(layer, result),
+                              f"{options.method}: {name}")
 
-    def cancel(self, _=None):
-        """Ask the running job to stop; nothing is added to the viewer or left on disk."""
-        self._runner.cancel()
-        self._status.value = "cancelling..."
-
-    def _set_running(self, running: bool):
-        self._run.enabled = not running
-        self._cancel.enabled = running
-        for widget in self._inputs:
-            widget.enabled = not running
-        if not running and self._activity is not None:
-            self._activity.close()
-            self._activity = None
-
-    def _on_progress(self, done: int, total: int, message: str):
-        self._progress.max = max(1, total)
-        self._progress.value = min(done, max(1, total))
-        activity = self._activity
-        if activity is not None:
-            activity.total = max(1, total)
-            activity.n = done
-            activity.set_description(message or "working")
-
-    def _on_error(self, exc: BaseException):
-        if is_cancellation(exc):
-            self._status.value = "cancelled"
-            return
-        self._status.value = f"failed: {exc}"
-        napari.utils.notifications.show_error(f"Recognise nuclei failed: {exc}")
-
-    def _on_done(self, source, params, out):
-        result, labels, maps, table = out
-        info = dict(result.info)
-        model_hash = (info.get("parameters") or {}).get("model_hash")
-        metadata = {**params, **info, "source_layer": source.name, "model_hash": model_hash}
-        metadata["region"] = params["region"]
-        y0, x0 = params["region"][:2]
+    def _on_done(self, source, result):
+        metadata = result.metadata
+        y0, x0 = metadata["region"][:2]
         scale = np.asarray(source.scale[-2:], dtype=float)
         translate = np.asarray(source.translate[-2:], dtype=float) + scale * (y0, x0)
         geometry = {"scale": tuple(scale), "translate": tuple(translate),
                     "units": tuple(source.units)[-2:], "metadata": metadata}
-        prefix = source.name
-        for name, data in maps.items():
+        prefix, table = source.name, result.table
+        for name, data in result.maps.items():
             self._show_map(f"{prefix}_{name}", name, data, geometry)
         features = dict(table, index=table["label"])
-        nuclei = upsert_layer(self._viewer, f"{prefix}_nuclei", "labels", labels,
+        nuclei = upsert_layer(self._viewer, f"{prefix}_nuclei", "labels", result.labels,
                               dict(geometry, features=features))
         points = np.stack([table["y"], table["x"]], axis=1) if len(table["label"]) \
             else np.zeros((0, 2))
         upsert_layer(self._viewer, f"{prefix}_centroids", "points", points,
-                     dict(geometry, features=table, size=6,
-                          face_color="yellow"))
+                     dict(geometry, features=table, size=6, face_color="yellow"))
         self._viewer.layers.selection.active = nuclei
         self._status.value = f"{result.n_nuclei} nuclei in {result.seconds:.1f} s"
 

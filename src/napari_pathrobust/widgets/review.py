@@ -6,14 +6,15 @@ clicking a row centres the view on the cell and selects its label; clicking a ce
 ``features`` columns ``status`` / ``classification`` (saved by the exports); label
 edits made with napari's tools (paint, erase, fill, merge, split) re-measure the
 touched cells. Keys on the labels layer: a accept, r reject, u unreviewed,
-n next unreviewed, c set class.
+n next unreviewed, c set class; they and every callback leave the layer when another
+one is chosen or the widget is closed.
 """
 
 import napari
 import numpy as np
 import pandas as pd
 from magicgui.widgets import ComboBox
-from qtpy.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, Qt, QTimer
+from qtpy.QtCore import QEvent, QItemSelectionModel, QTimer
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -28,42 +29,10 @@ from qtpy.QtWidgets import (
 from ..engine.io import to_rgb_uint8
 from ..engine.writers.tables import DEFAULT_CLASS_COLORS
 from ._cell_edits import counts, paint_extent, remeasure
+from ._cell_table import COLUMNS, CellTable
 from ._layers import camera, connect_while_alive, layer_choices
 
-COLUMNS = ("label", "classification", "status", "area")
 STATUS_KEYS = {"a": "accepted", "r": "rejected", "u": "unreviewed"}
-
-
-class _CellTable(QAbstractTableModel):
-    """Read-only view of a few feature columns (scales to many rows)."""
-
-    def __init__(self):
-        super().__init__()
-        self.frame = pd.DataFrame({c: [] for c in COLUMNS})
-
-    def set_frame(self, frame: pd.DataFrame):
-        self.beginResetModel()
-        self.frame = frame
-        self.endResetModel()
-
-    def rowCount(self, parent=QModelIndex()):  # noqa: B008, N802 - Qt API
-        return 0 if parent.isValid() else len(self.frame)
-
-    def columnCount(self, parent=QModelIndex()):  # noqa: B008, N802 - Qt API
-        return len(COLUMNS)
-
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if role != Qt.ItemDataRole.DisplayRole or not index.isValid():
-            return None
-        column = COLUMNS[index.column()]
-        if column not in self.frame.columns:
-            return ""
-        return str(self.frame[column].iat[index.row()])
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
 
 
 class ReviewWidget(QWidget):
@@ -74,9 +43,12 @@ class ReviewWidget(QWidget):
         self._viewer = napari_viewer
         self._layer = None
         self._pending = []
+        self._keys: dict = {}  # key -> (our function, the layer's binding before ours)
+        self._docked = False
+        self._closed = False  # taken out of its dock or closed: binds nothing
         self._labels_box = ComboBox(label="Labels", nullable=True,
                                     choices=layer_choices(napari_viewer, napari.layers.Labels))
-        self.model = _CellTable()
+        self.model = CellTable()
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -108,7 +80,7 @@ class ReviewWidget(QWidget):
         remeasure_all.clicked.connect(self.remeasure_all)
         row.addWidget(remeasure_all)
         layout.addLayout(row)
-        self._labels_box.changed.connect(self.bind)
+        self._labels_box.changed.connect(self._chosen)
         connect_while_alive(self, [(napari_viewer.layers.events.inserted, self._choices_changed),
                                    (napari_viewer.layers.events.removed, self._choices_changed)])
         self._choices_changed()
@@ -130,29 +102,68 @@ class ReviewWidget(QWidget):
         return self._layer
 
     def bind(self, layer):
-        """Review ``layer`` (a Labels layer with features), or nothing when None."""
+        """Review ``layer`` (a Labels layer with features), or nothing when None.
+
+        Every key, callback and event hook on the previous layer is removed first (keys
+        it had before ours come back)."""
         old = self._layer
         if old is layer:
             return
         if old is not None:
-            old.events.paint.disconnect(self._on_paint)
-            old.events.selected_label.disconnect(self._on_selected_label)
-            if self._on_click in old.mouse_drag_callbacks:
-                old.mouse_drag_callbacks.remove(self._on_click)
+            self._unhook(old)
         self._layer = layer
         self._pending = []
         if layer is not None:
             layer.events.paint.connect(self._on_paint)
             layer.events.selected_label.connect(self._on_selected_label)
             layer.mouse_drag_callbacks.append(self._on_click)
-            for key, status in STATUS_KEYS.items():
-                layer.bind_key(key, lambda _layer, s=status: self.set_status(s), overwrite=True)
-            layer.bind_key("n", lambda _layer: self.next_unreviewed(), overwrite=True)
-            layer.bind_key("c", lambda _layer: self.set_class(self.classes.currentText()),
-                           overwrite=True)
+            for key, func in self._key_actions().items():
+                self._keys[key] = (func, layer.bind_key(key, func, overwrite=True))
             if self._labels_box.value is not layer:
                 self._labels_box.value = layer
         self.refresh()
+
+    def _chosen(self, layer):
+        if not self._closed:
+            self.bind(layer)
+
+    def _key_actions(self) -> dict:
+        actions = {key: (lambda _layer, s=status: self.set_status(s))
+                   for key, status in STATUS_KEYS.items()}
+        actions["n"] = lambda _layer: self.next_unreviewed()
+        actions["c"] = lambda _layer: self.set_class(self.classes.currentText())
+        return actions
+
+    def _unhook(self, layer) -> None:
+        """Remove our events, click callback and keys from ``layer`` (napari side only)."""
+        layer.events.paint.disconnect(self._on_paint)
+        layer.events.selected_label.disconnect(self._on_selected_label)
+        if self._on_click in layer.mouse_drag_callbacks:
+            layer.mouse_drag_callbacks.remove(self._on_click)
+        keys, self._keys = self._keys, {}
+        for key, (ours, previous) in keys.items():
+            current = layer.bind_key(key, None)  # take the key's binding off
+            kept = previous if current is ours else current  # someone rebound it: keep theirs
+            if kept is not None:
+                layer.bind_key(key, kept, overwrite=True)
+
+    def event(self, event):
+        """Leaving the dock (napari's close button reparents us to None) unbinds the layer;
+        docking again binds the chosen one."""
+        if event.type() == QEvent.Type.ParentChange and hasattr(self, "_closed"):
+            if self.parent() is None and self._docked:
+                self._docked, self._closed = False, True
+                self.bind(None)
+            elif self.parent() is not None:
+                self._docked, self._closed = True, False
+                if self._layer is None and self._labels_box.value is not None:
+                    self.bind(self._labels_box.value)
+        return super().event(event)
+
+    def closeEvent(self, event):  # noqa: N802 - Qt API
+        self._closed = True
+        self.bind(None)
+        super().closeEvent(event)
 
     # ------------------------------------------------------------------ table
 

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..methods.base import MethodBase
 from ..psm.instances import instances_from_outputs
 from .adapter import AdaptConfig, TestTimeAdapter
 
@@ -18,7 +19,7 @@ from .adapter import AdaptConfig, TestTimeAdapter
 ADAPT_TILE = 512
 
 
-class AdaptedPSM:
+class AdaptedPSM(MethodBase):
     """PSM whose downstream network adapts to each tile before predicting it."""
 
     name = "psm-adapt"
@@ -36,6 +37,10 @@ class AdaptedPSM:
     @property
     def halo(self) -> int:
         return self.psm.halo
+
+    @property
+    def max_area(self) -> int:
+        return self.psm.max_area
 
     def configure_threads(self, workers: int) -> None:
         self.psm.configure_threads(workers)

@@ -16,10 +16,9 @@ import numpy as np
 import torch
 
 from ..device import resolve_device
+from ..tiling import Box
 from .fields import Context, bilinear
 from .registry import Corruption, get_corruption
-
-Box = tuple[int, int, int, int]  # y0, x0, h, w
 
 
 def _device(device: Any) -> torch.device:
@@ -46,9 +45,9 @@ def _check_rgb(arr, what: str = "image") -> None:
 def source_coords(spec: Corruption, params: dict, seeds: Sequence[int], box: Box,
                   full_shape, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Global source positions (B, h, w) float64 of the output pixels in ``box``."""
-    ctx = Context(tuple(int(s) for s in seeds), (box[0], box[1]), tuple(full_shape), device)
-    pairs = [spec.coords(params, ctx, i, (box[0], box[1]), (box[2], box[3]))
-             for i in range(len(seeds))]
+    box = Box.of(box)
+    ctx = Context(tuple(int(s) for s in seeds), box.offset, tuple(full_shape), device)
+    pairs = [spec.coords(params, ctx, i, box.offset, box.shape) for i in range(len(seeds))]
     return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
 
@@ -68,7 +67,8 @@ def corrupt_window(sources: Sequence[Any], kind: str, severity: int,
     """Corrupt the region ``box`` of each full image in ``sources`` (same shape; numpy,
     dask or zarr (H, W, 3) uint8, read lazily) -> uint8 (B, h, w, 3).
 
-    ``box`` = (y0, x0, h, w) in global coordinates; None means the whole image.
+    ``box``: a :class:`..tiling.Box` (or any ``(y0, x0, y1, x1)``) in global
+    coordinates; None means the whole image.
     """
     spec = get_corruption(kind)
     params = spec.params(severity)
@@ -78,12 +78,13 @@ def corrupt_window(sources: Sequence[Any], kind: str, severity: int,
         _check_rgb(s)
         if tuple(s.shape[:2]) != full:
             raise ValueError("all images of a batch must have the same shape")
-    box = box or (0, 0, full[0], full[1])
-    y0, x0, h, w = (int(v) for v in box)
-    if h <= 0 or w <= 0 or y0 < 0 or x0 < 0 or y0 + h > full[0] or x0 + w > full[1]:
-        raise ValueError(f"box {box} is not inside the image {full}")
+    box = Box(0, 0, full[0], full[1]) if box is None else Box.of(box)
+    y0, x0 = box.offset
+    h, w = box.shape
+    if h <= 0 or w <= 0 or y0 < 0 or x0 < 0 or box.y1 > full[0] or box.x1 > full[1]:
+        raise ValueError(f"box {box.as_list()} is not inside the image {full}")
     if spec.geometric:
-        return _mapped(sources, spec, params, seeds, (y0, x0, h, w), full, dev)
+        return _mapped(sources, spec, params, seeds, box, full, dev)
     pad = int(spec.halo(params))
     a = spec.align
     wy0, wx0 = max(0, (y0 - pad) // a * a), max(0, (x0 - pad) // a * a)
@@ -106,7 +107,7 @@ def _mapped(sources, spec, params, seeds, box, full, dev) -> np.ndarray:
         cy, cx = sy[i].clamp(0, full[0] - 1), sx[i].clamp(0, full[1] - 1)
         yi, xi = (cy[inside[i]], cx[inside[i]]) if spec.fill is not None else (cy, cx)
         if yi.numel() == 0:  # everything comes from outside the image
-            outs.append(torch.full((1, 3, box[2], box[3]), float(spec.fill), device=dev))
+            outs.append(torch.full((1, 3, *box.shape), float(spec.fill), device=dev))
             continue
         wy0 = max(0, int(math.floor(float(yi.min()))) - 1)
         wx0 = max(0, int(math.floor(float(xi.min()))) - 1)
@@ -143,7 +144,7 @@ def iter_tiles(shape, tile: int) -> Iterable[Box]:
     """Boxes of a regular tiling of ``shape`` (last row/column may be smaller)."""
     for y in range(0, shape[0], tile):
         for x in range(0, shape[1], tile):
-            yield y, x, min(tile, shape[0] - y), min(tile, shape[1] - x)
+            yield Box(y, x, min(y + tile, shape[0]), min(x + tile, shape[1]))
 
 
 def corrupt_tiled(image, kind: str, severity: int, seed: int = 0, tile: int = 1024,
@@ -158,8 +159,7 @@ def corrupt_tiled(image, kind: str, severity: int, seed: int = 0, tile: int = 10
     for n, b in enumerate(boxes):
         if reporter is not None:
             reporter.report(n, len(boxes), f"{kind} tile {n + 1}/{len(boxes)}")
-        out[b[0]:b[0] + b[2], b[1]:b[1] + b[3]] = corrupt(image, kind, severity, seed,
-                                                          device, b)
+        out[b.slices] = corrupt(image, kind, severity, seed, device, b)
     return out
 
 
@@ -170,8 +170,8 @@ def map_labels(labels: np.ndarray, kind: str, severity: int, seed: int = 0,
     spec = get_corruption(kind)
     labels = np.asarray(labels)
     full = labels.shape[:2]
-    box = box or (0, 0, full[0], full[1])
-    crop = labels[box[0]:box[0] + box[2], box[1]:box[1] + box[3]]
+    box = Box(0, 0, full[0], full[1]) if box is None else Box.of(box)
+    crop = labels[box.slices]
     if not spec.geometric:
         return crop.copy()
     sy, sx = source_coords(spec, spec.params(severity), [seed], box, full, _device(device))

@@ -10,7 +10,7 @@ from typing import Optional
 
 from ..adapt.adapter import LOG_FIELDS, AdaptConfig
 from ..adapt.method import ADAPT_TILE, AdaptedPSM
-from ..io import Slide, open_image
+from ..io import Slide
 from ..progress import Reporter
 from ..writers import atomic_path
 from .segment import JobOptions, JobResult, segment_to_files
@@ -27,18 +27,11 @@ def write_adapt_log(path: Path | str, log: list[dict]) -> Path:
     return Path(path)
 
 
-def adapt_file(path: str | Path, outdir: str | Path, config: Optional[AdaptConfig] = None,
-               options: Optional[JobOptions] = None,
-               reporter: Optional[Reporter] = None) -> JobResult:
-    """Open ``path`` lazily and run :func:`adapt_to_files`."""
-    return adapt_to_files(open_image(path), outdir, config, options, reporter)
-
-
 def adapt_to_files(slide: Slide, outdir: str | Path, config: Optional[AdaptConfig] = None,
                    options: Optional[JobOptions] = None, reporter: Optional[Reporter] = None,
                    method: Optional[AdaptedPSM] = None) -> JobResult:
     """Adapt-and-segment a slide tile by tile and write labels, points, GeoJSON, overlay,
-    run JSON and ``<stem>_adapt_log.csv`` into ``outdir`` (all atomically).
+    run JSON and ``<stem>_adapt_log.csv`` into ``outdir`` (published together).
 
     Tiles stream through one worker in order (the adaptation carries over), and runs are
     not checkpointed (a resumed run could not restore the adapted weights)."""

@@ -2,18 +2,20 @@
 
 One call per input image writes, into ``outdir``:
 ``<stem>_labels.tif`` (or ``<stem>_labels.zarr`` when large), ``<stem>_points.csv``,
-``<stem>.geojson``, ``<stem>_overlay.png`` and ``<stem>_run.json``. Every file is
-written to a temporary name and renamed only when the whole job succeeded, so a
-cancelled or failed run leaves no partial output. With checkpoints (default for zarr
-outputs) the finished tiles are kept in ``.<stem>.checkpoint/`` until the job succeeds;
-a rerun with ``resume`` continues from them and writes the same outputs.
+``<stem>.geojson``, ``<stem>_overlay.png`` and ``<stem>_run.json``. Every output is
+written into a staging folder inside ``.<stem>.checkpoint/`` and published together only
+when the whole job succeeded (:class:`.outputs.OutputSet`), so a cancelled, failed or
+killed run leaves no output and no temporary file beside the outputs. The metadata
+(fitted parameters, tiling, run id) is assembled once, after the run, and written to
+every output. With checkpoints (default for zarr outputs) the finished tiles are kept in
+``.<stem>.checkpoint/`` until the job succeeds; a rerun with ``resume`` continues from
+them and writes the same outputs.
 """
 
 from __future__ import annotations
 
 import math
 import platform
-import shutil
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -32,11 +34,13 @@ from ..writers import (
     GeoJSONWriter,
     OmeZarrLabelsWriter,
     PointsCSVWriter,
+    new_run_id,
     write_labels_tiff,
     write_map_tiff,
     write_overlay_png,
     write_run_json,
 )
+from .outputs import OutputSet
 
 #: images with more pixels than this get their labels written to OME-Zarr, not TIFF
 LARGE_IMAGE_PIXELS = 8192 * 8192
@@ -85,11 +89,6 @@ def output_paths(stem: str, outdir: Path, large: bool) -> dict[str, Path]:
     }
 
 
-def checkpoint_path(stem: str, outdir: Path) -> Path:
-    """The hidden folder holding an unfinished job's per-tile checkpoints."""
-    return outdir / f".{stem}.checkpoint"
-
-
 def segment_file(path: str | Path, outdir: str | Path, options: Optional[JobOptions] = None,
                  reporter: Optional[Reporter] = None) -> JobResult:
     """Open ``path`` lazily, segment it and write all outputs into ``outdir``."""
@@ -100,21 +99,19 @@ def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOpti
                      reporter: Optional[Reporter] = None, method: Any = None,
                      extra_outputs: Optional[dict[str, tuple[str, Callable[[Path], Any]]]] = None
                      ) -> JobResult:
-    """Segment an opened slide and write all outputs into ``outdir`` atomically.
+    """Segment an opened slide and write all outputs into ``outdir``, all or none.
 
     ``method``: a ready-made method object (default: built from ``options.method``).
-    ``extra_outputs``: ``{role: (file name, writer(path))}`` written after segmentation,
-    before the run sidecar (e.g. the adaptation log).
+    ``extra_outputs``: ``{role: (file name, writer(path))}`` written after segmentation
+    and published with the others (e.g. the adaptation log).
     """
     options = options or JobOptions()
     reporter = reporter or Reporter()
     start = time.perf_counter()
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     height, width = slide.shape
     large = {"tif": False, "zarr": True}.get(options.labels_format,
                                              height * width > LARGE_IMAGE_PIXELS)
-    paths = output_paths(slide.name, outdir, large)
     params = dict(options.method_params or {})
     if options.write_maps:
         params["maps"] = True
@@ -124,66 +121,82 @@ def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOpti
                              f"{LARGE_IMAGE_PIXELS // 10**6} MP only")
     if method is None:
         method = get_method(options.method, device=options.device, seed=options.seed, **params)
-    metadata = {
-        "software": f"napari-pathrobust {__version__}",
-        "source": str(slide.path) if slide.path else slide.name,
-        "method": method.name,
-        "seed": options.seed,
-        "device": options.device,
-        "parameters": method.describe(),
-    }
+    run_id = new_run_id()
+    names = {role: p.name for role, p in output_paths(slide.name, outdir, large).items()}
+    outputs = OutputSet(outdir, slide.name)
+    use_checkpoint = large if options.checkpoint is None else options.checkpoint
+    checkpoint = outputs.root if (use_checkpoint or options.resume) else None
     with ExitStack() as stack:
-        csv_writer = stack.enter_context(PointsCSVWriter(paths["points"]))
-        geojson_writer = stack.enter_context(GeoJSONWriter(paths["geojson"], metadata=metadata))
+        stack.callback(outputs.discard)  # after success: nothing left to discard
+        csv_writer = stack.enter_context(PointsCSVWriter(outputs.stage("points", names["points"])))
+        geojson_writer = stack.enter_context(GeoJSONWriter(
+            outputs.stage("geojson", names["geojson"]), run_id=run_id))
         zarr_writer = None
         if large:
             zarr_writer = stack.enter_context(OmeZarrLabelsWriter(
-                paths["labels"], (height, width), metadata=metadata, mpp=slide.mpp,
+                outputs.stage("labels", names["labels"]), (height, width), mpp=slide.mpp,
                 name=f"{slide.name}_nuclei"))
             canvas = zarr_writer.array
         else:
             canvas = np.zeros((height, width), dtype=np.uint32)
-        use_checkpoint = large if options.checkpoint is None else options.checkpoint
-        checkpoint = checkpoint_path(slide.name, outdir) \
-            if (use_checkpoint or options.resume) else None
+        from ..distributed import executor_for  # the job picks where tiles run
+
         result = segment_slide(
             slide, method, tile=options.tile, halo=options.halo, workers=options.workers,
             seed=options.seed, memory_budget_mb=options.memory_budget_mb, canvas=canvas,
             sinks=[csv_writer, geojson_writer], tissue=options.tissue,
-            scheduler=options.scheduler, checkpoint=checkpoint, resume=options.resume,
+            executor=executor_for(options.scheduler), checkpoint=checkpoint,
+            resume=options.resume,
             reporter=reporter)
-        metadata["parameters"] = result.info["parameters"]
-        metadata.update({k: result.info[k] for k in (
-            "tile", "halo", "workers", "n_tiles", "tiles_processed", "fraction_processed")
-            if k in result.info})
-        for key in ("tissue", "scheduler"):
-            if key in result.info:
-                metadata[key] = result.info[key]
+        metadata = run_metadata(slide, method, options, result.info, run_id)
         reporter.check()
-        _write_overlay(paths["overlay"], slide, canvas)
+        write_overlay(outputs.stage("overlay", names["overlay"]), slide, canvas)
         for name, data in result.maps.items() if options.write_maps else ():
-            paths[name] = outdir / f"{slide.name}_{name}.tif"
-            write_map_tiff(paths[name], np.asarray(data), metadata=metadata, mpp=slide.mpp)
+            write_map_tiff(outputs.stage(name, f"{slide.name}_{name}.tif"), np.asarray(data),
+                           metadata=metadata, mpp=slide.mpp)
         for role, (file_name, write) in (extra_outputs or {}).items():
-            paths[role] = outdir / file_name
-            write(paths[role])
+            write(outputs.stage(role, file_name))
         if zarr_writer is not None:
-            zarr_writer.finalize()
+            zarr_writer.finalize(metadata=metadata)
         else:
-            write_labels_tiff(paths["labels"], canvas, metadata=metadata, mpp=slide.mpp)
-    seconds = time.perf_counter() - start
-    info = dict(metadata, n_nuclei=result.n_nuclei, seconds=round(seconds, 3),
-                image={"name": slide.name, "shape": [height, width], "mpp": slide.mpp},
-                outputs={k: p.name for k, p in paths.items()},
-                platform=platform.platform(), slide_metadata=slide.metadata,
-                resumed_tiles=result.info.get("resumed_tiles", 0))
-    write_run_json(paths["run"], info)
-    if checkpoint is not None:
-        shutil.rmtree(checkpoint, ignore_errors=True)
+            write_labels_tiff(outputs.stage("labels", names["labels"]), canvas,
+                              metadata=metadata, mpp=slide.mpp)
+        csv_writer.commit()
+        geojson_writer.commit(metadata)
+        seconds = time.perf_counter() - start
+        info = dict(metadata, n_nuclei=result.n_nuclei, seconds=round(seconds, 3),
+                    image={"name": slide.name, "shape": [height, width], "mpp": slide.mpp},
+                    outputs={**{k: p.name for k, p in outputs.final.items()},
+                             "run": names["run"]},
+                    platform=platform.platform(), slide_metadata=slide.metadata,
+                    resumed_tiles=result.info.get("resumed_tiles", 0))
+        write_run_json(outputs.stage("run", names["run"]), info)
+        reporter.check()
+        paths = outputs.publish()
+    outputs.remove_all()  # the checkpoint is no longer needed
     return JobResult(slide.name, result.n_nuclei, seconds, paths, info)
 
 
-def _write_overlay(path: Path, slide: Slide, canvas: Any) -> None:
+def run_metadata(slide: Slide, method: Any, options: JobOptions, info: dict,
+                 run_id: str) -> dict:
+    """What every output of a finished run records: source, method, fitted parameters,
+    tiling, seed, device and the run id (built after the run)."""
+    metadata = {
+        "software": f"napari-pathrobust {__version__}",
+        "source": str(slide.path) if slide.path else slide.name,
+        "run_id": run_id,
+        "method": method.name,
+        "seed": options.seed,
+        "device": options.device,
+        "parameters": info.get("parameters", method.describe()),
+    }
+    metadata.update({k: info[k] for k in (
+        "tile", "halo", "workers", "n_tiles", "tiles_processed", "fraction_processed",
+        "image_shape", "tissue", "scheduler", "warnings") if k in info})
+    return metadata
+
+
+def write_overlay(path: Path, slide: Slide, canvas: Any) -> None:
     """Overlay PNG of nucleus outlines on the image, at most OVERLAY_MAX_SIDE a side."""
     height, width = slide.shape
     step = max(1, 2 ** math.ceil(math.log2(max(height, width) / OVERLAY_MAX_SIDE))) \

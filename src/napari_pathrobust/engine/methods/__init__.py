@@ -1,32 +1,14 @@
-"""Recognition methods. Each one is a small object with
+"""Recognition methods: the registry (names, parameters, construction).
 
-* ``name`` and ``halo`` (context pixels a tile needs for exact results),
-* ``fit(sample_rgb)`` fitting global parameters once per image,
-* ``segment_tile(rgb) -> int32 labels`` (local: depends on pixels within ``halo``),
-* ``describe() -> dict`` (JSON-serialisable parameters, fitted values, model hash).
+The contract every method follows (:class:`.base.MethodBase`, :class:`.base.TileOutput`)
+lives in :mod:`.base`; ``classical`` and ``psm`` are the built-in methods.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
-
-
-class Method(Protocol):
-    """What the tiled engine needs from a recognition method."""
-
-    name: str
-
-    @property
-    def halo(self) -> int: ...
-
-    def fit(self, sample_rgb: np.ndarray) -> "Method": ...
-
-    def segment_tile(self, rgb: np.ndarray) -> np.ndarray: ...
-
-    def describe(self) -> dict[str, Any]: ...
-
+from .base import Method, MethodBase, TileOutput
 
 DEFAULT_METHOD = "psm"  # beats classical on MoNuSeg train-13 (docs/benchmarks.md, PSM)
 
@@ -103,3 +85,7 @@ def get_method(name: str, device: str | None = None, seed: int | None = None,
         extra = {k: v for k, v in (("device", device), ("seed", seed)) if v is not None}
         return PSMMethod(**extra, **params)
     raise ValueError(f"unknown method {name!r}; available: {', '.join(available_methods())}")
+
+
+__all__ = ["Method", "MethodBase", "TileOutput", "DEFAULT_METHOD", "available_methods",
+           "parse_method_params", "get_method"]

@@ -13,7 +13,8 @@ Pipeline (``segment_tile``):
    array border; remove components smaller than ``min_area``,
 5. Euclidean distance transform of the mask, Gaussian-smoothed (``dist_sigma``),
 6. markers = h-maxima of the distance (``h`` px), watershed of -distance
-   restricted to the mask, fragments smaller than ``min_area`` are dropped.
+   restricted to the mask (both per connected component), fragments smaller than
+   ``min_area`` and objects larger than ``max_area`` (no nucleus is that big) dropped.
 
 Locality (tiled == untiled): every step is local except the threshold and
 mean level, which are fitted once globally.  Filters look at most
@@ -33,8 +34,14 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
-from ..morphology import fill_enclosed_holes, remove_small_objects, split_touching
+from ..morphology import (
+    fill_enclosed_holes,
+    remove_large_labels,
+    remove_small_objects,
+    split_touching,
+)
 from ..stain import hematoxylin_od
+from .base import MAX_NUCLEUS_AREA, MethodBase
 
 
 @dataclass
@@ -56,6 +63,8 @@ class ClassicalParams:
         101 px ~ 25 um ~ 2-3 nucleus diameters, so the mean tracks cytoplasm
         haze, section thickness and stain drift rather than single nuclei.
     halo_px: context pixels a tile needs on each side (>= largest nucleus + 4 sigma).
+    max_area: largest object kept (px at 0.25 um/px): a 30 um disc, 11,309 px; larger
+        "nuclei" are stain blobs, folds or a dark image read as one object (0 = no limit).
     """
 
     sigma: float = 1.0
@@ -68,9 +77,10 @@ class ClassicalParams:
     compactness: float = 0.0
     background_window: int = 101
     halo_px: int = 64
+    max_area: int = MAX_NUCLEUS_AREA
 
 
-class ClassicalMethod:
+class ClassicalMethod(MethodBase):
     """Hematoxylin + Otsu + distance-transform watershed (see module docstring)."""
 
     name = "classical"
@@ -85,6 +95,10 @@ class ClassicalMethod:
         self.params = ClassicalParams(**p)
         self.fitted_threshold: float | None = None
         self.fitted_level: float | None = None
+
+    @property
+    def max_area(self) -> int:
+        return self.params.max_area
 
     @property
     def halo(self) -> int:
@@ -135,8 +149,9 @@ class ClassicalMethod:
     def segment_tile(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 (H, W, 3) RGB -> int32 labels (0 background, 1..n); fits here if unfitted."""
         p = self.params
-        return split_touching(self.foreground(rgb), p.h, p.dist_sigma, p.compactness,
-                              p.min_area)
+        labels = split_touching(self.foreground(rgb), p.h, p.dist_sigma, p.compactness,
+                                p.min_area)
+        return remove_large_labels(labels, p.max_area)
 
     def describe(self) -> dict:
         """JSON-serialisable parameters and fitted values."""

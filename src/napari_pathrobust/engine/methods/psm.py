@@ -5,6 +5,9 @@ weights fitted once per slide), the SCM pseudo-mask (K-means centres fitted once
 slide), and the downstream network trained on pseudo-labels, whose nucleus probability
 and distance outputs give instances by a distance-transform watershed. Without downstream
 weights the method falls back to splitting the pseudo-mask (variant ``scm``).
+
+This module is the method the pipeline runs (parameters, fit, segment_tile, describe);
+its building blocks and the training of its two networks live in :mod:`..psm`.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ from ..models.batching import MicroBatcher
 from ..models.ssl_net import ActivationNet
 from ..models.unet import CompactUNet, padded_input
 from ..models.weights import load_model
-from ..morphology import relabel_sequential, remove_small_labels, split_touching
-from ..pipeline import TileOutput
+from ..morphology import (
+    relabel_sequential,
+    remove_large_labels,
+    remove_small_labels,
+    split_touching,
+)
 from ..psm.activation import SelfActivation
 from ..psm.clustering import SemanticClustering
 from ..psm.ihc import DabClassifier
 from ..psm.instances import SPLIT_RULES, InstanceParams, instances_from_outputs
+from .base import MAX_NUCLEUS_AREA, MethodBase, TileOutput
 
 SSL_WEIGHTS = "models/psm_ssl.pt"
 SEG_WEIGHTS = "models/psm_unet.pt"
@@ -52,6 +60,8 @@ class PSMParams:
     # smallest nucleus, as a fraction of the slide's median nucleus area (fitted once per
     # slide); 0 keeps the fixed ``min_area`` only. Drops specks, keeps small-nucleus tissue
     min_area_fraction: float = 0.25
+    # largest object kept (px at 0.25 um/px, a 30 um disc); 0 = no limit
+    max_area: int = MAX_NUCLEUS_AREA
     scm_split: bool = True  # SCM-only variant: split touching nuclei (else components)
     stain: str = "he"  # "ihc": classify cells DAB-positive / negative (e.g. Ki-67)
     precision: str = "auto"  # downstream network: fp32 | fp16 | bf16 | auto (fp16 on CUDA)
@@ -103,7 +113,7 @@ def _bundled(name: str) -> Optional[str]:
         return None
 
 
-class PSMMethod:
+class PSMMethod(MethodBase):
     """The PSM recognition method (see module docstring)."""
 
     name = "psm"
@@ -135,7 +145,8 @@ class PSMMethod:
         self.clustering = SemanticClustering(k=p.k, mode=p.cluster_mode,
                                              weight=p.cluster_weight, seed=p.seed)
         self.instance_params = InstanceParams(threshold=p.threshold, split=p.split, h=p.h,
-                                              core=p.core, min_area=p.min_area)
+                                              core=p.core, min_area=p.min_area,
+                                              max_area=p.max_area)
         self.floor_fitted = False
         self._sample_labels: Optional[tuple] = None  # (fingerprint, labels) of the fit sample
         self.dab = DabClassifier(seed=p.seed) if p.stain == "ihc" else None
@@ -160,6 +171,10 @@ class PSMMethod:
             n = self.params.batch_tiles or (4 if self.device.type == "cuda" else 1)
             self._batcher = MicroBatcher(self._network, max_batch=n)
         return self._batcher
+
+    @property
+    def max_area(self) -> int:
+        return self.params.max_area
 
     @property
     def variant(self) -> str:
@@ -212,6 +227,7 @@ class PSMMethod:
             # split is per component, and a component under it has no piece over it)
             return relabel_sequential(remove_small_labels(cached[1],
                                                           self.instance_params.min_area))
+        # (the cached labels are already free of objects over max_area)
         return instances_from_outputs(*self.network_outputs(rgb), self.instance_params)
 
     def _fitted(self, rgb: np.ndarray) -> None:
@@ -248,6 +264,8 @@ class PSMMethod:
             labels = split_touching(mask, min_area=self.params.min_area)
         else:
             labels = ndi.label(mask)[0].astype(np.int32)
+        if self.seg_net is None:
+            labels = remove_large_labels(labels, self.params.max_area)
         if self.dab is not None:
             return TileOutput(labels, maps, self.dab.classify(rgb, labels))
         return TileOutput(labels, maps) if self.params.maps else labels

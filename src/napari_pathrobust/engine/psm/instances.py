@@ -1,8 +1,8 @@
 """Instances from the downstream network's outputs (nucleus probability + distance).
 
 The mask is ``probability > threshold`` (holes filled, objects under ``min_area`` px
-dropped). Touching nuclei are split by one of
-two rules:
+dropped; instances over ``max_area`` px, larger than any nucleus, are dropped at the
+end). Touching nuclei are split by one of two rules:
 
 * ``distance`` (default): the Euclidean distance transform of the mask, weighted by
   ``dist_mix + predicted distance`` and smoothed, gives markers by h-maxima (``h`` px,
@@ -26,6 +26,7 @@ from scipy import ndimage as ndi
 
 from ..morphology import (
     fill_enclosed_holes,
+    remove_large_labels,
     remove_small_objects,
     split_touching,
     watershed_instances,
@@ -46,6 +47,7 @@ class InstanceParams:
     min_area: int = 30
     max_hole: int = 200
     min_core_area: int = 6
+    max_area: int = 0  # px; 0 = no limit (the PSM method passes its max_area)
 
     def __post_init__(self) -> None:
         if self.split not in SPLIT_RULES:
@@ -61,8 +63,11 @@ def instances_from_outputs(prob: np.ndarray, dist: np.ndarray,
     if not mask.any():
         return np.zeros(mask.shape, np.int32)
     if p.split == "distance":
-        return split_touching(mask, h=p.h, min_area=p.min_area,
-                              weight=p.dist_mix + np.clip(dist, 0, 1))
-    cores = remove_small_objects((dist > p.core) & mask, p.min_core_area)
-    markers, _ = ndi.label(cores)
-    return watershed_instances(np.where(mask, dist, 0), mask, markers, min_area=p.min_area)
+        labels = split_touching(mask, h=p.h, min_area=p.min_area,
+                                weight=p.dist_mix + np.clip(dist, 0, 1))
+    else:
+        cores = remove_small_objects((dist > p.core) & mask, p.min_core_area)
+        markers, _ = ndi.label(cores)
+        labels = watershed_instances(np.where(mask, dist, 0), mask, markers,
+                                     min_area=p.min_area)
+    return remove_large_labels(labels, p.max_area)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..models.ssl_net import ActivationNet, normalise
 from ..progress import Reporter
-from ._steps import StepRunner
+from .step_runner import StepRunner
 
 PRETEXTS = ("rotation", "rotation-similarity")
 

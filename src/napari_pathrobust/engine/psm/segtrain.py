@@ -6,7 +6,7 @@ rotations, and stain jitter in hematoxylin/eosin optical density space, so the n
 generalises to other labs' staining) and minimises the strategy's class loss on the
 nucleus channel (``erm``: ``BCE(nucleus, target; ignore 255)``) plus
 ``dist_weight * MSE(distance, target)`` on the pixels that are not ignored
-(strategies: :mod:`.segstrategy`).
+(strategies: :mod:`.seg_strategies`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from ..models.ssl_net import normalise
 from ..models.unet import CompactUNet
 from ..progress import Reporter
 from ..stain import HED_FROM_RGB, RGB_FROM_HED
-from ._steps import StepRunner
 from .pseudolabels import Targets
-from .segstrategy import class_targets, make_seg_strategy
+from .seg_strategies import class_targets, make_seg_strategy
+from .step_runner import StepRunner
 
 
 @dataclass

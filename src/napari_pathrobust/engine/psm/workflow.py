@@ -16,9 +16,9 @@ import numpy as np
 
 from ..progress import Reporter
 from .activation import SelfActivation
-from .choices import TARGET_VARIANTS
 from .clustering import SemanticClustering
 from .pseudolabels import TargetParams, Targets, build_targets
+from .training_options import TARGET_VARIANTS
 
 
 @dataclass

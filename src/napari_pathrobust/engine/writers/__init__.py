@@ -2,7 +2,8 @@
 
 Every writer writes a hidden temporary sibling (``.<name>.tmp-<random>``) and moves it into
 place with ``os.replace`` only on success; failures and cancellation leave nothing behind
-and an older destination untouched.
+and an older destination untouched. Jobs write into a staging folder inside the image's
+checkpoint folder and publish all outputs of one image together (``jobs/outputs.py``).
 """
 
 from ._atomic import atomic_path
@@ -13,8 +14,16 @@ from .labels import (
                      write_labels_tiff,
                      write_map_tiff,
 )
-from .misc import write_overlay_png, write_run_json
-from .tables import GeoJSONWriter, PointsCSVWriter, feature_id, read_geojson_polygons
+from .overlay import write_overlay_png
+from .run_record import write_run_json
+from .tables import (
+    GeoJSONWriter,
+    PointsCSVWriter,
+    ensure_run_id,
+    feature_id,
+    new_run_id,
+    read_geojson_polygons,
+)
 
 __all__ = [
     "atomic_path",
@@ -27,6 +36,8 @@ __all__ = [
     "GeoJSONWriter",
     "read_geojson_polygons",
     "feature_id",
+    "new_run_id",
+    "ensure_run_id",
     "write_overlay_png",
     "write_run_json",
 ]

@@ -189,11 +189,15 @@ class OmeZarrLabelsWriter:
         return {"ome": {"version": "0.5", "multiscales": [multiscale], "image-label": {}},
                 "pathrobust": clean_json(self.metadata)}
 
-    def finalize(self, reporter: Optional[Reporter] = None) -> Path:
-        """Build the pyramid chunk by chunk, write the metadata and publish ``dest``."""
+    def finalize(self, reporter: Optional[Reporter] = None,
+                 metadata: Optional[dict] = None) -> Path:
+        """Build the pyramid chunk by chunk, write the metadata (``metadata``, known after
+        the run, replaces the one given at creation) and publish ``dest``."""
         if self._target.done:
             raise RuntimeError(f"{self.dest}: already finalized or aborted")
         try:
+            if metadata is not None:
+                self.metadata = _stored_metadata(metadata, self.mpp)
             shapes = self._level_shapes()
             jobs = [math.ceil(s[0] / self.chunk) * math.ceil(s[1] / self.chunk)
                     for s in shapes[1:]]

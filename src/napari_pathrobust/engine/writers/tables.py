@@ -1,22 +1,26 @@
-"""Streamed per-nucleus outputs: centroid CSV and QuPath-compatible GeoJSON."""
+"""Per-nucleus outputs: centroid CSV and QuPath-compatible GeoJSON (staged, written in
+final-id order), and feature ids."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import os
 import uuid
 from pathlib import Path
-from typing import IO, Iterable, Optional
+from typing import Optional
 
 from ..errors import InputError
-from ..features import BASE_COLUMNS, NucleusRecord, record_polygon
-from ._atomic import AtomicDest, clean_json, dumps
+from ..nucleus_records import BASE_COLUMNS, NucleusRecord, record_polygon
+from ._atomic import clean_json, dumps
+from .staged import StagedTextWriter
 
-__all__ = ["PointsCSVWriter", "GeoJSONWriter", "read_geojson_polygons", "feature_id",
-           "class_color", "DEFAULT_CLASS_COLORS"]
+__all__ = ["PointsCSVWriter", "GeoJSONWriter", "read_geojson_polygons", "read_geojson_cells",
+           "feature_id",
+           "new_run_id", "ensure_run_id", "class_color", "DEFAULT_CLASS_COLORS"]
 
 #: QuPath-like default colours per classification name.
 DEFAULT_CLASS_COLORS: dict[str, tuple[int, int, int]] = {
@@ -39,68 +43,35 @@ def class_color(name: str, colors: Optional[dict] = None) -> list[int]:
     return [64 + digest[0] % 192, 64 + digest[1] % 192, 64 + digest[2] % 192]
 
 
-def feature_id(label: int, salt: str = "") -> str:
-    """Deterministic version-4-format UUID for a label (and optional per-run salt)."""
-    digest = hashlib.sha256(f"napari-pathrobust:{salt}:{int(label)}".encode()).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=4))
+#: namespace of feature ids whose run id is not a UUID (e.g. older metadata)
+_ID_NAMESPACE = uuid.UUID("6b1d5f0e-3c1a-4f57-9a0e-2f4c2d7c9b11")
 
 
-def _check_label(rec: NucleusRecord) -> int:
-    label = int(rec.label)
-    if label <= 0:
-        raise ValueError("record has no global label yet (label must be > 0)")
-    return label
+def feature_id(label: int, run_id: str = "") -> str:
+    """The GeoJSON feature id of ``label`` in run ``run_id``: ``uuid5(run_id, label)``.
+
+    Unique per run (each job run has its own uuid4 ``run_id``), and the same for every
+    export of one result (the run id travels in the metadata).
+    """
+    try:
+        namespace = uuid.UUID(hex=str(run_id))
+    except ValueError:
+        namespace = uuid.uuid5(_ID_NAMESPACE, str(run_id))
+    return str(uuid.uuid5(namespace, str(int(label))))
 
 
-class _StreamedText:
-    """Common add/commit/abort/context-manager plumbing around an atomic text file."""
+def new_run_id() -> str:
+    """A fresh run id (uuid4 hex)."""
+    return uuid.uuid4().hex
 
-    def __init__(self, dest: os.PathLike | str):
-        self._target = AtomicDest(dest)
-        self.dest = self._target.dest
-        self.count = 0
-        self._fh: Optional[IO[str]] = open(self._target.tmp, "w", encoding="utf-8",
-                                           newline="")
 
-    def _require_open(self) -> IO[str]:
-        if self._fh is None:
-            raise RuntimeError(f"{self.dest}: writer already committed or aborted")
-        return self._fh
-
-    def _finish(self) -> None:  # write trailing content before commit
-        pass
-
-    def commit(self) -> Path:
-        """Finish the file and move it onto the destination."""
-        fh = self._require_open()
-        try:
-            self._finish()
-            fh.close()
-        except BaseException:
-            self.abort()
-            raise
-        self._fh = None
-        return self._target.commit()
-
-    def abort(self) -> None:
-        """Discard the temporary file; an existing destination stays untouched."""
-        if self._fh is not None:
-            try:
-                self._fh.close()
-            except OSError:
-                pass
-            self._fh = None
-        if not self._target.done:
-            self._target.abort()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self.abort()
-        elif self._fh is not None:
-            self.commit()
+def ensure_run_id(metadata: Optional[dict]) -> str:
+    """The run id stored in ``metadata``; a new one is created and stored when missing."""
+    if metadata is None:
+        return new_run_id()
+    if not metadata.get("run_id"):
+        metadata["run_id"] = new_run_id()
+    return str(metadata["run_id"])
 
 
 def _csv_value(value) -> str:
@@ -111,105 +82,97 @@ def _csv_value(value) -> str:
     return str(value)
 
 
-class PointsCSVWriter(_StreamedText):
-    """Streamed centroid table: ``label,x,y,area,classification,status,<measurements>``.
-
-    Measurement columns come from the first record (in its order); later records' missing
-    values are written empty and extra names are dropped. Exactly one header line; x/y
-    are the global centroid column/row in pixels.
-    """
-
-    def __init__(self, dest: os.PathLike | str):
-        super().__init__(dest)
-        self._writer = csv.writer(self._fh, lineterminator="\n")
-        self.columns: Optional[list[str]] = None
-
-    def _header(self, first: Optional[NucleusRecord]) -> None:
-        names = [] if first is None else [k for k in first.measurements
-                                          if k not in BASE_COLUMNS]
-        self.columns = list(BASE_COLUMNS) + names
-        self._writer.writerow(self.columns)
-
-    def add(self, records: Iterable[NucleusRecord]) -> None:
-        """Append records (labels must already be assigned)."""
-        self._require_open()
-        for rec in records:
-            label = _check_label(rec)
-            if self.columns is None:
-                self._header(rec)
-            row = [str(label), _csv_value(float(rec.centroid_x)),
-                   _csv_value(float(rec.centroid_y)), str(int(rec.area)),
-                   _one_line(rec.classification), _one_line(rec.status)]
-            for name in self.columns[len(BASE_COLUMNS):]:
-                value = rec.measurements.get(name)
-                row.append(_csv_value(None if value is None else float(value)))
-            self._writer.writerow(row)
-            self.count += 1
-
-    def _finish(self) -> None:
-        if self.columns is None:
-            self._header(None)
-
-
 def _one_line(text: str) -> str:
     return str(text).replace("\r", " ").replace("\n", " ")
 
 
-class GeoJSONWriter(_StreamedText):
-    """Streamed QuPath-compatible FeatureCollection of detection polygons.
+class PointsCSVWriter(StagedTextWriter):
+    """Centroid table: ``label,x,y,area,classification,status,<measurements>``.
 
-    Each record becomes one Feature written immediately (id: :func:`feature_id` of the
-    label and ``id_salt``; coordinates rounded to 2 decimals). ``metadata`` is stored as the
-    top-level foreign member ``"pathrobust"``; ``colors`` maps classification names to RGB.
+    Rows are written in ascending final id at :meth:`commit`. Measurement columns come
+    from the first record added (in its order); later records' missing values are written
+    empty and extra names are dropped. x/y are the global centroid column/row in pixels.
+    """
+
+    def __init__(self, dest: os.PathLike | str):
+        super().__init__(dest)
+        self.columns: Optional[list[str]] = None
+        self._buffer = io.StringIO()
+        self._csv = csv.writer(self._buffer, lineterminator="\n")
+
+    def _encode(self, rec: NucleusRecord) -> str:
+        if self.columns is None:
+            self.columns = list(BASE_COLUMNS) + [k for k in rec.measurements
+                                                 if k not in BASE_COLUMNS]
+        row = [_csv_value(float(rec.centroid_x)), _csv_value(float(rec.centroid_y)),
+               str(int(rec.area)), _one_line(rec.classification), _one_line(rec.status)]
+        for name in self.columns[len(BASE_COLUMNS):]:
+            value = rec.measurements.get(name)
+            row.append(_csv_value(None if value is None else float(value)))
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._csv.writerow(row)
+        return self._buffer.getvalue()
+
+    def _header(self) -> str:
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._csv.writerow(self.columns or list(BASE_COLUMNS))
+        return self._buffer.getvalue()
+
+    def _line(self, label: int, text: str, first: bool) -> str:
+        return f"{label},{text}"
+
+
+class GeoJSONWriter(StagedTextWriter):
+    """QuPath-compatible FeatureCollection of detection polygons.
+
+    Each record becomes one Feature (id: :func:`feature_id` of its final label and
+    ``run_id``; coordinates rounded to 2 decimals), written in ascending final id at
+    :meth:`commit`. ``metadata`` (settable until commit) is stored as the top-level foreign
+    member ``"pathrobust"``; ``colors`` maps classification names to RGB.
     """
 
     def __init__(self, dest: os.PathLike | str, metadata: Optional[dict] = None,
-                 colors: Optional[dict] = None, simplify: float = 0.3, id_salt: str = ""):
-        super().__init__(dest)
+                 colors: Optional[dict] = None, simplify: float = 0.3, run_id: str = ""):
+        super().__init__(dest, metadata)
         self.colors = dict(colors or {})
         self.simplify = simplify
-        self.id_salt = id_salt
-        try:
-            self._fh.write('{"type": "FeatureCollection",\n"pathrobust": '
-                           + dumps(metadata or {}) + ',\n"features": [')
-        except BaseException:
-            self.abort()
-            raise
+        self.run_id = run_id
 
-    def _feature(self, rec: NucleusRecord) -> dict:
-        label = _check_label(rec)
+    def _encode(self, rec: NucleusRecord) -> str:
         polygon = rec.polygon if rec.polygon is not None else record_polygon(rec, self.simplify)
         ring = [[round(float(x), 2), round(float(y), 2)] for x, y in polygon]
         measurements = clean_json({k: float(v) for k, v in rec.measurements.items()})
-        return {
-            "type": "Feature",
-            "id": feature_id(label, self.id_salt),
-            "geometry": {"type": "Polygon", "coordinates": [ring]},
-            "properties": {
-                "objectType": "detection",
-                "classification": {"name": str(rec.classification),
-                                    "color": class_color(str(rec.classification),
-                                                         self.colors)},
-                "measurements": measurements,
-                "label": label,
-                "status": str(rec.status),
-            },
+        geometry = {"type": "Polygon", "coordinates": [ring]}
+        properties = {
+            "objectType": "detection",
+            "classification": {"name": str(rec.classification),
+                               "color": class_color(str(rec.classification), self.colors)},
+            "measurements": measurements,
+            "status": str(rec.status),
         }
+        return _compact(geometry) + "\t" + _compact(properties)
 
-    def add(self, records: Iterable[NucleusRecord]) -> None:
-        """Append records (labels must already be assigned); each is written at once."""
-        fh = self._require_open()
-        for rec in records:
-            feature = self._feature(rec)  # already JSON-clean: skip the generic cleaner
-            try:
-                text = json.dumps(feature, separators=(",", ":"), allow_nan=False)
-            except (TypeError, ValueError):
-                text = dumps(feature, separators=(",", ":"))
-            fh.write(("\n" if self.count == 0 else ",\n") + text)
-            self.count += 1
+    def _header(self) -> str:
+        return ('{"type": "FeatureCollection",\n"pathrobust": ' + dumps(self.metadata)
+                + ',\n"features": [')
 
-    def _finish(self) -> None:
-        self._fh.write("\n]}\n")
+    def _line(self, label: int, text: str, first: bool) -> str:
+        geometry, properties = text.split("\t", 1)
+        return ("\n" if first else ",\n") + (
+            f'{{"type":"Feature","id":"{feature_id(label, self.run_id)}",'
+            f'"geometry":{geometry},"properties":{properties[:-1]},"label":{label}}}}}')
+
+    def _trailer(self) -> str:
+        return "\n]}\n"
+
+
+def _compact(obj) -> str:
+    try:  # already JSON-clean: skip the generic cleaner
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return dumps(obj, separators=(",", ":"))
 
 
 def read_geojson_polygons(path: os.PathLike | str) -> list[dict]:
@@ -218,6 +181,12 @@ def read_geojson_polygons(path: os.PathLike | str) -> list[dict]:
     Each dict: ``label`` (None when absent), ``polygon`` (exterior ring as (x, y) tuples),
     ``classification`` (name or None), ``measurements`` (dict), ``status``.
     """
+    return read_geojson_cells(path)[0]
+
+
+def read_geojson_cells(path: os.PathLike | str) -> tuple[list[dict], dict]:
+    """:func:`read_geojson_polygons` plus the stored ``"pathrobust"`` metadata ({} if none),
+    from one parse of the file."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "no such file")
@@ -226,6 +195,8 @@ def read_geojson_polygons(path: os.PathLike | str) -> list[dict]:
             data = json.load(fh)
     except (ValueError, OSError) as exc:
         raise InputError(path, f"not valid JSON ({exc})") from exc
+    metadata = data.get("pathrobust") if isinstance(data, dict) else None
+    metadata = metadata if isinstance(metadata, dict) else {}
     if isinstance(data, list):
         features = data
     elif isinstance(data, dict) and data.get("type") == "FeatureCollection":
@@ -256,4 +227,4 @@ def read_geojson_polygons(path: os.PathLike | str) -> list[dict]:
             "measurements": measurements,
             "status": props.get("status"),
         })
-    return out
+    return out, metadata

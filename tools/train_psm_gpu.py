@@ -2,10 +2,10 @@
 
 Meant for a GPU machine that has torch, numpy, scipy, scikit-image and Pillow but not
 the plugin's I/O stack, so it reads PNG/TIFF tiles directly and saves raw weight blobs
-(``{"kind", "config", "state_dict"}``) plus a JSON log; `benchmarks/finish_psm_models.py`
+(``{"kind", "config", "state_dict"}``) plus a JSON log; `tools/finish_psm_models.py`
 then writes the model cards and hashes on the development machine.
 
-    PYTHONPATH=src python3 benchmarks/train_psm_gpu.py --images DIR --out OUT \
+    PYTHONPATH=src python3 tools/train_psm_gpu.py --images DIR --out OUT \
         [--ssl-steps 3000] [--seg-steps 4000] [--device cuda]
 
 No label or mask is read: the images are the only input.
@@ -56,6 +56,14 @@ def save_blob(net, kind: str, path: Path) -> None:
     torch.save({"kind": kind, "config": net.config, "state_dict": state}, path)
 
 
+def load_blob(path: Path, builders: dict):
+    """(network in eval mode, kind) from a blob written by :func:`save_blob`."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    net = builders[blob["kind"]](**blob["config"])
+    net.load_state_dict(blob["state_dict"])
+    return net.eval(), blob["kind"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=Path, required=True)
@@ -78,10 +86,7 @@ def main() -> None:
     if args.ssl:
         from napari_pathrobust.engine.models.ssl_net import ActivationNet
 
-        blob = torch.load(args.ssl, map_location="cpu", weights_only=True)
-        net = ActivationNet(**blob["config"])
-        net.load_state_dict(blob["state_dict"])
-        net.eval()
+        net, _ = load_blob(args.ssl, {"activation-net": ActivationNet})
         log["ssl"] = {"reused": str(args.ssl)}
     else:
         ssl_cfg = PretextConfig(steps=args.ssl_steps, batch=64, crop=128, seed=args.seed)

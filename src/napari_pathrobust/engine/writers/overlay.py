@@ -1,18 +1,17 @@
-"""Small outputs: QC overlay PNG and the run-description JSON sidecar."""
+"""The QC overlay PNG: the image with nucleus outlines, downsampled to a bounded size."""
 
 from __future__ import annotations
 
 import math
 import os
-import platform
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
-from ._atomic import atomic_path, dumps
+from ._atomic import atomic_path
 
-__all__ = ["write_overlay_png", "write_run_json", "overlay_factor", "package_versions"]
+__all__ = ["write_overlay_png", "overlay_factor"]
 
 
 def overlay_factor(shape: tuple[int, ...], max_side: int) -> int:
@@ -71,28 +70,4 @@ def write_overlay_png(path: os.PathLike | str, rgb, labels, max_side: int = 4096
     small_rgb[edges] = np.asarray(color, dtype=np.uint8)[:3]
     with atomic_path(path) as tmp:
         Image.fromarray(small_rgb).save(tmp, format="PNG", compress_level=2)
-    return Path(path)
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of Python and the main libraries (those importable)."""
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    for dist in ("napari-pathrobust", "numpy", "scipy", "scikit-image", "zarr", "tifffile",
-                 "shapely", "torch", "napari"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
-
-
-def write_run_json(path: os.PathLike | str, info: dict) -> Path:
-    """Write the run sidecar JSON atomically (adds ``versions`` when ``info`` has none)."""
-    data = dict(info)
-    data.setdefault("versions", package_versions())
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(dumps(data, indent=2) + "\n")
     return Path(path)

@@ -1,4 +1,9 @@
-"""One optimiser step with loss bookkeeping and progress, shared by the PSM trainers."""
+"""One optimiser step with loss bookkeeping and progress, shared by the two PSM trainers
+(:mod:`.pretext` and :mod:`.segtrain`), which run their own loops over crop windows.
+
+Not to be confused with :mod:`..training.loop`, the generic loop over in-memory batches
+that the DAR experiments on classification use.
+"""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from napari_pathrobust.engine.psm.pseudolabels import IGNORE, build_targets
-from napari_pathrobust.engine.psm.segstrategy import (
+from napari_pathrobust.engine.psm.seg_strategies import (
     DenseDAR,
     SegStrategy,
     class_targets,

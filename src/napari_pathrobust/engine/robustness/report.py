@@ -1,4 +1,5 @@
-"""Robustness plots (kind x severity heatmap, per-kind curves) and a one-page HTML report.
+"""Report rendering: kind x severity heatmaps, per-kind curves, example grids of the
+corruptions and a one-page HTML report.
 
 Matplotlib with the Agg backend only (no display, no Qt): safe in the engine and on servers.
 """
@@ -11,9 +12,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .corrupt import corrupt
-from .robustness import sensitivity_ranking, summarise
-from .writers import atomic_path
+from ..corrupt import corrupt
+from ..writers import atomic_path
+from .summary import sensitivity_ranking, summarise
 
 METRIC_TITLES = {"aji": "AJI", "object_dice": "object Dice", "pixel_f1": "pixel F1",
                  "detection_f1": "detection F1", "agreement": "agreement with clean",
@@ -70,14 +71,19 @@ def plot_curves(rows: Sequence[dict], metric: str, out: Path, fmts=("png", "svg"
     return [_save(fig, out.with_suffix(f".{f}")) for f in fmts]
 
 
+def _centre_crop(rgb: np.ndarray, side: int = 512) -> np.ndarray:
+    """The centred square of at most ``side`` pixels (RGB channels only)."""
+    side = min(rgb.shape[0], rgb.shape[1], side)
+    y0, x0 = (rgb.shape[0] - side) // 2, (rgb.shape[1] - side) // 2
+    return np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side, :3])
+
+
 def contact_sheet(rgb: np.ndarray, kinds: Sequence[str], severities: Sequence[int],
                   seed: int = 0, thumb: int = 160, device: str = "cpu") -> np.ndarray:
     """A grid image: one row per kind, one column per severity (first column clean)."""
     from skimage.transform import resize
 
-    side = min(rgb.shape[0], rgb.shape[1], 512)
-    y0, x0 = (rgb.shape[0] - side) // 2, (rgb.shape[1] - side) // 2
-    crop = np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side, :3])
+    crop = _centre_crop(rgb)
 
     def small(a):
         return (resize(a, (thumb, thumb), anti_aliasing=True) * 255).round().astype(np.uint8)
@@ -97,16 +103,14 @@ def kinds_grid(rgb: np.ndarray, kinds: Sequence[str], severity: int, seed: int =
     crop of at most 512 px; cells in ``kinds`` order, row-major."""
     from skimage.transform import resize
 
-    side = min(rgb.shape[0], rgb.shape[1], 512)
-    y0, x0 = (rgb.shape[0] - side) // 2, (rgb.shape[1] - side) // 2
-    crop = np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side, :3])
+    crop = _centre_crop(rgb)
     cells = [crop]
     for i, k in enumerate(kinds):
         if reporter is not None:
             reporter.report(i, len(kinds), k)
         cells.append(corrupt(crop, k, severity, seed, device))
     cells = [(resize(c, (thumb, thumb), anti_aliasing=True) * 255).round().astype(np.uint8)
-             if side != thumb else c for c in cells]
+             if crop.shape[0] != thumb else c for c in cells]
     cells += [np.full_like(cells[0], 255)] * (-len(cells) % ncols)
     cells = [np.pad(c, ((3, 3), (3, 3), (0, 0)), constant_values=255) for c in cells]
     rows = [np.concatenate(cells[i:i + ncols], axis=1) for i in range(0, len(cells), ncols)]

@@ -1,4 +1,4 @@
-"""Tests for engine.features: records, measurements, polygons, feature tables."""
+"""Tests for engine.nucleus_records: records, measurements, polygons, feature tables."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from skimage.draw import polygon as draw_polygon
 from skimage.measure import regionprops
 
 from napari_pathrobust.engine.errors import InputError
-from napari_pathrobust.engine.features import (
+from napari_pathrobust.engine.nucleus_records import (
     NucleusRecord,
     features_table,
     hematoxylin_od,
@@ -193,10 +193,8 @@ def test_features_table_columns():
     assert len(empty["label"]) == 0
 
 
-def test_measure_speed_typical_tile():
-    """~1500 nuclei on a 1000 x 1000 tile must be measured quickly."""
-    import time
-
+def test_measure_typical_tile():
+    """~1500 nuclei on a 1000 x 1000 tile: one record each (speed: bench_hot_paths.py)."""
     rng = np.random.default_rng(1)
     lab = np.zeros((1000, 1000), np.int32)
     n = 0
@@ -207,9 +205,5 @@ def test_measure_speed_typical_tile():
                              rotation=rng.uniform(0, 3), shape=lab.shape)
             lab[rr, cc] = n
     rgb = rng.integers(0, 256, (1000, 1000, 3), dtype=np.uint8)
-    measure_objects(lab[:100, :100], rgb[:100, :100])  # warm-up
-    t = time.perf_counter()
     recs = measure_objects(lab, rgb, mpp=0.25)
-    elapsed = time.perf_counter() - t
     assert len(recs) == n
-    assert elapsed < 1.5  # generous for slow CI; ~0.13 s on a desktop core

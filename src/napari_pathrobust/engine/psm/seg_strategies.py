@@ -1,4 +1,4 @@
-"""Training strategies for the downstream nucleus network (DAR issue, part b).
+"""Loss strategies for training the downstream nucleus network (DAR issue, part b).
 
 The U-Net's first output channel is a nucleus logit; as a two-class problem (background,
 nucleus) its per-pixel cross-entropy equals the binary cross-entropy, so every strategy
@@ -33,7 +33,7 @@ import torch
 from ..training.dar import DARStrategy, balanced_loss
 from ..training.losses import IGNORE_INDEX, get_loss
 from ..training.probe import EarlyLossRecorder, probe_targets, sample_class_loss, select_probe
-from .choices import SEG_STRATEGIES
+from .training_options import SEG_STRATEGIES
 
 N_CLASSES = 2
 

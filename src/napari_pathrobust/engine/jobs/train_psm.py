@@ -1,4 +1,8 @@
-"""Loading training images and the end-to-end downstream training job."""
+"""Training jobs that write network weights: the PSM activation network (pretext task)
+and the downstream nucleus network (pseudo-labels, optional self-training rounds).
+
+Each writes its weights and model card atomically (``save_model``) and nothing else.
+"""
 
 from __future__ import annotations
 
@@ -8,33 +12,29 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..io import open_image
 from ..progress import Reporter
-
-MAX_WHOLE_PIXELS = 4096 * 4096
-
-
-def load_training_images(paths: Sequence[Path], seed: int = 0, crop: int = 1024,
-                         crops_per_slide: int = 16) -> list[np.ndarray]:
-    """RGB arrays for training: small images whole, large slides as seeded crops."""
-    rng = np.random.default_rng(seed)
-    images = []
-    for path in paths:
-        slide = open_image(path)
-        height, width = slide.shape
-        if height * width <= MAX_WHOLE_PIXELS:
-            images.append(np.asarray(slide.data.compute()))
-            continue
-        for _ in range(crops_per_slide):
-            y = int(rng.integers(0, height - crop + 1))
-            x = int(rng.integers(0, width - crop + 1))
-            images.append(np.asarray(slide.data[y:y + crop, x:x + crop].compute()))
-    if not images:
-        raise InputError("inputs", "no training images")
-    return images
+from ..psm.training_images import load_training_images
 
 
-def train_downstream(paths: Sequence[Path], images: Sequence[np.ndarray], output: Path,
+def train_activation_network(paths: Sequence[Path], output: Path, config,
+                             device: str = "auto", reporter: Optional[Reporter] = None,
+                             images: Optional[Sequence[np.ndarray]] = None
+                             ) -> tuple[str, dict]:
+    """Fit the activation network on ``paths`` with the pretext ``config``
+    (:class:`..psm.pretext.PretextConfig`); writes weights + card, returns (sha256, log)."""
+    from ..device import resolve_device
+    from ..models.weights import save_model
+    from ..psm.pretext import train_pretext
+
+    images = load_training_images(paths, seed=config.seed) if images is None else images
+    net, log = train_pretext(images, config, resolve_device(device), reporter or Reporter())
+    card = {"task": "PSM self-supervised activation network", "pretext": config.pretext,
+            "data": [Path(p).name for p in paths], "config": vars(config), "training": log}
+    return save_model(net, output, "activation-net", card), log
+
+
+def train_downstream(paths: Sequence[Path], images: Optional[Sequence[np.ndarray]],
+                     output: Path,
                      ssl_weights: Optional[Path] = None, steps: int = 2000, batch: int = 8,
                      crop: int = 256, width: int = 16, lr: Optional[float] = None,
                      seed: int = 0, device: str = "auto", voronoi: bool = True,
@@ -49,20 +49,22 @@ def train_downstream(paths: Sequence[Path], images: Sequence[np.ndarray], output
     confidence-filtered self-training (:mod:`.selftrain`), each a fresh network trained
     the same way on targets grown from the previous network's outputs; the last one is
     saved. ``keep_rounds`` also saves each earlier round as ``<output>_round<k>.pt``.
+    ``images``: the training arrays (None: :func:`load_training_images` of ``paths``).
     """
     from dataclasses import asdict
 
     from ..device import resolve_device
     from ..methods.psm import BUILDERS, SSL_WEIGHTS, _bundled
     from ..models.weights import load_model, save_model
-    from .activation import SelfActivation
-    from .clustering import SemanticClustering
-    from .pseudolabels import TargetParams
-    from .segtrain import SegTrainConfig, train_segmentation
-    from .selftrain import SelfTrainingRule, next_round_targets
-    from .workflow import agreement_labels, pseudo_masks, targets_for, variant_sources
+    from ..psm.activation import SelfActivation
+    from ..psm.clustering import SemanticClustering
+    from ..psm.pseudolabels import TargetParams
+    from ..psm.segtrain import SegTrainConfig, train_segmentation
+    from ..psm.selftrain import SelfTrainingRule, next_round_targets
+    from ..psm.workflow import agreement_labels, pseudo_masks, targets_for, variant_sources
 
     reporter = reporter or Reporter()
+    images = load_training_images(paths, seed=seed) if images is None else images
     dev = resolve_device(device)
     ssl_path = ssl_weights or _bundled(SSL_WEIGHTS)
     if not ssl_path:

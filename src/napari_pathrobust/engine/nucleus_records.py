@@ -74,26 +74,41 @@ def _border_pixels(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return rows, cols, _PERIMETER_WEIGHTS[code]
 
 
-def _window_stats(lab: np.ndarray, od: Optional[np.ndarray]) -> dict[str, np.ndarray]:
-    """Per-label (index = label value) moments, perimeter, hull area and mean OD."""
+def _window_stats(lab: np.ndarray, od: Optional[np.ndarray],
+                  offset: tuple[int, int] = (0, 0)) -> dict[str, np.ndarray]:
+    """Per-label (index = label value) moments, perimeter, hull area and mean OD.
+
+    Every value is computed from coordinates relative to the object's own bounding box
+    and summed in raster order, and the centroid (in global coordinates, ``offset`` =
+    global position of ``lab[0, 0]``) from exact integer sums: an object's numbers are
+    bit-identical in every window that contains it (tiled == untiled records).
+    """
     import shapely
+    from scipy import ndimage as ndi
 
     n = int(lab.max()) + 1 if lab.size else 1
     flat = lab.ravel()
     h, w = lab.shape
-    rr = np.repeat(np.arange(h, dtype=np.float64), w)
-    cc = np.tile(np.arange(w, dtype=np.float64), h)
+    r0 = np.zeros(n, np.int64)
+    c0 = np.zeros(n, np.int64)
+    for v, slc in enumerate(ndi.find_objects(lab), start=1):
+        if slc is not None:
+            r0[v], c0[v] = slc[0].start, slc[1].start
+    rr = (np.repeat(np.arange(h, dtype=np.int64), w) - r0[flat]).astype(np.float64)
+    cc = (np.tile(np.arange(w, dtype=np.int64), h) - c0[flat]).astype(np.float64)
     count = np.bincount(flat, minlength=n).astype(np.float64)
     safe = np.maximum(count, 1)
-    mr = np.bincount(flat, rr, n) / safe
-    mc = np.bincount(flat, cc, n) / safe
+    sr, sc = np.bincount(flat, rr, n), np.bincount(flat, cc, n)  # exact integer sums
+    mr, mc = sr / safe, sc / safe  # box-relative means
     # central second moments (population), shifted by the mean for accuracy
     dr = rr - mr[flat]
     dc = cc - mc[flat]
     vrr = np.bincount(flat, dr * dr, n) / safe
     vcc = np.bincount(flat, dc * dc, n) / safe
     vrc = np.bincount(flat, dr * dc, n) / safe
-    stats = {"count": count, "mr": mr, "mc": mc, "vrr": vrr, "vcc": vcc, "vrc": vrc}
+    gy = (sr + count * (r0 + offset[0])) / safe  # global centroid from an exact sum
+    gx = (sc + count * (c0 + offset[1])) / safe
+    stats = {"count": count, "gy": gy, "gx": gx, "vrr": vrr, "vcc": vcc, "vrc": vrc}
     if od is not None:
         stats["od"] = np.bincount(flat, od.ravel().astype(np.float64), n) / safe
     rows, cols, weights = _border_pixels(lab)
@@ -171,7 +186,7 @@ def measure_objects(
     if not regions:
         return []
     values = np.array([r.label for r in regions], dtype=np.intp)
-    stats = _window_stats(labels.astype(np.intp, copy=False), od)
+    stats = _window_stats(labels.astype(np.intp, copy=False), od, (oy, ox))
 
     records: list[NucleusRecord] = []
     for region, v in zip(regions, values):
@@ -199,7 +214,7 @@ def measure_objects(
         records.append(NucleusRecord(
             label=0, y0=oy + int(r0), x0=ox + int(c0),
             mask=np.ascontiguousarray(region.image, dtype=bool),
-            centroid_y=oy + float(stats["mr"][v]), centroid_x=ox + float(stats["mc"][v]),
+            centroid_y=float(stats["gy"][v]), centroid_x=float(stats["gx"][v]),
             area=area, measurements=m))
     return records
 

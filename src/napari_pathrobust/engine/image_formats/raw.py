@@ -1,0 +1,97 @@
+"""What every format reader returns (:class:`RawImage`) and the helpers they share:
+axis guessing, chunking, pixel-size parsing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TARGET_CHUNK = 1024
+# Microns per pixel outside this range come from screen/print resolutions, not microscopes.
+_MPP_PLAUSIBLE = (0.01, 50.0)
+_UNIT_TO_UM = {
+    "µm": 1.0, "μm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
+    "micrometre": 1.0, "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "millimeter": 1e3,
+    "cm": 1e4, "centimeter": 1e4, "m": 1e6, "meter": 1e6, "å": 1e-4, "angstrom": 1e-4,
+}
+
+
+@dataclass
+class RawImage:
+    """Lazy levels straight from a file, before conversion to RGB uint8."""
+
+    levels: list
+    axes: str | None
+    mpp: float | None = None
+    metadata: dict = field(default_factory=dict)
+    conversions: list = field(default_factory=list)
+
+
+def one_line(text: object, limit: int = 160) -> str:
+    """Collapse an exception text to one short line."""
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def plausible_mpp(value: float | None) -> float | None:
+    """Return ``value`` when it looks like a microscope pixel size, else None."""
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    lo, hi = _MPP_PLAUSIBLE
+    return v if np.isfinite(v) and lo <= v <= hi else None
+
+
+def unit_to_um(unit: str | None, default: float | None = 1.0) -> float | None:
+    """Factor converting a length unit name to micrometres (None when unknown)."""
+    if unit is None or unit == "":
+        return default
+    return _UNIT_TO_UM.get(str(unit).strip().lower())
+
+
+def guess_axes(shape: tuple[int, ...]) -> str:
+    """Guess axis letters (Y, X, C for channels, Q for anything else) from a shape."""
+    letters = ["Q"] * len(shape)
+    big = [i for i, n in enumerate(shape) if n > 1]
+    if len(big) < 2:
+        # Not a 2-D image; call the last two axes Y and X so the size check can complain.
+        for letter, i in zip("YX", range(max(0, len(shape) - 2), len(shape))):
+            letters[i] = letter
+        return "".join(letters)
+    dims = [shape[i] for i in big]
+    small = 16
+    if len(big) == 2:
+        y, x = big
+    elif dims[-1] <= 4 or (dims[-1] <= small < dims[-3]):
+        y, x, c = big[-3:]
+        letters[c] = "C"
+    elif dims[-3] <= small:
+        c, y, x = big[-3:]
+        letters[c] = "C"
+    else:
+        y, x = big[-2:]
+    letters[y], letters[x] = "Y", "X"
+    return "".join(letters)
+
+
+def chunks_for(native: tuple[int, ...], shape: tuple[int, ...], axes: str) -> tuple[int, ...]:
+    """Dask chunks of about 1024x1024 pixels that are whole multiples of the file's chunks."""
+    out = list(native)
+    if "Y" not in axes or "X" not in axes:
+        return tuple(out)
+    iy, ix = axes.index("Y"), axes.index("X")
+    ny, nx = native[iy], native[ix]
+    if nx >= shape[ix] and ny < shape[iy]:  # strips: keep full rows, about 4 Mpx per chunk
+        rows = (4 * TARGET_CHUNK * TARGET_CHUNK // max(shape[ix], 1)) // ny * ny
+        out[iy] = min(shape[iy], max(ny, rows))
+    else:
+        for i, n in ((iy, ny), (ix, nx)):
+            if n < TARGET_CHUNK:
+                n = n * max(1, round(TARGET_CHUNK / n))
+            out[i] = min(shape[i], n)
+    for i, letter in enumerate(axes):
+        if letter in "CS":
+            out[i] = shape[i]
+    return tuple(int(n) for n in out)

@@ -1,0 +1,165 @@
+"""TIFF, SVS and OME-TIFF files: series 0 opened lazily, one dask array per level."""
+
+from __future__ import annotations
+
+import os
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+
+from ..errors import InputError
+from .raw import TARGET_CHUNK, RawImage, chunks_for, one_line, plausible_mpp, unit_to_um
+
+
+def read_tiff(path: Path, source: str) -> RawImage:
+    """Open series 0 of a TIFF/SVS/OME-TIFF lazily, one dask array per pyramid level."""
+    import tifffile
+    import zarr
+
+    try:
+        tif = tifffile.TiffFile(path)
+        series = tif.series[0] if tif.series else None
+    except Exception as exc:  # noqa: BLE001 - tifffile raises many kinds on bad files
+        raise InputError(source, f"not a readable TIFF file ({one_line(exc)})") from None
+    if series is None or not series.shape:
+        tif.close()
+        raise InputError(source, "TIFF file contains no image")
+    try:
+        _check_truncated(tif, series, path, source)
+        page = series.levels[0].keyframe
+        photometric = int(page.photometric)
+        if photometric == 5:  # SEPARATED (CMYK)
+            raise InputError(source, "CMYK (separated) TIFF is not supported; save it as RGB")
+        axes = series.axes
+        levels = []
+        for i, level in enumerate(series.levels):
+            levels.append(_tiff_level(path, series, i, level, axes, zarr, tifffile))
+        conversions: list[str] = []
+        if photometric == 3 and page.colormap is not None:  # PALETTE
+            levels = [_apply_palette(lv, page.colormap) for lv in levels]
+            axes = axes + "S"
+            conversions.append("applied TIFF palette colormap")
+        elif photometric == 0 and np.dtype(series.dtype).kind in "bui":  # MINISWHITE
+            levels = [_invert(lv) for lv in levels]
+            conversions.append("inverted min-is-white grayscale")
+        kind = "svs" if tif.is_svs else "ome-tiff" if tif.is_ome else "tiff"
+        mpp, mpp_source = _tiff_mpp(tif, page)
+        meta = {
+            "format": kind,
+            "tiff_axes": series.axes,
+            "tiff_chunks": list(page.chunks),
+            "tiff_compression": str(getattr(page.compression, "name", page.compression)),
+            "mpp_source": mpp_source,
+        }
+        return RawImage(levels, axes, mpp, meta, conversions)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(source, f"not a readable TIFF file ({one_line(exc)})") from None
+    finally:
+        tif.close()  # the zarr stores reopen the file on demand
+
+
+def _check_truncated(tif, series, path: Path, source: str) -> None:
+    size = os.path.getsize(path)
+    needed = 0
+    for level in series.levels:
+        for page in level.pages:
+            if page is None:
+                continue
+            offsets, counts = page.dataoffsets, page.databytecounts
+            ends = [o + c for o, c in zip(offsets, counts) if c > 0]
+            if ends:
+                needed = max(needed, max(ends))
+    if needed > size:
+        raise InputError(
+            source, f"file is truncated: expected at least {needed} bytes, found {size}"
+        )
+
+
+def _tiff_level(path, series, index, level, axes, zarr, tifffile):
+    store = series.aszarr(level=index)
+    arr = zarr.open(store, mode="r")
+    shape = tuple(arr.shape)
+    native = tuple(arr.chunks)
+    if native == shape and max(shape) > TARGET_CHUNK:
+        # One contiguous block (uncompressed, untiled): memory-map instead of reading it whole.
+        try:
+            mm = tifffile.memmap(path, series=0, level=index, mode="r")
+            if tuple(mm.shape) == shape:
+                return da.from_array(mm, chunks=chunks_for((1,) * len(shape), shape, axes))
+        except Exception:  # noqa: BLE001 - not memory-mappable; fall back to zarr
+            pass
+    return da.from_zarr(arr, chunks=chunks_for(native, shape, axes))
+
+
+def _apply_palette(level, colormap: np.ndarray):
+    cmap = np.asarray(colormap)
+    if cmap.max() > 255:
+        cmap = np.rint(cmap / 257.0)
+    lut = np.ascontiguousarray(cmap.T).astype(np.uint8)  # (n, 3)
+    return level.map_blocks(
+        lambda b: lut[np.clip(b, 0, len(lut) - 1)],
+        dtype=np.uint8,
+        chunks=level.chunks + ((3,),),
+        new_axis=level.ndim,
+    )
+
+
+def _invert(level):
+    if level.dtype == bool:
+        return ~level
+    return np.iinfo(level.dtype).max - level
+
+
+def _tiff_mpp(tif, page) -> tuple[float | None, str | None]:
+    if tif.is_ome and tif.ome_metadata:
+        mpp = _ome_xml_mpp(tif.ome_metadata)
+        if mpp is not None:
+            return mpp, "OME-XML PhysicalSizeX"
+    desc = page.description or ""
+    if desc.startswith("Aperio"):
+        m = re.search(r"\|\s*MPP\s*=\s*([0-9.eE+-]+)", desc)
+        if m and plausible_mpp(m.group(1)):
+            return float(m.group(1)), "Aperio MPP"
+    tags = page.tags
+    xres = tags.get("XResolution")
+    if xres is None:
+        return None, None
+    try:
+        num, den = xres.value
+        ppu = num / den  # pixels per unit
+    except Exception:  # noqa: BLE001
+        return None, None
+    if not ppu or ppu <= 0:
+        return None, None
+    if tif.is_imagej:
+        unit = (tif.imagej_metadata or {}).get("unit")
+        factor = unit_to_um(unit, default=None)
+        if factor is not None and plausible_mpp(factor / ppu):
+            return factor / ppu, "ImageJ resolution"
+    unit_tag = tags.get("ResolutionUnit")
+    unit = int(unit_tag.value) if unit_tag is not None else 2
+    per_unit_um = {2: 25400.0, 3: 10000.0}.get(unit)
+    if per_unit_um is None:
+        return None, None
+    mpp = plausible_mpp(per_unit_um / ppu)
+    return (mpp, "TIFF XResolution") if mpp else (None, None)
+
+
+def _ome_xml_mpp(xml: str) -> float | None:
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return None
+    for el in root.iter():
+        if el.tag.rsplit("}", 1)[-1] == "Pixels":
+            size = el.get("PhysicalSizeX")
+            factor = unit_to_um(el.get("PhysicalSizeXUnit"), default=1.0)
+            if size is None or factor is None:
+                return None
+            return plausible_mpp(float(size) * factor)
+    return None
