@@ -141,3 +141,14 @@ def test_bad_param_is_refused_clearly(demo_image, tmp_path, capsys, method, pair
               "--param", pair])
     assert exc.value.code == 2 and message in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_blank_image_gives_zero_nuclei_and_one_warning_line(tmp_path, capsys):
+    path = tmp_path / "blank.tif"
+    tifffile.imwrite(path, np.full((256, 256, 3), 128, np.uint8))
+    assert main(["segment", str(path), "-o", str(tmp_path / "out"), "--method", "classical"]) == 0
+    err = capsys.readouterr().err
+    lines = [line.strip("\r ") for line in err.splitlines() if "uniform" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: blank:"), err
+    info = json.loads((tmp_path / "out" / "blank_run.json").read_text())
+    assert info["n_nuclei"] == 0 and info["warnings"]

@@ -83,11 +83,6 @@ class Tile:
         """Global (row, col) of the window's top-left pixel."""
         return self.window.offset
 
-    @property
-    def core_pixels(self) -> int:
-        h, w = self.core.shape
-        return h * w
-
     def core_in_window(self) -> tuple[slice, slice]:
         """Slices of the core inside a window-sized array."""
         oy, ox = self.offset

@@ -58,11 +58,6 @@ def fourier_field(rng: np.random.Generator, ctx: Context, shape: tuple[int, int]
     return amp * (torch.cos(ay) @ torch.cos(bx) - torch.sin(ay) @ torch.sin(bx))
 
 
-def field_bound(n: int = 48) -> float:
-    """Upper bound of |fourier_field| (sum of the wave amplitudes)."""
-    return math.sqrt(2.0 / n) * n
-
-
 def _mix32(v: torch.Tensor) -> torch.Tensor:
     """A 32-bit integer hash (lowbias32 constants) on int64 tensors, exact on any device."""
     m = 0xFFFFFFFF

@@ -68,11 +68,6 @@ def _from_hue(h: torch.Tensor, v: torch.Tensor, d: torch.Tensor) -> torch.Tensor
     return v - d * f
 
 
-def hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`rgb_to_hsv`."""
-    return _from_hue(h, v, v * s)
-
-
 def hue(x: torch.Tensor, p: dict, ctx: Context) -> torch.Tensor:
     """HSV hue + ``c`` (fraction of a turn), wrapped; saturation and value kept."""
     h, v, d = _hue_chroma(x)

@@ -156,11 +156,6 @@ class OmeZarrLabelsWriter:
             self._target.abort()
             raise
 
-    @property
-    def tmp_path(self) -> Path:
-        """The temporary directory being written."""
-        return self._target.tmp
-
     def _create_level(self, level: int, shape: tuple[int, int]):
         chunks = (min(self.chunk, shape[0]), min(self.chunk, shape[1]))
         return self._group.create_array(str(level), shape=shape, dtype="uint32",
