@@ -28,19 +28,21 @@ def test_synthetic_aji_40x_sizes():
 
 def test_output_contract_and_describe():
     rgb, _ = synthetic_he_tile((128, 128), seed=4)
-    m = ClassicalMethod(h=1.5)
+    m = ClassicalMethod(h_um=0.375)
     lab = m.segment_tile(rgb)  # fits on the tile when never fitted
     assert lab.dtype == np.int32 and lab.shape == (128, 128)
     ids = np.unique(lab)
     assert np.array_equal(ids, np.arange(0, lab.max() + 1))
     d = json.loads(json.dumps(m.describe()))
-    assert d["name"] == "classical" and d["params"]["h"] == 1.5
+    assert d["name"] == "classical" and d["params"]["h_um"] == 0.375
+    assert d["pixels"]["h"] == 1.5
     assert d["fitted_threshold"] is not None and m.halo >= 64
 
 
 def test_params_and_overrides():
-    m = ClassicalMethod(ClassicalParams(sigma=2.0), min_area=10)
-    assert m.params.sigma == 2.0 and m.params.min_area == 10
+    m = ClassicalMethod(ClassicalParams(sigma_um=0.5), min_area_um2=2.5)
+    assert m.params.sigma_um == 0.5 and m.params.min_area_um2 == 2.5
+    assert m.px.sigma == 2.0 and m.px.min_area == 40  # pixels at 0.25 um/px
     try:
         ClassicalMethod(nonsense=1)
     except TypeError:
@@ -109,3 +111,13 @@ def test_split_of_a_clump_ignores_other_components():
     assert len(np.unique(alone)) > 2  # the clump is split
     np.testing.assert_array_equal(canonical_relabel(np.where(clump, together, 0)),
                                   canonical_relabel(alone))
+
+
+def test_sizes_are_microns_and_pixel_names_still_work():
+    m = ClassicalMethod(sigma=2.0, min_area=40)  # former pixel names, at 0.25 um/px
+    assert m.params.sigma_um == 0.5 and m.params.min_area_um2 == 2.5
+    half = ClassicalMethod(working_mpp=0.5)  # same microns, half the pixels
+    assert half.px.sigma == 0.5 and half.px.min_area == 8 and half.working_mpp == 0.5
+    default = ClassicalMethod().px  # the former pixel defaults at 0.25 um/px
+    assert (default.sigma, default.min_area, default.max_hole_area, default.h,
+            default.background_window, default.max_area) == (1.0, 30, 200, 2.0, 101, 11309)

@@ -122,15 +122,16 @@ def test_empty_input_folder_is_one_error_line(argv, tmp_path, capsys):
 
 def test_param_sets_method_parameters_and_is_recorded(demo_image, tmp_path):
     assert main(["-q", "segment", str(demo_image), "-o", str(tmp_path), "--method",
-                 "classical", "--param", "background_window=0", "--param", "h=1.5"]) == 0
+                 "classical", "--param", "background_window_um=0", "--param", "h_um=0.375"]) == 0
     run = json.loads((tmp_path / "demo_he_crop_run.json").read_text())
     params = run["parameters"]["params"]
-    assert params["background_window"] == 0 and params["h"] == 1.5
+    assert params["background_window_um"] == 0 and params["h_um"] == 0.375
+    assert run["parameters"]["pixels"]["h"] == 1.5  # microns at 0.25 um/px
 
 
 @pytest.mark.parametrize("method, pair, message", [
     ("classical", "colour=blue", "KEY one of"),
-    ("classical", "sigma=abc", "type float"),
+    ("classical", "sigma_um=abc", "type float"),
     ("classical", "seed=3", "KEY one of"),
     ("classical", "novalue", "KEY=VALUE"),
     ("psm", "split=voronoi", "split rule 'voronoi'"),

@@ -75,8 +75,8 @@ def test_method_itself_drops_giant_objects(name, params):
 def test_max_area_is_a_method_parameter():
     from napari_pathrobust.engine.methods import parse_method_params
 
-    assert parse_method_params("classical", ["max_area=500"]) == {"max_area": 500}
-    assert get_method("classical", max_area=500).max_area == 500
+    assert parse_method_params("classical", ["max_area_um2=31.25"]) == {"max_area_um2": 31.25}
+    assert get_method("classical", max_area_um2=31.25).max_area == 500  # px at 0.25 um/px
 
 
 def test_job_records_the_warning_in_run_json(tmp_path):

@@ -311,3 +311,24 @@ def test_bad_weights_come_back_as_a_notification(viewer_with_demo, qtbot, monkey
     assert len(errors) == 1 and bad.name in errors[0] and "Recognise nuclei" in errors[0]
     assert widget._status.value.startswith("failed") and widget._run.enabled
     assert "demo_he_crop_nuclei" not in viewer_with_demo.layers
+
+
+def test_um_per_pixel_field_prefilled_and_passed(make_napari_viewer, qtbot):
+    from napari_pathrobust.engine.synthetic import synthetic_he_tile
+
+    viewer = make_napari_viewer()
+    rgb = synthetic_he_tile(shape=(192, 192), seed=1)[0]
+    viewer.add_image(rgb, name="plain", rgb=True)
+    widget = _widget(viewer)
+    widget._image.value = viewer.layers["plain"]
+    widget._method.value = "classical"
+    assert widget._mpp.value == 0  # no units, no metadata: unknown
+    _run(widget, qtbot)
+    assert "pixel size unknown: assumed 0.25 um/px" in widget._status.value
+    viewer.add_image(rgb, name="twenty", rgb=True, scale=(0.5, 0.5), units=("um", "um"))
+    widget._image.value = viewer.layers["twenty"]
+    assert widget._mpp.value == 0.5  # from the layer's scale in microns
+    _run(widget, qtbot)
+    nuclei = viewer.layers["twenty_nuclei"]
+    assert nuclei.data.shape == (192, 192) and nuclei.metadata["scale"] == 2.0
+    assert nuclei.metadata["mpp"] == 0.5 and "assumed" not in widget._status.value

@@ -82,6 +82,30 @@ def open_unit_float(low: float) -> Callable[[str], float]:
     return parse
 
 
+class MppAction(argparse.Action):
+    """``--mpp UM``: a positive pixel size in microns; anything else is refused with one
+    ``error:`` line and exit code 2."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        try:
+            mpp = float(values)
+        except ValueError:
+            mpp = float("nan")
+        if not (mpp > 0 and mpp < float("inf")):
+            print(f"error: {option_string} {values!r}: expected the pixel size in microns "
+                  "per pixel, a number > 0 (e.g. 0.5 for 20x, 0.25 for 40x)", file=sys.stderr)
+            raise SystemExit(2)
+        setattr(namespace, self.dest, mpp)
+
+
+def add_mpp_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--mpp UM`` option of every command that reads images."""
+    parser.add_argument("--mpp", action=MppAction, default=None, metavar="UM",
+                        help="microns per pixel of the inputs (wins over the files' own "
+                             "pixel size; default: from the file, else the method's "
+                             "working resolution, 0.25)")
+
+
 class ProgressBar:
     """A tqdm bar on stderr driven by engine progress callbacks (silent with --quiet)."""
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import device_arg, inputs_or_error, positive_int, run_guarded
+from ._common import add_mpp_argument, device_arg, inputs_or_error, positive_int, run_guarded
 
 
 def _probability(value: str) -> float:
@@ -50,6 +50,7 @@ def register(sub) -> None:
     p.add_argument("--model", type=Path, default=None,
                    help="downstream network weights (default: bundled)")
     p.add_argument("--labels-format", choices=("auto", "tif", "zarr"), default="auto")
+    add_mpp_argument(p)
     p.set_defaults(func=cmd_adapt)
 
 
@@ -60,6 +61,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     from ..engine.jobs import JobOptions
     from ..engine.jobs.adapt import adapt_to_files
     from ..engine.progress import Reporter
+    from .segment import pixel_note
 
     inputs = inputs_or_error(args.inputs)
     if inputs is None:
@@ -74,13 +76,14 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         return 2
     params = {"seg_weights": str(args.model)} if args.model else {}
     options = JobOptions(method="psm", method_params=params, device=args.device,
-                         tile=args.tile, seed=args.seed, labels_format=args.labels_format)
+                         tile=args.tile, seed=args.seed, labels_format=args.labels_format,
+                         mpp=args.mpp)
     state: dict = {}
 
     def job(path: Path, bar):
         if "method" not in state or args.reset_each:
             state["method"] = AdaptedPSM(config, device=args.device, seed=args.seed, **params)
-        return adapt_to_files(open_image(path), args.outdir, config, options,
+        return adapt_to_files(open_image(path, mpp=args.mpp), args.outdir, config, options,
                               Reporter(progress=bar), method=state["method"])
 
     failed = 0
@@ -92,5 +95,5 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         info = result.info["parameters"]["adaptation"]
         print(f"{result.name}: {result.n_nuclei} nuclei in {result.seconds:.2f} s "
               f"({args.method}, {info['steps']} steps, {info['rollbacks']} rollbacks) "
-              f"-> {result.outputs['labels'].parent}/{result.name}_*")
+              f"-> {result.outputs['labels'].parent}/{result.name}_*{pixel_note(result)}")
     return 1 if failed else 0

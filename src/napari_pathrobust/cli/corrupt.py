@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import device_arg, inputs_or_error, run_guarded
+from ._common import add_mpp_argument, device_arg, inputs_or_error, run_guarded
 
 
 def _severity(value: str) -> int:
@@ -52,6 +52,7 @@ def register(sub) -> None:
     rob.add_argument("--device", default="auto", type=device_arg,
                      help="runs the corruptions and the model (default: auto)")
     rob.add_argument("-o", "--outdir", type=Path, required=True)
+    add_mpp_argument(rob)
     rob.set_defaults(func=cmd_robustness)
 
 
@@ -141,7 +142,8 @@ def cmd_robustness(args: argparse.Namespace) -> int:
 
         return robustness_files(inputs, args.outdir, args.model, kinds, severities,
                                 gt_dir=args.gt, seed=args.seed, crop=args.crop,
-                                device=args.device, reporter=Reporter(progress=bar))
+                                device=args.device, reporter=Reporter(progress=bar),
+                                mpp=args.mpp)
 
     result = run_guarded("robustness", job, args)
     if result is None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..engine.psm.training_options import SEG_STRATEGIES, TARGET_VARIANTS
 from ._common import (
+    add_mpp_argument,
     device_arg,
     inputs_or_error,
     non_negative_int,
@@ -37,6 +38,7 @@ def register(sub) -> None:
     pm.add_argument("--ssl", type=Path, default=None, help="activation network weights")
     pm.add_argument("--device", default="auto", type=device_arg)
     pm.add_argument("--seed", type=int, default=0)
+    add_mpp_argument(pm)
     pm.set_defaults(func=cmd_pseudo_masks)
 
     tr = sub.add_parser("train", help="train the downstream nucleus network on pseudo-masks")
@@ -77,6 +79,7 @@ def _common_training(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=None, help="learning rate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", type=device_arg)
+    add_mpp_argument(parser)
 
 
 def _inputs(args: argparse.Namespace):
@@ -96,7 +99,7 @@ def cmd_train_ssl(args: argparse.Namespace) -> int:
                            crop=args.crop, seed=args.seed,
                            **({"lr": args.lr} if args.lr else {}))
     out = run_guarded(args.output, lambda bar: train_activation_network(
-        paths, args.output, config, args.device, Reporter(progress=bar)), args)
+        paths, args.output, config, args.device, Reporter(progress=bar), mpp=args.mpp), args)
     if out is None:
         return 1
     sha, log = out
@@ -113,7 +116,7 @@ def cmd_pseudo_masks(args: argparse.Namespace) -> int:
     if args.ssl:
         params["ssl_weights"] = str(args.ssl)
     options = JobOptions(method="psm", method_params=params, device=args.device,
-                         seed=args.seed, write_maps=True, labels_format="tif")
+                         seed=args.seed, write_maps=True, labels_format="tif", mpp=args.mpp)
     inputs = inputs_or_error(args.inputs)
     if inputs is None:
         return 1
@@ -134,7 +137,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             device=args.device, voronoi=not args.no_voronoi, min_solidity=args.min_solidity,
             variant=args.targets, strategy=args.strategy,
             self_training_rounds=args.self_training_rounds, confident=args.confident,
-            keep_rounds=args.keep_rounds, reporter=Reporter(progress=bar))
+            keep_rounds=args.keep_rounds, reporter=Reporter(progress=bar), mpp=args.mpp)
 
     out = run_guarded(args.output, job, args)
     if out is None:

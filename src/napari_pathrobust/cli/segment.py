@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from ._common import device_arg, inputs_or_error, positive_int, run_guarded
+from ._common import add_mpp_argument, device_arg, inputs_or_error, positive_int, run_guarded
 
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,9 +47,10 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
                         help="network arithmetic for --method psm; auto: fp16 on a GPU, "
                              "fp32 on the CPU (tolerance: docs/benchmarks.md)")
+    add_mpp_argument(parser)
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="set a parameter of the method, e.g. threshold=0.4, "
-                             "min_area=100 or split=cores (psm); repeat for several")
+                             "h_um=0.5 (classical, sizes in microns) or split=cores (psm); repeat")
 
 
 def job_options(args: argparse.Namespace):
@@ -79,7 +80,7 @@ def job_options(args: argparse.Namespace):
                       tissue=not getattr(args, "all_tiles", False),
                       scheduler=getattr(args, "scheduler", None),
                       checkpoint=getattr(args, "checkpoint", None),
-                      resume=getattr(args, "resume", False))
+                      resume=getattr(args, "resume", False), mpp=getattr(args, "mpp", None))
 
 
 def register(sub) -> None:
@@ -117,8 +118,14 @@ def segment_one(path: Path, outdir: Path, options, args):
                                                         Reporter(progress=bar)), args)
     if result is not None:
         print(f"{result.name}: {result.n_nuclei} nuclei in {result.seconds:.2f} s "
-              f"-> {result.outputs['labels'].parent}/{result.name}_*")
+              f"-> {result.outputs['labels'].parent}/{result.name}_*{pixel_note(result)}")
     return result
+
+
+def pixel_note(result) -> str:
+    """`` (pixel size unknown: assumed ...)`` for the image's summary line, or ''."""
+    note = result.info.get("pixel_size", {}).get("note")
+    return f" ({note})" if note else ""
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

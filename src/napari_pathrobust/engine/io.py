@@ -25,7 +25,8 @@ from .image_formats import (
     read_zarr,
 )
 
-__all__ = ["Slide", "open_image", "slide_from_array", "to_rgb_uint8"]
+__all__ = ["Slide", "open_image", "slide_from_array", "to_rgb_uint8", "check_mpp",
+           "with_pixel_size"]
 
 MIN_SIDE = 16
 _STATS_MAX_PIXELS = 4096 * 4096
@@ -38,8 +39,9 @@ class Slide:
     levels: list  # list[dask.array.Array], each (Y, X, 3) uint8
     name: str
     path: Path | None = None
-    mpp: float | None = None
+    mpp: float | None = None  # microns per pixel of level 0 (None: unknown)
     metadata: dict = field(default_factory=dict)
+    mpp_source: str | None = None  # where ``mpp`` came from (file tag, "user", ...)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -55,12 +57,14 @@ class Slide:
 # ----------------------------------------------------------------------------- public API
 
 
-def open_image(path: str | os.PathLike) -> Slide:
+def open_image(path: str | os.PathLike, mpp: float | None = None) -> Slide:
     """Open a slide or image file lazily as an RGB uint8 :class:`Slide`.
 
     Supports TIFF, pyramidal SVS, OME-TIFF, OME-Zarr / plain zarr directories,
     PNG and JPEG. Raises :class:`InputError` (one line naming the file) for
-    anything that cannot be used.
+    anything that cannot be used. The pixel size comes from the file (SVS MPP, OME
+    PhysicalSizeX/Y, TIFF resolution tags with their unit; screen dpi and implausible
+    values are unknown); ``mpp`` (microns per pixel, from the user) wins over it.
     """
     p = Path(path)
     source = p.name or str(p)
@@ -70,20 +74,47 @@ def open_image(path: str | os.PathLike) -> Slide:
         raw = read_zarr(p, source)
     else:
         raw = read_file(p, source)
-    return _build_slide(raw, _stem(p), p, source)
+    return with_pixel_size(_build_slide(raw, _stem(p), p, source), mpp)
 
 
 def slide_from_array(array, name: str = "image", mpp: float | None = None) -> Slide:
     """Wrap a numpy/dask/zarr array (or a list of them, a multiscale pyramid) as a Slide.
 
-    Applies the same conversions as :func:`to_rgb_uint8`.
+    Applies the same conversions as :func:`to_rgb_uint8`; ``mpp`` is the pixel size
+    given by the caller (e.g. a layer's scale), None when unknown.
     """
     arrays = list(array) if isinstance(array, (list, tuple)) else [array]
     if not arrays:
         raise InputError(name, "is empty (no arrays given)")
     levels = [_as_dask(a) for a in arrays]
-    raw = RawImage(levels, None, mpp, {"format": "array"}, [])
+    meta = {"format": "array"}
+    if mpp is not None:
+        meta["mpp_source"] = "given"
+    raw = RawImage(levels, None, check_mpp(mpp, name), meta, [])
     return _build_slide(raw, name, None, name)
+
+
+def check_mpp(value, source: str = "mpp") -> float | None:
+    """A pixel size given by a user: a positive number of microns (None passes)."""
+    if value is None:
+        return None
+    try:
+        mpp = float(value)
+    except (TypeError, ValueError):
+        mpp = float("nan")
+    if not (np.isfinite(mpp) and mpp > 0):
+        raise InputError(source, f"pixel size must be a positive number of microns, "
+                                 f"got {value!r}")
+    return mpp
+
+
+def with_pixel_size(slide: Slide, mpp: float | None) -> Slide:
+    """``slide`` with the user's pixel size (it wins over the file's); None: unchanged."""
+    mpp = check_mpp(mpp, slide.name)
+    if mpp is None:
+        return slide
+    meta = dict(slide.metadata, mpp=mpp, mpp_source="user", mpp_in_file=slide.mpp)
+    return Slide(slide.levels, slide.name, slide.path, mpp, meta, "user")
 
 
 def to_rgb_uint8(array, source: str):
@@ -138,7 +169,8 @@ def _build_slide(raw: RawImage, name: str, path: Path | None, source: str) -> Sl
     meta["level_shapes"] = [[int(n) for n in lv.shape] for lv in levels]
     meta["chunks"] = [int(n) for n in levels[0].chunksize]
     meta["mpp"] = raw.mpp
-    return Slide(levels=levels, name=name, path=path, mpp=raw.mpp, metadata=meta)
+    return Slide(levels=levels, name=name, path=path, mpp=raw.mpp, metadata=meta,
+                 mpp_source=meta.get("mpp_source") if raw.mpp is not None else None)
 
 
 def _extend_pyramid(levels: list) -> list:

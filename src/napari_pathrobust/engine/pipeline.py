@@ -1,5 +1,12 @@
 """Run a recognition method over a slide tile by tile, stitching instances exactly.
 
+Working resolution: a slide whose pixel size differs from the method's ``working_mpp``
+(by more than :data:`.resample.MPP_TOLERANCE`) is read at its best pyramid level and
+resampled, windows with their halo and the fit sample alike, to a working grid anchored
+at the slide origin; labels and maps come back to the slide's own grid by nearest
+neighbour (:mod:`.working_tiles`), so tiles, ids, records and outputs stay in slide
+pixels. An unknown pixel size is taken as the working one (``info["mpp_assumed"]``).
+
 Data flow: slide (lazy pyramid) -> a sample of the whole slide: refused when blank,
 uniform or without tissue (zero nuclei and a warning), else the method is fitted on it
 once -> tiles with a halo, run by an executor (a local thread pool unless the caller
@@ -41,6 +48,7 @@ from .label_ids import IdBook, relabel_canvas, relabel_records
 from .methods.base import Method, TileOutput
 from .nucleus_records import NucleusRecord
 from .progress import Reporter
+from .resample import working_grid
 from .tile_executor import (
     Done,
     LocalExecutor,
@@ -50,6 +58,12 @@ from .tile_executor import (
     tile_records,
 )
 from .tiling import Tile, auto_tile_size, plan_tiles
+from .working_tiles import (
+    WorkingTileJob,
+    pixel_size_info,
+    working_sample,
+    working_tile_size,
+)
 
 #: a sample whose 0.5-99.5 percentile range is at most this (grey levels, every
 #: channel) is uniform: black, white, grey or NaN images (the reader makes NaN black)
@@ -87,16 +101,32 @@ class SegmentResult:
     maps: dict[str, Any] = field(default_factory=dict)  # stitched TileOutput.maps
 
 
-def fit_sample(slide: Slide, seed: int = 0, max_pixels: int = 2048 * 2048,
+#: slides up to this many pixels are their own fit sample (used whole)
+FIT_SAMPLE_PIXELS = 2048 * 2048
+
+
+def fit_sample(slide: Slide, seed: int = 0, max_pixels: int = FIT_SAMPLE_PIXELS,
                patch: int = 256) -> np.ndarray:
     """An RGB sample of the whole slide for fitting global parameters.
 
     Small slides are used whole; large ones give a seeded mosaic of full-resolution
-    patches drawn from tissue (not from background glass).
+    patches drawn from tissue (not from background glass). At another resolution than
+    the method's, :func:`.working_tiles.working_sample` draws it from the working grid.
     """
     height, width = slide.shape
     if height * width <= max_pixels:
         return np.asarray(slide.data.compute(scheduler="synchronous"))
+
+    def read(y: int, x: int, h: int, w: int) -> np.ndarray:
+        return np.asarray(slide.data[y:y + h, x:x + w].compute(scheduler="synchronous"))
+
+    return sample_mosaic(read, (height, width), seed, max_pixels, patch)
+
+
+def sample_mosaic(read, shape: tuple[int, int], seed: int, max_pixels: int,
+                  patch: int) -> np.ndarray:
+    """A seeded mosaic of ``patch``-sided patches (``read(y, x, h, w)``), tissue first."""
+    height, width = shape
     n = max(1, max_pixels // (patch * patch))
     rng = np.random.default_rng(seed)
     patches: list[np.ndarray] = []
@@ -104,7 +134,7 @@ def fit_sample(slide: Slide, seed: int = 0, max_pixels: int = 2048 * 2048,
     for _ in range(4 * n):
         y = int(rng.integers(0, max(1, height - patch + 1)))
         x = int(rng.integers(0, max(1, width - patch + 1)))
-        tile = np.asarray(slide.data[y:y + patch, x:x + patch].compute(scheduler="synchronous"))
+        tile = read(y, x, patch, patch)
         (patches if _tissue_fraction(tile) > 0.5 else fallback).append(tile)
         if len(patches) == n:
             break
@@ -182,17 +212,30 @@ def _segment(slide, method, executor, *, tile, halo, seed, memory_budget_mb, can
              keep_records, polygons, fit, maps, tissue, checkpoint, resume, reporter):
     start = time.perf_counter()
     shape = slide.shape
-    halo = method.halo if halo is None else int(halo)
-    tile = tile or auto_tile_size(shape, halo, memory_budget_mb, method.bytes_per_pixel)
     align = int(method.alignment)
-    if align > 1:  # strided networks: windows must start on the same pixel grid
-        tile, halo = -(-tile // align) * align, -(-halo // align) * align
+    grid = working_grid(slide, slide.mpp, method.working_mpp)
+    if grid is None:  # pixels used as read (at, or assumed at, the working resolution)
+        halo = method.halo if halo is None else int(halo)
+        # an image that is its own fit sample and fits the memory budget as one window is
+        # one tile: a method may then reuse the fit's result for it
+        pixels = shape[0] * shape[1]
+        whole = pixels <= FIT_SAMPLE_PIXELS and \
+            pixels * method.bytes_per_pixel <= memory_budget_mb * 2**20
+        tile = tile or (max(shape) if whole else
+                        auto_tile_size(shape, halo, memory_budget_mb, method.bytes_per_pixel))
+        if align > 1:  # strided networks: windows must start on the same pixel grid
+            tile, halo = -(-tile // align) * align, -(-halo // align) * align
+    else:  # tile and halo in slide pixels; the method sees its working grid
+        halo = grid.slide_halo(method.halo) if halo is None else int(halo)
+        whole = grid.shape[0] * grid.shape[1] <= FIT_SAMPLE_PIXELS  # as above
+        tile = tile or (max(shape) if whole else working_tile_size(
+            grid, method.halo, memory_budget_mb, method.bytes_per_pixel))
     method.configure_threads(executor.workers)
     plan = plan_tiles(shape, tile, halo)
     if canvas is None:
         canvas = np.zeros(shape, dtype=np.uint32)
     reporter.report(0, len(plan), "fitting")
-    sample = fit_sample(slide, seed)
+    sample = fit_sample(slide, seed) if grid is None else working_sample(grid, seed)
     problem = image_problem(sample)
     problems = [] if problem is None else [f"{slide.name}: {problem}: no nuclei"]
     for message in problems:
@@ -211,7 +254,8 @@ def _segment(slide, method, executor, *, tile, halo, seed, memory_budget_mb, can
     info = {
         "method": method.name, "parameters": method.describe(),
         "tile": tile, "halo": halo, "workers": executor.workers, "seed": seed,
-        "n_tiles": len(plan), "image_shape": list(shape), "mpp": slide.mpp,
+        "n_tiles": len(plan), "image_shape": list(shape),
+        **pixel_size_info(slide, method, grid),
         "tiles_processed": int(sum(active)),
         "fraction_processed": round(sum(active) / max(1, len(plan)), 4),
         "warnings": problems,
@@ -230,7 +274,8 @@ def _segment(slide, method, executor, *, tile, halo, seed, memory_budget_mb, can
         info["resumed_tiles"] = done_before
     book = IdBook(shape[1])
     kept: Optional[list[tuple[int, NucleusRecord]]] = [] if keep_records else None
-    executor.start(TileJob(method, slide, polygons, reporter.check))
+    executor.start(TileJob(method, slide, polygons, reporter.check) if grid is None else
+                   WorkingTileJob(method, slide, polygons, reporter.check, grid, align))
 
     def submit(t: Tile):
         if t.index < done_before:

@@ -21,6 +21,7 @@ from qtpy.QtWidgets import QLabel
 from ..engine.adapt import METHODS, AdaptConfig
 from ._layers import layer_choices, upsert_layer
 from ._runner import JobWidget
+from .recognise import layer_mpp, mpp_field, pixel_note
 
 MAX_SIDE = 2048
 TILE = 512
@@ -63,8 +64,11 @@ class AdaptWidget(JobWidget):
         self._lr = LineEdit(label="Learning rate", value="")
         self._restore = FloatSpinBox(label="Restore p", min=0.0, max=1.0, step=0.005, value=0.01)
         self._reset = PushButton(text="Reset to source")
-        self._inputs = [self._image, self._method, self._steps, self._lr, self._restore,
-                        self._reset]
+        self._mpp = mpp_field(self._image.value)
+        self._image.changed.connect(lambda layer: setattr(self._mpp, "value",
+                                                          round(layer_mpp(layer), 4)))
+        self._inputs = [self._image, self._mpp, self._method, self._steps, self._lr,
+                        self._restore, self._reset]
         self.extend([*self._inputs, *self.job_controls()])
         self.plot = QLabel()
         self.plot.setMinimumHeight(120)
@@ -107,7 +111,7 @@ class AdaptWidget(JobWidget):
         key = (config.method, config.steps, config.lr, config.restore_p, device)
         if self.method is None or key != self._key:
             self.method, self._key = None, key
-        current, name = self.method, layer.name
+        current, name, mpp = self.method, layer.name, float(self._mpp.value) or None
 
         def job(reporter):
             from ..engine.adapt.method import AdaptedPSM
@@ -115,7 +119,7 @@ class AdaptWidget(JobWidget):
 
             rgb = np.ascontiguousarray(np.asarray(crop)[..., :3])
             method = current or AdaptedPSM(config, device=device)
-            return compare_adaptation(rgb, method, TILE, reporter, name=name)
+            return compare_adaptation(rgb, method, TILE, reporter, name=name, mpp=mpp)
 
         def done(result):
             method = result.method
@@ -135,7 +139,8 @@ class AdaptWidget(JobWidget):
             n_ada = len(np.unique(result.adapted)) - 1
             rb = method.adapter.rollbacks
             self._status.value = (f"source {n_src} / adapted {n_ada} nuclei, "
-                                  f"{method.adapter.steps_done} steps, {rb} rollbacks")
+                                  f"{method.adapter.steps_done} steps, {rb} rollbacks"
+                                  f"{pixel_note(result.info)}")
 
         return self.start_job(job, done, f"adapting {name}")
 

@@ -13,9 +13,10 @@ import re
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, SpinBox
+from magicgui.widgets import ComboBox, FloatSpinBox, SpinBox
 
 from ..engine.device import check_device_name
+from ..engine.image_formats import unit_to_um
 from ..engine.jobs import LARGE_IMAGE_PIXELS
 from ..engine.jobs.region import RegionOptions, segment_region
 from ..engine.methods import DEFAULT_METHOD, available_methods
@@ -29,8 +30,41 @@ REGIONS = ("whole image", "current view", "shapes rectangle")
 LARGE_PIXELS = LARGE_IMAGE_PIXELS
 
 
+def layer_mpp(layer) -> float:
+    """Microns per pixel of an image layer: its scale when its units are a length
+    (napari >= 0.5 ``units``), else ``metadata["mpp"]``, else 0 (unknown)."""
+    if layer is None:
+        return 0.0
+    units = getattr(layer, "units", None)
+    if units is not None and len(units):
+        factor = unit_to_um(str(units[-1]), default=None)
+        if factor is not None:
+            return float(layer.scale[-1]) * factor
+    meta = layer.metadata if isinstance(layer.metadata, dict) else {}
+    try:
+        return float(meta.get("mpp") or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def mpp_field(layer) -> FloatSpinBox:
+    """The "um per pixel" field, prefilled from ``layer`` (0 = unknown)."""
+    return FloatSpinBox(label="um per pixel", min=0.0, max=50.0, step=0.005,
+                        value=round(layer_mpp(layer), 4),
+                        tooltip="pixel size in microns (0 = unknown: the method's working "
+                                "resolution, 0.25, is assumed); other sizes are resampled")
+
+
+def pixel_note(metadata: dict) -> str:
+    """``, pixel size unknown: assumed ...`` for the status line, or ''."""
+    if metadata.get("mpp_assumed"):
+        return f", pixel size unknown: assumed {metadata.get('working_mpp'):g} um/px"
+    return ""
+
+
 class RecogniseWidget(JobWidget):
-    """Recognise nuclei: image, method, device, tile, seed, region, Run / Cancel, progress."""
+    """Recognise nuclei: image, um per pixel, method, device, tile, seed, region,
+    Run / Cancel, progress."""
 
     title = "Recognise nuclei"
 
@@ -53,8 +87,11 @@ class RecogniseWidget(JobWidget):
         self._region = ComboBox(label="Region", choices=list(REGIONS), value=REGIONS[0])
         self._shapes = ComboBox(label="Shapes layer", nullable=True,
                                 choices=layer_choices(napari_viewer, napari.layers.Shapes))
-        self._inputs = [self._image, self._method, self._device, self._tile, self._seed,
-                        self._stain, self._region, self._shapes]
+        self._mpp = mpp_field(self._image.value)
+        self._image.changed.connect(lambda layer: setattr(self._mpp, "value",
+                                                          round(layer_mpp(layer), 4)))
+        self._inputs = [self._image, self._mpp, self._method, self._device, self._tile,
+                        self._seed, self._stain, self._region, self._shapes]
         self.extend([*self._inputs, *self.job_controls()])
 
     def device(self) -> str:
@@ -94,8 +131,7 @@ class RecogniseWidget(JobWidget):
                                 seed=int(self._seed.value), tile=self._tile.value or None,
                                 stain=self._stain.value, memory_budget_mb=self._memory_mb)
         level0 = layer.data[0] if layer.multiscale else layer.data
-        meta = layer.metadata if isinstance(layer.metadata, dict) else {}
-        mpp, name = meta.get("mpp"), layer.name
+        mpp, name = float(self._mpp.value) or None, layer.name
         dest = None
         if box.shape[0] * box.shape[1] > LARGE_PIXELS:
             dest = results_dir() / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', name)}_nuclei.zarr"
@@ -125,7 +161,8 @@ class RecogniseWidget(JobWidget):
         upsert_layer(self._viewer, f"{prefix}_centroids", "points", points,
                      dict(geometry, features=table, size=6, face_color="yellow"))
         self._viewer.layers.selection.active = nuclei
-        self._status.value = f"{result.n_nuclei} nuclei in {result.seconds:.1f} s"
+        self._status.value = (f"{result.n_nuclei} nuclei in {result.seconds:.1f} s"
+                              f"{pixel_note(metadata)}")
 
     def _show_map(self, layer_name: str, role: str, data, geometry: dict):
         if role == "pseudomask":

@@ -42,6 +42,10 @@ class AdaptedPSM(MethodBase):
     def max_area(self) -> int:
         return self.psm.max_area
 
+    @property
+    def working_mpp(self) -> float:
+        return self.psm.working_mpp
+
     def configure_threads(self, workers: int) -> None:
         self.psm.configure_threads(workers)
 

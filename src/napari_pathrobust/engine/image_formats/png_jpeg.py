@@ -8,7 +8,7 @@ import dask.array as da
 import numpy as np
 
 from ..errors import InputError
-from .raw import TARGET_CHUNK, RawImage, chunks_for, guess_axes, one_line, plausible_mpp
+from .raw import TARGET_CHUNK, RawImage, chunks_for, guess_axes, mpp_from_density, one_line
 
 
 def read_pillow(path: Path, source: str, kind: str) -> RawImage:
@@ -35,15 +35,19 @@ def read_pillow(path: Path, source: str, kind: str) -> RawImage:
             array = np.array(img)
     except Exception as exc:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, ...
         raise InputError(source, f"not a readable {label} file ({one_line(exc)})") from None
-    mpp = None
+    mpp, note = None, "no resolution"
     dpi = info.get("dpi")
     if dpi:
         try:
-            mpp = plausible_mpp(25400.0 / float(dpi[0])) if float(dpi[0]) > 0 else None
+            pair = [mpp_from_density(float(d), 25400.0, f"{label} dpi") for d in dpi[:2]]
+            mpp, note = pair[0]
+            if mpp is not None and pair[-1][0] is not None:
+                mpp = (mpp + pair[-1][0]) / 2
         except (TypeError, ValueError, IndexError):
-            mpp = None
+            mpp, note = None, f"{label} dpi unreadable"
     axes = guess_axes(array.shape)
     chunks = chunks_for(array.shape, array.shape, axes)
     chunks = tuple(TARGET_CHUNK if a in "YX" else c for a, c in zip(axes, chunks))
-    meta = {"format": (fmt or kind).lower(), "pil_mode": mode}
+    meta = {"format": (fmt or kind).lower(), "pil_mode": mode,
+            ("mpp_source" if mpp is not None else "mpp_note"): note}
     return RawImage([da.from_array(array, chunks=chunks)], axes, mpp, meta, conversions)

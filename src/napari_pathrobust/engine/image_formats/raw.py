@@ -9,7 +9,10 @@ import numpy as np
 
 TARGET_CHUNK = 1024
 # Microns per pixel outside this range come from screen/print resolutions, not microscopes.
-_MPP_PLAUSIBLE = (0.01, 50.0)
+MPP_PLAUSIBLE = (0.05, 5.0)
+_MPP_PLAUSIBLE = MPP_PLAUSIBLE
+#: default dots per inch of image editors and screens: a resolution, not a pixel size
+SCREEN_DPI = (72.0, 96.0)
 _UNIT_TO_UM = {
     "µm": 1.0, "μm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
     "micrometre": 1.0, "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "millimeter": 1e3,
@@ -42,6 +45,25 @@ def plausible_mpp(value: float | None) -> float | None:
         return None
     lo, hi = _MPP_PLAUSIBLE
     return v if np.isfinite(v) and lo <= v <= hi else None
+
+
+def mpp_from_density(per_unit: float, um_per_unit: float, source: str
+                     ) -> tuple[float | None, str]:
+    """(microns per pixel or None, what was used or why not) from ``per_unit`` pixels
+    per unit of ``um_per_unit`` microns; screen dpi and implausible sizes give None."""
+    try:
+        ppu = float(per_unit)
+    except (TypeError, ValueError):
+        return None, f"{source}: unreadable"
+    if not np.isfinite(ppu) or ppu <= 0:
+        return None, f"{source}: no value"
+    dpi = ppu * 25400.0 / um_per_unit
+    if any(abs(dpi - d) < 0.01 * d for d in SCREEN_DPI):
+        return None, f"{source}: {dpi:g} dpi is a screen resolution, not a pixel size"
+    mpp = um_per_unit / ppu
+    if plausible_mpp(mpp) is None:
+        return None, f"{source}: {mpp:.4g} um/px is implausible for a microscope"
+    return mpp, source
 
 
 def unit_to_um(unit: str | None, default: float | None = 1.0) -> float | None:

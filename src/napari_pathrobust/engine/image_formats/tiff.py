@@ -11,7 +11,15 @@ import dask.array as da
 import numpy as np
 
 from ..errors import InputError
-from .raw import TARGET_CHUNK, RawImage, chunks_for, one_line, plausible_mpp, unit_to_um
+from .raw import (
+    TARGET_CHUNK,
+    RawImage,
+    chunks_for,
+    mpp_from_density,
+    one_line,
+    plausible_mpp,
+    unit_to_um,
+)
 
 
 def read_tiff(path: Path, source: str) -> RawImage:
@@ -52,7 +60,7 @@ def read_tiff(path: Path, source: str) -> RawImage:
             "tiff_axes": series.axes,
             "tiff_chunks": list(page.chunks),
             "tiff_compression": str(getattr(page.compression, "name", page.compression)),
-            "mpp_source": mpp_source,
+            ("mpp_source" if mpp is not None else "mpp_note"): mpp_source,
         }
         return RawImage(levels, axes, mpp, meta, conversions)
     except InputError:
@@ -116,50 +124,78 @@ def _invert(level):
 
 
 def _tiff_mpp(tif, page) -> tuple[float | None, str | None]:
+    """(microns per pixel, source) in order: OME-XML PhysicalSizeX/Y, Aperio MPP,
+    ImageJ calibration, TIFF X/YResolution with ResolutionUnit. Unknown: (None, why)."""
+    notes = []
     if tif.is_ome and tif.ome_metadata:
-        mpp = _ome_xml_mpp(tif.ome_metadata)
+        mpp, note = _ome_xml_mpp(tif.ome_metadata)
         if mpp is not None:
-            return mpp, "OME-XML PhysicalSizeX"
+            return mpp, note
+        notes.append(note)
     desc = page.description or ""
     if desc.startswith("Aperio"):
         m = re.search(r"\|\s*MPP\s*=\s*([0-9.eE+-]+)", desc)
-        if m and plausible_mpp(m.group(1)):
-            return float(m.group(1)), "Aperio MPP"
+        if m:
+            if plausible_mpp(m.group(1)):
+                return float(m.group(1)), "Aperio MPP"
+            notes.append(f"Aperio MPP {m.group(1)} is implausible")
     tags = page.tags
-    xres = tags.get("XResolution")
+    xres, yres = tags.get("XResolution"), tags.get("YResolution")
     if xres is None:
-        return None, None
+        return None, "; ".join(notes + ["no resolution tags"])
     try:
-        num, den = xres.value
-        ppu = num / den  # pixels per unit
+        ppu = [num / den for num, den in (t.value for t in (xres, yres or xres))]
     except Exception:  # noqa: BLE001
-        return None, None
-    if not ppu or ppu <= 0:
-        return None, None
+        return None, "; ".join(notes + ["unreadable resolution tags"])
     if tif.is_imagej:
         unit = (tif.imagej_metadata or {}).get("unit")
         factor = unit_to_um(unit, default=None)
-        if factor is not None and plausible_mpp(factor / ppu):
-            return factor / ppu, "ImageJ resolution"
+        if factor is not None:
+            mpp, note = _pair(ppu, factor, "ImageJ calibration")
+            if mpp is not None:
+                return mpp, note
+            notes.append(note)
     unit_tag = tags.get("ResolutionUnit")
     unit = int(unit_tag.value) if unit_tag is not None else 2
     per_unit_um = {2: 25400.0, 3: 10000.0}.get(unit)
     if per_unit_um is None:
-        return None, None
-    mpp = plausible_mpp(per_unit_um / ppu)
-    return (mpp, "TIFF XResolution") if mpp else (None, None)
+        return None, "; ".join(notes + ["TIFF resolution without a unit"])
+    name = "TIFF X/YResolution (" + ("inch" if unit == 2 else "cm") + ")"
+    mpp, note = _pair(ppu, per_unit_um, name)
+    return (mpp, note) if mpp is not None else (None, "; ".join(notes + [note]))
 
 
-def _ome_xml_mpp(xml: str) -> float | None:
+def _pair(ppu: list, um_per_unit: float, source: str) -> tuple[float | None, str]:
+    """Mean of the X and Y pixel sizes from densities (both must be usable)."""
+    (mx, note), (my, note_y) = (mpp_from_density(v, um_per_unit, source) for v in ppu)
+    if mx is None or my is None:
+        return None, note if mx is None else note_y
+    return (mx + my) / 2, source
+
+
+def _ome_xml_mpp(xml: str) -> tuple[float | None, str]:
     try:
         root = ET.fromstring(xml)
     except ET.ParseError:
-        return None
+        return None, "unreadable OME-XML"
     for el in root.iter():
         if el.tag.rsplit("}", 1)[-1] == "Pixels":
-            size = el.get("PhysicalSizeX")
-            factor = unit_to_um(el.get("PhysicalSizeXUnit"), default=1.0)
-            if size is None or factor is None:
-                return None
-            return plausible_mpp(float(size) * factor)
-    return None
+            sizes = []
+            for axis in "XY":
+                size = el.get(f"PhysicalSize{axis}")
+                factor = unit_to_um(el.get(f"PhysicalSize{axis}Unit"), default=1.0)
+                if size is None:
+                    continue
+                if factor is None:
+                    return None, f"OME PhysicalSize{axis}Unit unknown"
+                try:
+                    value = float(size) * factor
+                except ValueError:
+                    return None, f"OME PhysicalSize{axis} unreadable"
+                if plausible_mpp(value) is None:
+                    return None, f"OME PhysicalSize{axis} {value:.4g} um is implausible"
+                sizes.append(value)
+            if not sizes:
+                return None, "no OME PhysicalSizeX/Y"
+            return float(np.mean(sizes)), "OME PhysicalSizeX/Y"
+    return None, "no OME Pixels element"

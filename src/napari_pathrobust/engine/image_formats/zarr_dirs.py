@@ -81,10 +81,13 @@ def _ome_zarr(group, ms: dict, version, source: str) -> RawImage:
                 scale = scale * np.asarray(t["scale"], dtype=float)
         iy = axes.index("Y")
         factor = unit_to_um(units[iy], default=None) if units else None
+        ix = axes.index("X")
         if factor is not None:
-            mpp = plausible_mpp(scale[iy] * factor)
+            mpp = plausible_mpp((scale[iy] + scale[ix]) / 2 * factor)
     meta = {"format": "ome-zarr", "ngff_version": str(version) if version else None,
-            "zarr_datasets": paths}
+            "zarr_datasets": paths,
+            ("mpp_source" if mpp is not None else "mpp_note"):
+                "OME-Zarr scale" if mpp is not None else "no plausible OME-Zarr scale in um"}
     return _zarr_arrays(arrays, axes, mpp, meta)
 
 

@@ -217,6 +217,7 @@ class SourceOnly(MethodBase):
         self._adapted = adapted
         self.alignment, self.max_area = adapted.alignment, adapted.max_area
         self.bytes_per_pixel = adapted.bytes_per_pixel
+        self.working_mpp = adapted.working_mpp
 
     @property
     def halo(self) -> int:
@@ -241,21 +242,24 @@ class AdaptationComparison:
     source: np.ndarray
     adapted: np.ndarray
     log: list[dict]
+    info: dict = field(default_factory=dict)  # the adapted run's (pixel size, tiling)
 
 
 def compare_adaptation(rgb: np.ndarray, method, tile: int, reporter: Optional[Reporter] = None,
-                       name: str = "image") -> AdaptationComparison:
-    """Segment ``rgb`` with the source network, then adapt-and-segment it.
+                       name: str = "image", mpp: Optional[float] = None
+                       ) -> AdaptationComparison:
+    """Segment ``rgb`` (``mpp`` microns per pixel, None: unknown) with the source
+    network, then adapt-and-segment it; labels are on ``rgb``'s pixel grid.
 
     Works on a copy of ``method`` (an ``AdaptedPSM``): the caller keeps the given one
     untouched when the run is cancelled or fails, and adopts ``result.method`` when it
     succeeds (continual adaptation across runs)."""
     reporter = reporter or Reporter()
     method = copy.deepcopy(method)
-    slide = slide_from_array(rgb, name=name)
+    slide = slide_from_array(rgb, name=name, mpp=mpp)
     src = segment_slide(slide, SourceOnly(method), tile=tile, workers=1,
                         reporter=reporter.sub(0, 1, 3))
     ada = segment_slide(slide, method, tile=tile, workers=1, fit=False,
                         reporter=reporter.sub(1, 2, 3))
     return AdaptationComparison(method, np.asarray(src.labels), np.asarray(ada.labels),
-                                list(method.adapter.log))
+                                list(method.adapter.log), ada.info)

@@ -40,17 +40,27 @@ def _ground_truth(path, name: str, gt_dir, shape) -> np.ndarray:
     return labels
 
 
-def load_robustness_images(paths, gt_dir=None, crop: int = 0) -> list[RobustnessImage]:
+def load_robustness_images(paths, gt_dir=None, crop: int = 0, mpp: Optional[float] = None,
+                           working_mpp: Optional[float] = None) -> list[RobustnessImage]:
     """Read image files (and their ``<stem>*.tif`` labels from ``gt_dir``), optionally
-    keeping a centred ``crop`` x ``crop`` square of each."""
+    keeping a centred ``crop`` x ``crop`` square of each. With ``working_mpp`` (a
+    project method's resolution) images are resampled to it from their pixel size
+    (``mpp`` when given, else the file's; unknown: as read), labels by nearest neighbour."""
     from ..io import open_image
+    from ..resample import resample_labels, working_grid
+    from ..tiling import Box
 
     images = []
     for p in paths:
-        slide = open_image(p)
+        slide = open_image(p, mpp=mpp)
         rgb = np.asarray(slide.data.compute(scheduler="synchronous"))[..., :3]
         labels = None if gt_dir is None else _ground_truth(p, slide.name, gt_dir,
                                                            rgb.shape[:2])
+        grid = working_grid(slide, slide.mpp, working_mpp)
+        if grid is not None:
+            rgb = grid.read(Box(0, 0, *grid.shape))[0]
+            if labels is not None:
+                labels = resample_labels(labels, (grid.y.f_slide, grid.x.f_slide))
         if crop and min(rgb.shape[:2]) > crop:
             y0, x0 = (rgb.shape[0] - crop) // 2, (rgb.shape[1] - crop) // 2
             rgb = np.ascontiguousarray(rgb[y0:y0 + crop, x0:x0 + crop])
@@ -87,9 +97,15 @@ def robustness_report(images: Sequence[RobustnessImage], outdir, model: str | Mo
 
 def robustness_files(inputs, outdir, model: str, kinds, severities, gt_dir=None,
                      seed: int = 0, crop: int = 0, device: str = "cpu",
-                     reporter: Optional[Reporter] = None) -> dict:
+                     reporter: Optional[Reporter] = None, mpp: Optional[float] = None) -> dict:
     """The whole ``pathrobust robustness`` job on image files (optional GT folder,
-    optional centred crop); see :func:`robustness_report`."""
-    images = load_robustness_images(inputs, gt_dir, crop)
+    optional centred crop); see :func:`robustness_report`. A project method runs at its
+    working resolution (images and labels resampled there; ``mpp`` wins over the files'
+    pixel size); other models see the images as read."""
+    from ..methods import available_methods
+    from ..methods.base import WORKING_MPP
+
+    working = WORKING_MPP if model in available_methods() else None
+    images = load_robustness_images(inputs, gt_dir, crop, mpp=mpp, working_mpp=working)
     return robustness_report(images, outdir, model, kinds, severities, seed, device,
-                             reporter, {"crop": crop})
+                             reporter, {"crop": crop, "mpp": mpp, "working_mpp": working})

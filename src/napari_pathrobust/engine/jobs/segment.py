@@ -26,7 +26,7 @@ import numpy as np
 
 from ... import __version__
 from ..errors import InputError
-from ..io import Slide, open_image
+from ..io import Slide, open_image, with_pixel_size
 from ..methods import DEFAULT_METHOD, get_method
 from ..pipeline import segment_slide
 from ..progress import Reporter
@@ -65,6 +65,7 @@ class JobOptions:
     scheduler: Any = None  # dask.distributed scheduler address (or Client): run tiles there
     checkpoint: Optional[bool] = None  # keep per-tile checkpoints (None: for zarr outputs)
     resume: bool = False  # continue an interrupted run from its checkpoint
+    mpp: Optional[float] = None  # microns per pixel given by the user (wins over the file)
 
 
 @dataclass
@@ -92,7 +93,8 @@ def output_paths(stem: str, outdir: Path, large: bool) -> dict[str, Path]:
 def segment_file(path: str | Path, outdir: str | Path, options: Optional[JobOptions] = None,
                  reporter: Optional[Reporter] = None) -> JobResult:
     """Open ``path`` lazily, segment it and write all outputs into ``outdir``."""
-    return segment_to_files(open_image(path), outdir, options, reporter)
+    mpp = options.mpp if options is not None else None
+    return segment_to_files(open_image(path, mpp=mpp), outdir, options, reporter)
 
 
 def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOptions] = None,
@@ -108,6 +110,7 @@ def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOpti
     options = options or JobOptions()
     reporter = reporter or Reporter()
     start = time.perf_counter()
+    slide = with_pixel_size(slide, options.mpp)
     outdir = Path(outdir)
     height, width = slide.shape
     large = {"tif": False, "zarr": True}.get(options.labels_format,
@@ -165,7 +168,8 @@ def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOpti
         geojson_writer.commit(metadata)
         seconds = time.perf_counter() - start
         info = dict(metadata, n_nuclei=result.n_nuclei, seconds=round(seconds, 3),
-                    image={"name": slide.name, "shape": [height, width], "mpp": slide.mpp},
+                    image={"name": slide.name, "shape": [height, width], "mpp": slide.mpp,
+                           "mpp_source": slide.mpp_source},
                     outputs={**{k: p.name for k, p in outputs.final.items()},
                              "run": names["run"]},
                     platform=platform.platform(), slide_metadata=slide.metadata,
@@ -193,7 +197,20 @@ def run_metadata(slide: Slide, method: Any, options: JobOptions, info: dict,
     metadata.update({k: info[k] for k in (
         "tile", "halo", "workers", "n_tiles", "tiles_processed", "fraction_processed",
         "image_shape", "tissue", "scheduler", "warnings") if k in info})
+    metadata["pixel_size"] = {k: info[k] for k in (
+        "mpp", "mpp_source", "working_mpp", "mpp_assumed", "pyramid_level", "scale",
+        "working_shape") if k in info}
+    if metadata["pixel_size"].get("mpp_assumed"):
+        metadata["pixel_size"]["note"] = pixel_size_note(info)
     return metadata
+
+
+def pixel_size_note(info: dict) -> str:
+    """One line about the pixel size a run used, '' when it was known."""
+    if not info.get("mpp_assumed"):
+        return ""
+    return (f"pixel size unknown: assumed {info['working_mpp']:g} um/px "
+            "(the method's working resolution; give --mpp to set it)")
 
 
 def write_overlay(path: Path, slide: Slide, canvas: Any) -> None:

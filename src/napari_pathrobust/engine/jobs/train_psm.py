@@ -12,24 +12,28 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..methods.base import WORKING_MPP
 from ..progress import Reporter
 from ..psm.training_images import load_training_images
 
 
 def train_activation_network(paths: Sequence[Path], output: Path, config,
                              device: str = "auto", reporter: Optional[Reporter] = None,
-                             images: Optional[Sequence[np.ndarray]] = None
-                             ) -> tuple[str, dict]:
-    """Fit the activation network on ``paths`` with the pretext ``config``
+                             images: Optional[Sequence[np.ndarray]] = None,
+                             mpp: Optional[float] = None) -> tuple[str, dict]:
+    """Fit the activation network on ``paths`` (resampled to the working resolution;
+    ``mpp``: their pixel size, else the files') with the pretext ``config``
     (:class:`..psm.pretext.PretextConfig`); writes weights + card, returns (sha256, log)."""
     from ..device import resolve_device
     from ..models.weights import save_model
     from ..psm.pretext import train_pretext
 
-    images = load_training_images(paths, seed=config.seed) if images is None else images
+    images = load_training_images(paths, seed=config.seed, mpp=mpp) if images is None \
+        else images
     net, log = train_pretext(images, config, resolve_device(device), reporter or Reporter())
     card = {"task": "PSM self-supervised activation network", "pretext": config.pretext,
-            "data": [Path(p).name for p in paths], "config": vars(config), "training": log}
+            "data": [Path(p).name for p in paths], "config": vars(config), "training": log,
+            "mpp": WORKING_MPP}
     return save_model(net, output, "activation-net", card), log
 
 
@@ -41,7 +45,8 @@ def train_downstream(paths: Sequence[Path], images: Optional[Sequence[np.ndarray
                      min_solidity: float = 0.85, variant: str = "classical-agree",
                      strategy: str = "erm", self_training_rounds: int = 0,
                      confident: float = 0.8, keep_rounds: bool = False,
-                     reporter: Optional[Reporter] = None) -> dict:
+                     reporter: Optional[Reporter] = None,
+                     mpp: Optional[float] = None) -> dict:
     """Pseudo-masks (each image fitted on itself), targets of ``variant``, a U-Net
     trained with ``strategy``, and its weights + card at ``output``.
 
@@ -49,7 +54,8 @@ def train_downstream(paths: Sequence[Path], images: Optional[Sequence[np.ndarray
     confidence-filtered self-training (:mod:`.selftrain`), each a fresh network trained
     the same way on targets grown from the previous network's outputs; the last one is
     saved. ``keep_rounds`` also saves each earlier round as ``<output>_round<k>.pt``.
-    ``images``: the training arrays (None: :func:`load_training_images` of ``paths``).
+    ``images``: the training arrays (None: :func:`load_training_images` of ``paths``,
+    resampled to the working resolution from ``mpp`` or the files' pixel size).
     """
     from dataclasses import asdict
 
@@ -64,7 +70,7 @@ def train_downstream(paths: Sequence[Path], images: Optional[Sequence[np.ndarray
     from ..psm.workflow import agreement_labels, pseudo_masks, targets_for, variant_sources
 
     reporter = reporter or Reporter()
-    images = load_training_images(paths, seed=seed) if images is None else images
+    images = load_training_images(paths, seed=seed, mpp=mpp) if images is None else images
     dev = resolve_device(device)
     ssl_path = ssl_weights or _bundled(SSL_WEIGHTS)
     if not ssl_path:
@@ -111,7 +117,7 @@ def train_downstream(paths: Sequence[Path], images: Optional[Sequence[np.ndarray
                                   history=rounds),
             "n_reliable_nuclei": n_reliable,
             "n_pseudo_nuclei": int(sum(t.n_instances for t in targets)),
-            "training": log, "labels_used": False}
+            "training": log, "labels_used": False, "mpp": WORKING_MPP}
     sha = save_model(seg, output, "compact-unet", card)
     seconds = log["seconds"] + sum(r["previous_seconds"] for r in rounds)
     return dict(log, n_reliable=n_reliable, sha256=sha, self_training=rounds,
@@ -127,4 +133,5 @@ def _save_round(net, log: dict, output: Path, k: int, ssl_card: dict, variant: s
     save_model(net, path, "compact-unet", {
         "task": "PSM downstream nucleus network, intermediate self-training round",
         "round": k, "target_variant": variant, "ssl_sha256": ssl_card.get("sha256"),
-        "self_training_history": list(rounds), "training": log, "labels_used": False})
+        "self_training_history": list(rounds), "training": log, "labels_used": False,
+        "mpp": WORKING_MPP})

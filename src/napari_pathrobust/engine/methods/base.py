@@ -11,6 +11,8 @@ A method is a :class:`MethodBase` subclass with
 and optional capabilities whose defaults live here, so the pipeline reads them as plain
 attributes: ``alignment`` (tiles start on multiples of it: strided networks),
 ``bytes_per_pixel`` (working memory per window pixel, for the default tile size),
+``working_mpp`` (the pixel size, um, it works at: the pipeline resamples other slides
+to it; None: pixels as they are; a network's card records the size it was trained at),
 ``map_names`` (maps it returns, for zarr canvases), ``max_area`` (largest object kept)
 and ``configure_threads(workers)``.
 """
@@ -19,14 +21,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union
+from typing import Any, Iterable, Optional, Protocol, Union
 
 import numpy as np
 
+from ..resample import WORKING_MPP
 from ..tiling import DEFAULT_BYTES_PER_PIXEL
 
-#: the resolution the methods work at (40x scans)
-WORKING_MPP = 0.25
 #: the largest nucleus diameter a method accepts (um): large tumour nuclei reach ~20 um,
 #: so an object wider than this is a stain blob, a fold or a whole dark image
 MAX_NUCLEUS_DIAMETER_UM = 30.0
@@ -62,6 +63,7 @@ class Method(Protocol):
     bytes_per_pixel: int
     map_names: tuple[str, ...]
     max_area: int
+    working_mpp: Optional[float]
 
     def fit(self, sample_rgb: np.ndarray) -> "Method": ...
 
@@ -81,6 +83,16 @@ class MethodBase:
     bytes_per_pixel = DEFAULT_BYTES_PER_PIXEL  # working memory per window pixel
     map_names: tuple[str, ...] = ()  # dense maps segment_tile returns (TileOutput.maps)
     max_area = MAX_NUCLEUS_AREA  # objects larger than this (px) are dropped
+    working_mpp: Optional[float] = WORKING_MPP  # um per pixel the method works at
+
+    def use_card_mpp(self, cards: Iterable[dict]) -> None:
+        """Work at the pixel size the networks' model cards record (``mpp``), if any."""
+        sizes = {float(c["mpp"]) for c in cards if c.get("mpp")}
+        if len(sizes) > 1:
+            raise ValueError(f"the networks were trained at different pixel sizes: "
+                             f"{', '.join(f'{v:g}' for v in sorted(sizes))} um/px")
+        if sizes:
+            self.working_mpp = sizes.pop()
 
     def fit(self, sample_rgb: np.ndarray) -> "MethodBase":
         """Fit global parameters on a sample of the image (default: nothing to fit)."""

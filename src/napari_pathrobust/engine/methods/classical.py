@@ -1,6 +1,7 @@
 """Classical nucleus segmentation: hematoxylin OD, global threshold, distance watershed.
 
-Pipeline (``segment_tile``):
+Pipeline (``segment_tile``; each size parameter is given in microns, ``<name>_um``, and
+used in pixels at ``working_mpp``, the resolution the pipeline resamples slides to):
 
 1. hematoxylin optical density by colour deconvolution (fixed Ruifrok matrix),
 2. Gaussian smoothing (``sigma``), then background flattening: subtract the
@@ -41,43 +42,95 @@ from ..morphology import (
     split_touching,
 )
 from ..stain import hematoxylin_od
-from .base import MAX_NUCLEUS_AREA, MethodBase
+from .base import MAX_NUCLEUS_AREA, WORKING_MPP, MethodBase
 
 
 @dataclass
 class ClassicalParams:
-    """Parameters of :class:`ClassicalMethod` (a-priori defaults for 40x, ~0.25 um/px).
+    """Parameters of :class:`ClassicalMethod`; sizes in microns (a-priori defaults, the
+    former pixel defaults at 0.25 um/px). The method works at ``working_mpp``: the
+    pipeline resamples other slides to it and the sizes are converted at it.
 
-    sigma: Gaussian sigma (px) on the hematoxylin OD before thresholding.
+    sigma_um: Gaussian sigma on the hematoxylin OD before thresholding (1 px at 40x).
     threshold: hematoxylin OD threshold; ``None`` = Otsu fitted in ``fit``.
     threshold_scale: multiplies the fitted Otsu threshold (1 = plain Otsu).
-    min_area: smallest nucleus kept (px); nuclei are ~5-12 um = 20-50 px across,
-        so 30 px (~ a 6 px disc) only removes debris and fragments.
-    max_hole_area: largest enclosed hole filled (px), about half a small nucleus.
-    dist_sigma: Gaussian sigma (px) on the distance transform before h-maxima.
-    h: h-maxima height (px of distance); peaks closer than this to their
-        saddle are merged, i.e. necks must narrow by > h px to split nuclei.
+    min_area_um2: smallest nucleus kept; nuclei are ~5-12 um across, so 1.875 um2
+        (30 px at 40x) only removes debris and fragments.
+    max_hole_area_um2: largest enclosed hole filled, about half a small nucleus.
+    dist_sigma_um: Gaussian sigma on the distance transform before h-maxima.
+    h_um: h-maxima height (distance); peaks closer than this to their saddle are
+        merged, i.e. necks must narrow by more than this to split nuclei.
     compactness: compact watershed parameter (0 = classic watershed).
-    background_window: side (px) of the local-mean window used to flatten the
-        hematoxylin background (0 = off): OD - (local mean - global mean).
-        101 px ~ 25 um ~ 2-3 nucleus diameters, so the mean tracks cytoplasm
-        haze, section thickness and stain drift rather than single nuclei.
-    halo_px: context pixels a tile needs on each side (>= largest nucleus + 4 sigma).
-    max_area: largest object kept (px at 0.25 um/px): a 30 um disc, 11,309 px; larger
-        "nuclei" are stain blobs, folds or a dark image read as one object (0 = no limit).
+    background_window_um: side of the local-mean window used to flatten the
+        hematoxylin background (0 = off): OD - (local mean - global mean). 25 um ~
+        2-3 nucleus diameters, so the mean tracks cytoplasm haze, section thickness
+        and stain drift rather than single nuclei.
+    halo_um: context a tile needs on each side (>= largest nucleus + 4 sigma).
+    max_area_um2: largest object kept, a 30 um disc; larger "nuclei" are stain blobs,
+        folds or a dark image read as one object (0 = no limit).
+    working_mpp: microns per pixel the method works at.
     """
 
-    sigma: float = 1.0
+    sigma_um: float = 1.0 * WORKING_MPP
     threshold: float | None = None
     threshold_scale: float = 1.0
-    min_area: int = 30
-    max_hole_area: int = 200
-    dist_sigma: float = 1.0
-    h: float = 2.0
+    min_area_um2: float = 30 * WORKING_MPP ** 2
+    max_hole_area_um2: float = 200 * WORKING_MPP ** 2
+    dist_sigma_um: float = 1.0 * WORKING_MPP
+    h_um: float = 2.0 * WORKING_MPP
     compactness: float = 0.0
-    background_window: int = 101
-    halo_px: int = 64
-    max_area: int = MAX_NUCLEUS_AREA
+    background_window_um: float = 101 * WORKING_MPP
+    halo_um: float = 64 * WORKING_MPP
+    max_area_um2: float = MAX_NUCLEUS_AREA * WORKING_MPP ** 2
+    working_mpp: float = WORKING_MPP
+
+    def __post_init__(self) -> None:
+        if not (self.working_mpp > 0):
+            raise ValueError(f"working_mpp={self.working_mpp}: expected microns > 0")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith(("_um", "_um2")) and not value >= 0:
+                raise ValueError(f"{f.name}={value}: expected a size >= 0")
+
+
+@dataclass(frozen=True)
+class PixelSizes:
+    """:class:`ClassicalParams` sizes in pixels at the working resolution."""
+
+    sigma: float
+    min_area: int
+    max_hole_area: int
+    dist_sigma: float
+    h: float
+    background_window: int
+    halo: int
+    max_area: int
+
+    @classmethod
+    def of(cls, p: ClassicalParams) -> "PixelSizes":
+        px, px2 = 1.0 / p.working_mpp, 1.0 / p.working_mpp ** 2
+        return cls(sigma=p.sigma_um * px, min_area=int(round(p.min_area_um2 * px2)),
+                   max_hole_area=int(round(p.max_hole_area_um2 * px2)),
+                   dist_sigma=p.dist_sigma_um * px, h=p.h_um * px,
+                   background_window=int(round(p.background_window_um * px)),
+                   halo=int(np.ceil(p.halo_um * px)),
+                   max_area=int(round(p.max_area_um2 * px2)))
+
+
+#: the former pixel parameters (Python API only): name -> (micron name, power of mpp)
+PIXEL_NAMES = {"sigma": ("sigma_um", 1), "min_area": ("min_area_um2", 2),
+               "max_hole_area": ("max_hole_area_um2", 2), "dist_sigma": ("dist_sigma_um", 1),
+               "h": ("h_um", 1), "background_window": ("background_window_um", 1),
+               "halo_px": ("halo_um", 1), "max_area": ("max_area_um2", 2)}
+
+
+def _from_pixels(overrides: dict, working_mpp: float) -> dict:
+    """Overrides with pixel names (at ``working_mpp``) turned into micron ones."""
+    out = {}
+    for key, value in overrides.items():
+        name, power = PIXEL_NAMES.get(key, (key, 0))
+        out[name] = value * working_mpp ** power if power else value
+    return out
 
 
 class ClassicalMethod(MethodBase):
@@ -88,24 +141,31 @@ class ClassicalMethod(MethodBase):
     def __init__(self, params: ClassicalParams | None = None, **overrides):
         p = asdict(params) if params is not None else {}
         known = {f.name for f in fields(ClassicalParams)}
+        overrides = _from_pixels(overrides, overrides.get("working_mpp", p.get(
+            "working_mpp", WORKING_MPP)))
         bad = set(overrides) - known
         if bad:
             raise TypeError(f"unknown ClassicalParams field(s): {sorted(bad)}")
         p.update(overrides)
         self.params = ClassicalParams(**p)
+        self.px = PixelSizes.of(self.params)
         self.fitted_threshold: float | None = None
         self.fitted_level: float | None = None
 
     @property
+    def working_mpp(self) -> float:
+        return self.params.working_mpp
+
+    @property
     def max_area(self) -> int:
-        return self.params.max_area
+        return self.px.max_area
 
     @property
     def halo(self) -> int:
         """Context pixels a tile needs on each side for results equal to untiled ones."""
-        p = self.params
+        p = self.px
         reach = np.ceil(4 * p.sigma) + p.background_window // 2 + np.ceil(4 * p.dist_sigma)
-        return int(max(p.halo_px, reach + 64))
+        return int(max(p.halo, reach + 64 * WORKING_MPP / self.params.working_mpp))
 
     @property
     def threshold(self) -> float | None:
@@ -116,8 +176,8 @@ class ClassicalMethod(MethodBase):
 
     def _smoothed_h(self, rgb: np.ndarray) -> np.ndarray:
         hem = hematoxylin_od(rgb)
-        if self.params.sigma > 0:
-            hem = ndi.gaussian_filter(hem, self.params.sigma, mode="nearest", truncate=4.0)
+        if self.px.sigma > 0:
+            hem = ndi.gaussian_filter(hem, self.px.sigma, mode="nearest", truncate=4.0)
         return hem
 
     def fit(self, sample_rgb: np.ndarray) -> "ClassicalMethod":
@@ -136,7 +196,7 @@ class ClassicalMethod(MethodBase):
         """Boolean nucleus mask (steps 1-4); fits on ``rgb`` if never fitted."""
         if self.threshold is None:
             self.fit(rgb)
-        p = self.params
+        p = self.px
         hem = self._smoothed_h(rgb)
         if p.background_window > 1:
             if self.fitted_level is None:
@@ -148,9 +208,9 @@ class ClassicalMethod(MethodBase):
 
     def segment_tile(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 (H, W, 3) RGB -> int32 labels (0 background, 1..n); fits here if unfitted."""
-        p = self.params
-        labels = split_touching(self.foreground(rgb), p.h, p.dist_sigma, p.compactness,
-                                p.min_area)
+        p = self.px
+        labels = split_touching(self.foreground(rgb), p.h, p.dist_sigma,
+                                self.params.compactness, p.min_area)
         return remove_large_labels(labels, p.max_area)
 
     def describe(self) -> dict:
@@ -158,6 +218,7 @@ class ClassicalMethod(MethodBase):
         return {
             "name": self.name,
             "params": asdict(self.params),
+            "pixels": asdict(self.px),
             "fitted_threshold": self.fitted_threshold,
             "fitted_level": self.fitted_level,
             "threshold": self.threshold,

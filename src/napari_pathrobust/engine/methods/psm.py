@@ -21,9 +21,10 @@ from scipy import ndimage as ndi
 
 from ..device import resolve_device
 from ..models.batching import MicroBatcher
+from ..models.inference import RUNTIMES, NetworkRunner, cached_runner, cpu_count
 from ..models.ssl_net import ActivationNet
 from ..models.unet import CompactUNet, padded_input
-from ..models.weights import load_model
+from ..models.weights import load_model_cached, model_card
 from ..morphology import (
     relabel_sequential,
     remove_large_labels,
@@ -66,6 +67,9 @@ class PSMParams:
     stain: str = "he"  # "ihc": classify cells DAB-positive / negative (e.g. Ki-67)
     precision: str = "auto"  # downstream network: fp32 | fp16 | bf16 | auto (fp16 on CUDA)
     batch_tiles: int = 0  # tiles per network call across workers; 0: 4 on a GPU, else 1
+    # downstream network engine: auto (ONNX Runtime for fp32 on the CPU when installed,
+    # else torch) | torch | onnxruntime (engine/models/inference.py)
+    runtime: str = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -74,6 +78,8 @@ class PSMParams:
                              f"{', '.join(SPLIT_RULES)}")
         if self.stain not in ("he", "ihc"):
             raise ValueError(f"stain {self.stain!r}: expected 'he' or 'ihc'")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime {self.runtime!r}: expected one of {', '.join(RUNTIMES)}")
         if not 0 <= self.min_area_fraction < 1:
             raise ValueError(f"min_area_fraction={self.min_area_fraction}: expected a "
                              "fraction in [0, 1)")
@@ -104,6 +110,13 @@ def _fingerprint(rgb: np.ndarray) -> tuple:
     return rgb.shape, hashlib.blake2b(np.ascontiguousarray(rgb).data, digest_size=16).digest()
 
 
+def _weights_version(net: Optional[torch.nn.Module]) -> int:
+    """Sum of the in-place modification counters of a network's tensors."""
+    if net is None:
+        return -1
+    return sum(t._version for t in (*net.parameters(), *net.buffers()))
+
+
 def _bundled(name: str) -> Optional[str]:
     from ..._resources import resource_path
 
@@ -132,15 +145,16 @@ class PSMMethod(MethodBase):
         ssl_path = p.ssl_weights if p.ssl_weights is not None else _bundled(SSL_WEIGHTS)
         seg_path = p.seg_weights if p.seg_weights is not None else _bundled(SEG_WEIGHTS)
         self.cards: dict[str, dict] = {}
-        self.activation = None
-        if ssl_path:
-            net, self.cards["ssl"] = load_model(ssl_path, BUILDERS)
-            self.activation = SelfActivation(net, self.device)
+        self._ssl_path, self._activation = ssl_path, None
+        if ssl_path:  # loaded when first needed (maps, fallback without seg_net)
+            self.cards["ssl"] = model_card(ssl_path)
         self.seg_net = None
         if seg_path:
-            net, self.cards["seg"] = load_model(seg_path, BUILDERS)
+            net, self.cards["seg"] = load_model_cached(seg_path, BUILDERS)
             self.seg_net = net.to(self.device).eval()
-        if self.activation is None and (self.seg_net is None or p.maps):
+        self._loaded = (self.seg_net, _weights_version(self.seg_net))  # for cached runners
+        self.use_card_mpp(self.cards.values())  # the pixel size the networks learnt at
+        if not ssl_path and (self.seg_net is None or p.maps):
             raise ValueError("PSM needs the self-supervised network: no ssl_weights found")
         self.clustering = SemanticClustering(k=p.k, mode=p.cluster_mode,
                                              weight=p.cluster_weight, seed=p.seed)
@@ -152,17 +166,42 @@ class PSMMethod(MethodBase):
         self.dab = DabClassifier(seed=p.seed) if p.stain == "ihc" else None
         self.amp_dtype = autocast_dtype(p.precision, self.device)
         self._batcher: Optional[MicroBatcher] = None
+        self._runner: Optional[tuple] = None  # (network, its weights version, runner)
+        self._threads: Optional[int] = None  # network threads (configure_threads)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_batcher"] = None  # holds a lock; rebuilt where the object is used
+        state["_runner"] = None  # an ONNX session; rebuilt where the object is used
+        state["_threads"] = None  # the unpickling process has its own share of the CPUs
         state["_sample_labels"] = None  # only the process that fitted holds the sample
         return state
 
+    @property
+    def activation(self) -> Optional[SelfActivation]:
+        """The self-activation maps (network loaded on first use; None without one)."""
+        if self._activation is None and self._ssl_path:
+            net, self.cards["ssl"] = load_model_cached(self._ssl_path, BUILDERS)
+            self._activation = SelfActivation(net, self.device)
+        return self._activation
+
+    @property
+    def runner(self) -> NetworkRunner:
+        """The fast engine of the current ``seg_net`` (rebuilt when the network object is
+        swapped or its weights change in place, e.g. by test-time adaptation)."""
+        net = self.seg_net
+        version = _weights_version(net)
+        if self._runner is None or self._runner[0] is not net or self._runner[1] != version:
+            # the loaded weights, unchanged: one runner per process for this file
+            sha = self.cards.get("seg", {}).get("sha256") \
+                if (net, version) == self._loaded else None
+            runner = cached_runner(net, self.device, self.params.runtime, self.amp_dtype,
+                                   threads=self._threads, weights_id=sha)
+            self._runner = (net, version, runner)
+        return self._runner[2]
+
     def _network(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                            enabled=self.amp_dtype is not None):
-            return torch.sigmoid(self.seg_net(x)).float()
+        return self.runner(x)
 
     @property
     def batcher(self) -> MicroBatcher:
@@ -186,17 +225,16 @@ class PSMMethod(MethodBase):
         return 128
 
     def configure_threads(self, workers: int) -> None:
-        """Share the CPU between pipeline workers instead of oversubscribing it."""
+        """Every network call on the CPU uses all cores: the runner serialises the calls
+        of concurrent pipeline workers, which overlap post-processing with them."""
         if self.device.type == "cpu":
-            import os
-
-            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-            torch.set_num_threads(max(1, cpus // max(1, workers)))
+            self._threads = cpu_count()
+            self._runner = None
 
     def fit(self, sample_rgb: np.ndarray) -> "PSMMethod":
         """Fit the Grad-CAM weights, the K-means centres and the smallest nucleus kept
         on a whole-slide sample."""
-        if self.activation is not None and (self.params.maps or self.seg_net is None):
+        if (self.params.maps or self.seg_net is None) and self.activation is not None:
             self.activation.fit(sample_rgb, seed=self.params.seed)
             self.clustering.fit(sample_rgb, self.activation.map_tile(sample_rgb))
         if self.dab is not None:
@@ -273,8 +311,8 @@ class PSMMethod(MethodBase):
     def describe(self) -> dict:
         """Parameters, variant, fitted values and model hashes."""
         fitted = {}
-        if self.activation is not None and self.activation.fitted is not None:
-            fitted["activation"] = asdict(self.activation.fitted)
+        if self._activation is not None and self._activation.fitted is not None:
+            fitted["activation"] = asdict(self._activation.fitted)
         if self.clustering.fitted is not None:
             fitted["clusters"] = asdict(self.clustering.fitted)
         if self.dab is not None:
@@ -284,5 +322,7 @@ class PSMMethod(MethodBase):
         return {"name": self.name, "variant": self.variant, "params": asdict(self.params),
                 "device": str(self.device), "halo": self.halo,
                 "network_dtype": str(self.amp_dtype or torch.float32).replace("torch.", ""),
+                "network_runtime": self.runner.describe() if self.seg_net is not None
+                else None,
                 "model_hash": {k: c.get("sha256", "")[:16] for k, c in self.cards.items()},
                 "fitted": fitted}

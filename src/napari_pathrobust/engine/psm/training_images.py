@@ -1,33 +1,46 @@
-"""Training images: small images whole, large slides as seeded crops."""
+"""Training images at the working resolution: small images whole, large slides as
+seeded crops."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from ..errors import InputError
 from ..io import open_image
+from ..resample import WORKING_MPP, working_grid
+from ..tiling import Box
 
 MAX_WHOLE_PIXELS = 4096 * 4096
 
 
 def load_training_images(paths: Sequence[Path], seed: int = 0, crop: int = 1024,
-                         crops_per_slide: int = 16) -> list[np.ndarray]:
-    """RGB arrays for training: small images whole, large slides as seeded crops."""
+                         crops_per_slide: int = 16, mpp: Optional[float] = None,
+                         working_mpp: float = WORKING_MPP) -> list[np.ndarray]:
+    """RGB arrays for training at ``working_mpp`` (each slide resampled there from its
+    pixel size, ``mpp`` when given, else its file's; unknown: used as read): small
+    images whole, large slides as seeded crops."""
     rng = np.random.default_rng(seed)
     images = []
     for path in paths:
-        slide = open_image(path)
-        height, width = slide.shape
+        slide = open_image(path, mpp=mpp)
+        grid = working_grid(slide, slide.mpp, working_mpp)
+        height, width = slide.shape if grid is None else grid.shape
+
+        def read(y: int, x: int, h: int, w: int, slide=slide, grid=grid) -> np.ndarray:
+            if grid is None:
+                return np.asarray(slide.data[y:y + h, x:x + w].compute())
+            return grid.read(Box(y, x, y + h, x + w))[0]
+
         if height * width <= MAX_WHOLE_PIXELS:
-            images.append(np.asarray(slide.data.compute()))
+            images.append(read(0, 0, height, width))
             continue
         for _ in range(crops_per_slide):
             y = int(rng.integers(0, height - crop + 1))
             x = int(rng.integers(0, width - crop + 1))
-            images.append(np.asarray(slide.data[y:y + crop, x:x + crop].compute()))
+            images.append(read(y, x, crop, crop))
     if not images:
         raise InputError("inputs", "no training images")
     return images

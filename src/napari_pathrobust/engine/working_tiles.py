@@ -1,0 +1,103 @@
+"""Tiles of a slide processed at a method's working resolution (see :mod:`.resample`).
+
+A :class:`WorkingTileJob` reads a tile's window on the working grid (best pyramid level,
+resampled, the halo included), runs the method there, drops objects larger than the
+method's ``max_area`` (working pixels), brings labels and maps back to the slide's own
+pixel grid by nearest neighbour and hands them to :func:`.tile_executor.tile_records`:
+ownership, records, polygons, CSV and GeoJSON are all in slide pixels, and measurements
+in microns use the slide's pixel size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from .methods.base import TileOutput
+from .resample import WorkingGrid
+from .tile_executor import TileJob, TileResult, tile_records
+from .tiling import Box, Tile
+
+
+class _Ready:
+    """A stand-in method whose output for the window is already computed."""
+
+    max_area = 0  # already applied on the working grid
+
+    def __init__(self, output: TileOutput):
+        self.output = output
+
+    def segment_tile(self, rgb: np.ndarray) -> TileOutput:
+        return self.output
+
+
+@dataclass
+class WorkingTileJob(TileJob):
+    """A :class:`.tile_executor.TileJob` that runs the method on the working grid."""
+
+    grid: Optional[WorkingGrid] = None
+    align: int = 1
+
+    def read(self, t: Tile) -> np.ndarray:
+        """The tile window's RGB on the slide grid (nearest from the level read)."""
+        box = self.grid.working_box(t.window, self.align)
+        return self.grid.read(box, t.window)[1]
+
+    def __call__(self, t: Tile) -> TileResult:
+        self.check()
+        box = self.grid.working_box(t.window, self.align)
+        rgb, slide_rgb = self.grid.read(box, t.window)
+        output = TileOutput.of(self.method.segment_tile(rgb))
+        labels = np.asarray(output.labels)
+        if self.method.max_area > 0 and labels.size:  # ids kept: classes refer to them
+            large = np.bincount(labels.ravel()) > self.method.max_area
+            large[0] = False
+            labels = np.where(large[labels], 0, labels) if large.any() else labels
+        back = TileOutput(self.grid.to_slide(labels, box, t.window),
+                          {k: self.grid.to_slide(m, box, t.window)
+                           for k, m in output.maps.items()}, output.classes)
+        return tile_records(_Ready(back), slide_rgb, t, self.slide.shape, self.slide.mpp,
+                            self.polygons)
+
+
+def working_sample(grid: WorkingGrid, seed: int = 0, max_pixels: Optional[int] = None,
+                   patch: int = 256) -> np.ndarray:
+    """:func:`.pipeline.fit_sample` on the working grid: the whole working image when
+    small, else a seeded mosaic of working-grid patches drawn from tissue."""
+    from .pipeline import FIT_SAMPLE_PIXELS, sample_mosaic
+
+    max_pixels = FIT_SAMPLE_PIXELS if max_pixels is None else max_pixels
+    height, width = grid.shape
+
+    def read(y: int, x: int, h: int, w: int) -> np.ndarray:
+        return grid.read(Box(y, x, min(y + h, height), min(x + w, width)))[0]
+
+    if height * width <= max_pixels:
+        return read(0, 0, height, width)
+    return sample_mosaic(read, (height, width), seed, max_pixels, patch)
+
+
+def working_tile_size(grid: WorkingGrid, halo: int, memory_budget_mb: float,
+                      bytes_per_pixel: int) -> int:
+    """Tile side in slide pixels whose working window fits the memory budget (the
+    slide-grid labels, RGB and measurements of the window included)."""
+    from .tiling import DEFAULT_BYTES_PER_PIXEL, auto_tile_size
+
+    per_working = bytes_per_pixel + DEFAULT_BYTES_PER_PIXEL / grid.scale ** 2
+    side = auto_tile_size(grid.shape, halo, memory_budget_mb, int(per_working))
+    return max(16, min(int(side / grid.scale), max(grid.slide.shape)))
+
+
+def pixel_size_info(slide: Any, method: Any, grid: Optional[WorkingGrid]) -> dict:
+    """What a run records about pixel sizes (``_run.json``, the CLI line, widgets)."""
+    working = getattr(method, "working_mpp", None)
+    info = {"mpp": slide.mpp, "mpp_source": getattr(slide, "mpp_source", None),
+            "working_mpp": working, "mpp_assumed": slide.mpp is None and working is not None}
+    if grid is not None:
+        info.update(grid.describe())
+    return info
+
+
+__all__ = ["WorkingTileJob", "working_sample", "working_tile_size", "pixel_size_info"]
