@@ -137,11 +137,12 @@ def test_cli_corrupt_and_robustness(tmp_path, demo_image, capsys):
 
 @pytest.fixture
 def recorded_psm(monkeypatch):
-    """Record every PSM method built (its device) and every network weight file loaded."""
+    """Record every PSM method built (its device) and every network weight file it asks for
+    (the process-wide cache aside: one request per network per method)."""
     from napari_pathrobust.engine.methods import psm
 
     record = {"devices": [], "loads": []}
-    real_load = psm.load_model
+    real_load = psm.load_model_cached
 
     def counting_load(path, *args, **kwargs):
         record["loads"].append(str(path))
@@ -152,7 +153,7 @@ def recorded_psm(monkeypatch):
             record["devices"].append(kwargs.get("device"))
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(psm, "load_model", counting_load)
+    monkeypatch.setattr(psm, "load_model_cached", counting_load)
     monkeypatch.setattr(psm, "PSMMethod", RecordingPSM)
     return record
 

@@ -7,6 +7,8 @@ file's SHA-256. Loading verifies the hash when the card is present.
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -75,3 +77,30 @@ def load_model(path: str | Path, builders: dict[str, Any], verify: bool = True):
     model.eval()
     card.setdefault("sha256", file_sha256(path))
     return model, card
+
+
+def model_card(path: str | Path) -> dict[str, Any]:
+    """The model card of a weight file without loading it (at least its ``sha256``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "model file not found")
+    card = json.loads(card_path(path).read_text()) if card_path(path).is_file() else {}
+    card.setdefault("sha256", file_sha256(path))
+    return card
+
+
+def load_model_cached(path: str | Path, builders: dict[str, Any]):
+    """:func:`load_model` once per process per file version (path, size, mtime); every
+    call returns its own copy of the network (callers may train it in place)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "model file not found")
+    stat = path.stat()
+    model, card = _load_once(str(path.resolve()), stat.st_size, stat.st_mtime_ns,
+                             tuple(sorted(builders.items())))
+    return copy.deepcopy(model), dict(card)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_once(path: str, size: int, mtime_ns: int, builders: tuple):
+    return load_model(path, dict(builders))
