@@ -96,8 +96,10 @@ def test_demo_command_and_console_script(tmp_path):
                           "-o", str(tmp_path), "--no-viewer"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "nuclei" in out.stdout
+    assert "nuclei" in out.stdout and "pixel size unknown" not in out.stdout
     assert (tmp_path / "demo_he_crop.geojson").exists()
+    info = json.loads((tmp_path / "demo_he_crop_run.json").read_text())
+    assert info["pixel_size"]["mpp"] == 0.25 and not info["pixel_size"]["mpp_assumed"]
 
 
 @pytest.mark.parametrize("argv", [

@@ -129,11 +129,11 @@ def pixel_note(result) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .._resources import DEMO_IMAGE, resource_path
+    from .._resources import DEMO_IMAGE, DEMO_MPP, resource_path
     from ..engine.jobs import JobOptions
 
-    image = resource_path(DEMO_IMAGE)
-    result = segment_one(image, args.outdir, JobOptions(), args)
+    image = resource_path(DEMO_IMAGE)  # a PNG crop of a 40x tile: no pixel size in the file
+    result = segment_one(image, args.outdir, JobOptions(mpp=DEMO_MPP), args)
     if result is None:
         return 1
     if not args.no_viewer and _has_display():
