@@ -99,7 +99,7 @@ def test_pipeline_never_imports_the_distributed_executor():
 
 
 def test_pipeline_reads_capabilities_without_probing():
-    for module in ("pipeline.py", "tile_executor.py", "distributed.py"):
+    for module in ("pipeline.py", "tile_executor.py", "distributed.py", "working_tiles.py"):
         text = (ENGINE / module).read_text()
         assert "getattr(" not in text and "hasattr(" not in text, module
 

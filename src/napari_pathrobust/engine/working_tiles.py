@@ -92,8 +92,8 @@ def working_tile_size(grid: WorkingGrid, halo: int, memory_budget_mb: float,
 
 def pixel_size_info(slide: Any, method: Any, grid: Optional[WorkingGrid]) -> dict:
     """What a run records about pixel sizes (``_run.json``, the CLI line, widgets)."""
-    working = getattr(method, "working_mpp", None)
-    info = {"mpp": slide.mpp, "mpp_source": getattr(slide, "mpp_source", None),
+    working = method.working_mpp
+    info = {"mpp": slide.mpp, "mpp_source": slide.mpp_source,
             "working_mpp": working, "mpp_assumed": slide.mpp is None and working is not None}
     if grid is not None:
         info.update(grid.describe())
