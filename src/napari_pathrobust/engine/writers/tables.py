@@ -30,6 +30,11 @@ DEFAULT_CLASS_COLORS: dict[str, tuple[int, int, int]] = {
     "Immune cells": (160, 90, 160),
     "Necrosis": (50, 50, 50),
     "Other": (255, 200, 0),
+    "Positive": (200, 50, 50),
+    "Negative": (112, 112, 225),
+    "1+": (255, 215, 0),
+    "2+": (225, 150, 50),
+    "3+": (200, 50, 50),
 }
 
 
