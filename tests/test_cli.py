@@ -155,3 +155,69 @@ def test_blank_image_gives_zero_nuclei_and_one_warning_line(tmp_path, capsys):
     assert len(lines) == 1 and lines[0].startswith("warning: blank:"), err
     info = json.loads((tmp_path / "out" / "blank_run.json").read_text())
     assert info["n_nuclei"] == 0 and info["warnings"]
+
+
+# ------------------------------------------------------------------ IHC scoring (issue 17)
+
+
+@pytest.mark.parametrize("pairs, message", [
+    (["bins=0.4,0.2,0.6"], "strictly increasing"),
+    (["bins=0.2,0.2,0.6"], "strictly increasing"),
+    (["positive_threshold=-0.1"], ">= 0"),
+    (["bins=-0.1,0.2,0.6"], ">= 0"),
+    (["bins=0.2,0.4"], "3 bin thresholds"),
+    (["ihc_auto=maybe"], "true or false"),
+    (["ihc_mode=triple"], "mode"),
+])
+def test_bad_ihc_thresholds_exit_2_with_one_line(demo_image, tmp_path, capsys, pairs, message):
+    argv = ["segment", str(demo_image), "-o", str(tmp_path), "--stain", "ihc"]
+    for pair in pairs:
+        argv += ["--param", pair]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and message in err and len(err.splitlines()) == 1, err
+    assert err.startswith("error: IHC thresholds")
+    assert not list(tmp_path.iterdir())
+
+
+def test_ihc_thresholds_need_stain_ihc(demo_image, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["segment", str(demo_image), "-o", str(tmp_path),
+              "--param", "positive_threshold=0.3"])
+    assert exc.value.code == 2 and "need --stain ihc" in capsys.readouterr().err
+
+
+def test_stain_ihc_thresholds_reach_outputs_and_summary_line(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+    from test_ihc_scoring import DiscMethod, disc_image, patch_dab_measurement
+
+    from napari_pathrobust.engine.jobs import segment as segment_job
+
+    patch_dab_measurement(monkeypatch)
+    built = {}
+
+    def fake_method(name, device=None, seed=None, **params):
+        built.update(params)
+        return DiscMethod(params.get("stain", "he"))
+
+    monkeypatch.setattr(segment_job, "get_method", fake_method)
+    Image.fromarray(disc_image()).save(tmp_path / "ki67.png")
+    out = tmp_path / "out"
+    assert main(["segment", str(tmp_path / "ki67.png"), "-o", str(out), "--stain", "ihc",
+                 "--param", "positive_threshold=0.25", "--param", "bins=0.2,0.45,0.7",
+                 "--param", "ihc_mode=bins", "--param", "threshold=0.4"]) == 0
+    assert built["stain"] == "ihc" and built["threshold"] == 0.4  # the rest: to the method
+    assert "positive_threshold" not in built
+    lines = [line for line in capsys.readouterr().out.splitlines() if "Ki-67" in line]
+    assert len(lines) == 1 and lines[0].startswith("ki67: Ki-67 index") and "H-score" in lines[0]
+    run = json.loads((out / "ki67_run.json").read_text())
+    th = run["ihc_summary"]["thresholds"]
+    assert th["bins"] == [0.2, 0.45, 0.7] and th["positive"] == 0.25 and th["mode"] == "bins"
+    with open(out / "ki67_summary.csv", newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert float(row["h_score"]) == pytest.approx(run["ihc_summary"]["h_score"])
+    assert f"{run['ihc_summary']['ki67_index']:.1f} %" in lines[0]
+    with open(out / "ki67_points.csv", newline="") as handle:
+        assert {r["classification"] for r in csv.DictReader(handle)} <= {"Negative", "1+", "2+",
+                                                                       "3+"}

@@ -73,10 +73,7 @@ def test_ihc_stain_option(demo_image, tmp_path, capsys):
     with open(tmp_path / "ki67_points.csv", newline="") as handle:
         classes = {row["classification"] for row in csv.DictReader(handle)}
     assert classes == {"Positive", "Negative"}
-    with pytest.raises(SystemExit) as exc:
-        main(["segment", str(demo_image), "-o", str(tmp_path), "--method", "classical",
-              "--stain", "ihc"])
-    assert exc.value.code == 2
+    assert (tmp_path / "ki67_summary.csv").exists()
 
 
 def test_train_with_dar_strategy_on_the_demo_crop(demo_image, tmp_path, capsys):

@@ -43,14 +43,19 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ssl-model", type=Path, default=None,
                         help="activation network weights for --method psm (default: bundled)")
     parser.add_argument("--stain", choices=("he", "ihc"), default="he",
-                        help="ihc: classify cells DAB-positive/negative (--method psm)")
+                        help="ihc: hematoxylin-DAB detection, cells classified and scored "
+                             "(Ki-67 index, H-score; <stem>_summary.csv); thresholds with "
+                             "--param positive_threshold=0.2, bins=0.2,0.4,0.6, "
+                             "ihc_mode=positive|bins, ihc_auto=true")
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
                         help="network arithmetic for --method psm; auto: fp16 on a GPU, "
                              "fp32 on the CPU (tolerance: docs/benchmarks.md)")
     add_mpp_argument(parser)
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="set a parameter of the method, e.g. threshold=0.4, "
-                             "h_um=0.5 (classical, sizes in microns) or split=cores (psm); repeat")
+                             "h_um=0.5 (classical, sizes in microns) or split=cores (psm), "
+                             "or an IHC threshold (--stain ihc: positive_threshold, bins, "
+                             "ihc_mode, ihc_auto, ihc_measurement); repeat")
 
 
 def job_options(args: argparse.Namespace):
@@ -65,22 +70,64 @@ def job_options(args: argparse.Namespace):
             params["seg_weights"] = str(args.model)
         if args.ssl_model:
             params["ssl_weights"] = str(args.ssl_model)
-    elif args.model or args.ssl_model or args.stain != "he" or args.precision != "auto":
-        print(f"error: --model, --ssl-model, --stain and --precision need a learned method, "
-              f"not {args.method!r}", file=sys.stderr)
-        raise SystemExit(2)
+    elif args.model or args.ssl_model or args.precision != "auto":
+        fail(f"--model, --ssl-model and --precision need a learned method, "
+             f"not {args.method!r}")
+    elif args.stain != "he":
+        if not method_has_param(args.method, "stain"):
+            fail(f"--stain {args.stain} is not available for --method {args.method}")
+        params["stain"] = args.stain
+    ihc_pairs, method_pairs = split_ihc_params(getattr(args, "param", []))
     try:
-        params.update(parse_method_params(args.method, getattr(args, "param", [])))
+        params.update(parse_method_params(args.method, method_pairs))
+        ihc = ihc_thresholds(ihc_pairs, args.stain)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    return JobOptions(method=args.method, method_params=params, device=args.device,
+        fail(str(exc))
+    return JobOptions(method=args.method, method_params=params, device=args.device, ihc=ihc,
                       tile=args.tile, seed=args.seed, workers=args.workers,
                       memory_budget_mb=args.memory_mb, labels_format=args.labels_format,
                       tissue=not getattr(args, "all_tiles", False),
                       scheduler=getattr(args, "scheduler", None),
                       checkpoint=getattr(args, "checkpoint", None),
                       resume=getattr(args, "resume", False), mpp=getattr(args, "mpp", None))
+
+
+def fail(message: str) -> None:
+    """One ``error:`` line on stderr and exit code 2 (a usage error)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def method_has_param(method: str, name: str) -> bool:
+    """Whether ``method``'s parameters include ``name`` (e.g. ``stain``)."""
+    from dataclasses import fields
+
+    if method == "classical":
+        from ..engine.methods.classical import ClassicalParams as params_type
+    elif method == "psm":
+        from ..engine.methods.psm import PSMParams as params_type
+    else:
+        return False
+    return name in {f.name for f in fields(params_type)}
+
+
+def split_ihc_params(pairs):
+    """``--param`` pairs into (IHC threshold keys, the method's pairs)."""
+    from ..engine.ihc.scoring import split_params
+
+    return split_params(list(pairs))
+
+
+def ihc_thresholds(pairs: dict, stain: str):
+    """IhcThresholds from the IHC ``--param`` keys (None for H&E runs); ValueError when
+    they are bad or given without ``--stain ihc``."""
+    from ..engine.ihc.scoring import IhcThresholds
+
+    if stain != "ihc":
+        if pairs:
+            raise ValueError(f"--param {', '.join(pairs)}: IHC thresholds need --stain ihc")
+        return None
+    return IhcThresholds.from_params(pairs)
 
 
 def register(sub) -> None:
@@ -119,7 +166,16 @@ def segment_one(path: Path, outdir: Path, options, args):
     if result is not None:
         print(f"{result.name}: {result.n_nuclei} nuclei in {result.seconds:.2f} s "
               f"-> {result.outputs['labels'].parent}/{result.name}_*{pixel_note(result)}")
+        if result.info.get("ihc_summary"):
+            print(f"{result.name}: {ihc_line(result.info['ihc_summary'])}")
     return result
+
+
+def ihc_line(summary: dict) -> str:
+    """``Ki-67 index 23.4 % (120/513), H-score 61.2 (0: .., 1+: .., 2+: .., 3+: ..)``."""
+    return (f"Ki-67 index {summary['ki67_index']:.1f} % ({summary['n_positive']}/"
+            f"{summary['n_cells']}), H-score {summary['h_score']:.1f} (0: {summary['n_0']}, "
+            f"1+: {summary['n_1plus']}, 2+: {summary['n_2plus']}, 3+: {summary['n_3plus']})")
 
 
 def pixel_note(result) -> str:

@@ -1,8 +1,10 @@
-"""Colour deconvolution for H&E: optical density and the hematoxylin channel.
+"""Colour deconvolution: optical density, the hematoxylin channel, H-DAB unmixing.
 
 Uses the fixed Ruifrok & Johnston (2001) H&E-DAB stain matrix (rows normalised
-to unit length), the same as ``skimage.color.rgb2hed``.  All functions are
-per-pixel (hence trivially tile-local) and work in float32 via look-up tables.
+to unit length), the same as ``skimage.color.rgb2hed``; for IHC (no eosin) the
+hematoxylin-DAB matrix :data:`RGB_FROM_HDX` (hematoxylin, DAB and their orthogonal
+residual). All functions are per-pixel (hence trivially tile-local) and work in
+float32 via look-up tables.
 """
 
 from __future__ import annotations
@@ -16,6 +18,25 @@ RGB_FROM_HED = np.array(
 RGB_FROM_HED = RGB_FROM_HED / np.linalg.norm(RGB_FROM_HED, axis=1, keepdims=True)
 #: Deconvolution matrix: ``stains = od @ HED_FROM_RGB`` (od as row vectors).
 HED_FROM_RGB = np.linalg.inv(RGB_FROM_HED)
+
+#: Hematoxylin and DAB OD vectors (Ruifrok & Johnston 2001) and their cross product
+#: (the residual channel): rows of the fixed H-DAB matrix, unit length. IHC slides carry
+#: no eosin, so DAB is unmixed against hematoxylin only.
+_H_REF = np.array([0.650, 0.704, 0.286])
+_DAB_REF = np.array([0.268, 0.570, 0.776])
+RGB_FROM_HDX = np.stack([_H_REF, _DAB_REF, np.cross(_H_REF, _DAB_REF)])
+RGB_FROM_HDX = RGB_FROM_HDX / np.linalg.norm(RGB_FROM_HDX, axis=1, keepdims=True)
+#: Unmixing matrix of the fixed H-DAB vectors: ``stains = od @ HDX_FROM_RGB``.
+HDX_FROM_RGB = np.linalg.inv(RGB_FROM_HDX)
+
+
+def stain_matrix(h: np.ndarray, dab: np.ndarray) -> np.ndarray:
+    """3x3 matrix of unit rows (hematoxylin, DAB, residual = their cross product)."""
+    h = np.asarray(h, np.float64) / np.linalg.norm(h)
+    dab = np.asarray(dab, np.float64) / np.linalg.norm(dab)
+    res = np.cross(h, dab)
+    return np.stack([h, dab, res / np.linalg.norm(res)])
+
 
 #: Optical density of each uint8 intensity: -log10((I + 1) / 256) (0 for white).
 OD_LUT = (-np.log10((np.arange(256, dtype=np.float64) + 1.0) / 256.0)).astype(np.float32)

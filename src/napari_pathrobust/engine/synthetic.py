@@ -135,3 +135,109 @@ def synthetic_he_tile(
     lut = np.zeros(len(strength), np.int32)
     lut[ids] = np.arange(1, len(ids) + 1, dtype=np.int32)
     return rgb, lut[labels]
+
+
+#: nominal nuclear DAB OD per intensity bin (0 = negative) of :func:`synthetic_ihc_tile`:
+#: centred in QuPath's default bins (0.2 / 0.4 / 0.6 OD) as measured by
+#: :mod:`.ihc.measurements` (the outline blur lowers a nucleus' mean a little)
+IHC_DAB_LEVELS = {0: (0.0, 0.0), 1: (0.29, 0.34), 2: (0.49, 0.54), 3: (0.76, 0.86)}
+#: pigment (melanin / haemosiderin-like) optical density direction: brown-black
+PIGMENT_OD = np.array([0.52, 0.60, 0.61], np.float32) / np.linalg.norm([0.52, 0.60, 0.61])
+
+
+def synthetic_ihc_tile(size: int = 512, seed: int = 0, n_nuclei: int | None = None,
+                       positive_fraction: float = 0.4, cytoplasm_fraction: float = 0.3,
+                       n_pigment: int | None = None, n_sheets: int | None = None,
+                       radius_range: tuple[float, float] = (10, 15)):
+    """A seeded synthetic H-DAB (e.g. Ki-67) tile with known nuclei, classes and bins.
+
+    Blue hematoxylin nuclei (negative, bin 0) and brown DAB-positive nuclei whose
+    nominal DAB OD falls in bin 1+ (weak), 2+ (moderate) or 3+ (strong) of QuPath's
+    default thresholds (:data:`IHC_DAB_LEVELS`; positive nuclei keep a lighter
+    hematoxylin counterstain, the strongest the least). Distractors that are not
+    nuclei: brown cytoplasm rings or crescents (DAB 0.18-0.32 OD, 1-2.5 um wide at
+    0.25 um/px) around ``cytoplasm_fraction`` of the negative cells, ``n_sheets`` sheets
+    of brown cytoplasm (DAB 0.2-0.3 OD, 20-45 um wide ellipses around the nuclei in
+    them; default one per 512 x 512 px) and dark pigment specks (radius 1-3 px).
+    Composed in optical density with the fixed H-DAB vectors
+    (:data:`.stain.RGB_FROM_HDX`), slightly blurred, with pixel noise.
+
+    Returns ``(rgb uint8 (size, size, 3), labels int32, truth)``; ``truth`` is a
+    ``pandas.DataFrame`` with one row per nucleus: ``label, y, x`` (centroid),
+    ``positive`` (bool), ``bin`` (0..3), ``dab_level`` (nominal nuclear DAB OD) and
+    ``hema_level``. Deterministic for a given ``seed``.
+    """
+    import pandas as pd
+
+    from .stain import RGB_FROM_HDX
+
+    rng = np.random.default_rng(seed)
+    shape = (int(size), int(size))
+    if n_nuclei is None:
+        n_nuclei = max(1, int(round(shape[0] * shape[1] / 2600)))
+    _, labels = synthetic_he_tile(shape=shape, n_nuclei=n_nuclei, seed=seed,
+                                  radius_range=radius_range, touching_fraction=0.1)
+    n = int(labels.max())
+    ids = np.arange(1, n + 1)
+    positive = rng.random(n) < positive_fraction
+    bins = np.where(positive, rng.integers(1, 4, n), 0)
+    dab_level = np.array([rng.uniform(*IHC_DAB_LEVELS[int(b)]) for b in bins], np.float32)
+    hema_level = np.where(bins == 0, rng.uniform(0.45, 0.8, n),
+                          np.where(bins == 3, rng.uniform(0.10, 0.2, n),
+                                   rng.uniform(0.18, 0.3, n))).astype(np.float32)
+
+    nuc = labels > 0
+    chrom = _smooth_noise(rng, shape, 1.0)
+    lut_h = np.concatenate([[0.0], hema_level]).astype(np.float32)
+    lut_d = np.concatenate([[0.0], dab_level]).astype(np.float32)
+    hem = np.clip(0.05 + 0.02 * _smooth_noise(rng, shape, 4.0), 0.0, None)
+    hem = np.where(nuc, lut_h[labels] * (1.0 + 0.15 * chrom), hem).astype(np.float32)
+    dab = np.where(nuc, lut_d[labels] * (1.0 + 0.1 * chrom),
+                   np.clip(0.01 + 0.01 * _smooth_noise(rng, shape, 4.0), 0, None))
+    dab = dab.astype(np.float32)
+
+    # brown cytoplasm: rings or crescents around some negative nuclei
+    dist, (iy, ix) = ndi.distance_transform_edt(~nuc, return_indices=True)
+    owner = labels[iy, ix]
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    centroids = np.array(ndi.center_of_mass(nuc, labels, ids)).reshape(-1, 2)
+    for i in np.flatnonzero((bins == 0) & (rng.random(n) < cytoplasm_fraction)):
+        width = rng.uniform(4.0, 10.0)
+        ring = (owner == i + 1) & (dist > 0) & (dist <= width)
+        if rng.random() < 0.5:  # a crescent: half of the ring
+            cy, cx = centroids[i]
+            ang = np.arctan2(yy - cy, xx - cx)
+            ring &= np.cos(ang - rng.uniform(-np.pi, np.pi)) > 0
+        dab[ring] = rng.uniform(0.18, 0.32) * (1.0 + 0.15 * chrom[ring])
+
+    # sheets of brown cytoplasm around whatever nuclei lie in them
+    if n_sheets is None:
+        n_sheets = int(round(shape[0] * shape[1] / 512 ** 2))
+    for _ in range(int(n_sheets)):
+        box, ell = _ellipse_box(shape, rng.uniform(0, shape[0]), rng.uniform(0, shape[1]),
+                                rng.uniform(40, 90), rng.uniform(40, 70), rng.uniform(0, np.pi))
+        if box is not None:
+            region = ell & ~nuc[box]
+            dab[box][region] = rng.uniform(0.2, 0.3) * (1.0 + 0.15 * chrom[box][region])
+    # pigment specks, away from the nuclei
+    if n_pigment is None:
+        n_pigment = max(1, int(round(shape[0] * shape[1] / 9000)))
+    pigment = np.zeros(shape, np.float32)
+    for _ in range(int(n_pigment)):
+        cy, cx = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
+        r = rng.uniform(1.0, 3.0)
+        spot = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+        if (spot & (dist < 3)).any():
+            continue
+        pigment[spot] = rng.uniform(0.9, 1.4)
+
+    m = RGB_FROM_HDX.astype(np.float32)
+    od_rgb = hem[..., None] * m[0] + dab[..., None] * m[1] + pigment[..., None] * PIGMENT_OD
+    od_rgb = ndi.gaussian_filter(od_rgb, sigma=(0.8, 0.8, 0), mode="nearest")
+    od_rgb += 0.015 * rng.standard_normal(od_rgb.shape).astype(np.float32)
+    rgb = od_to_rgb(np.clip(od_rgb, 0, None))
+    truth = pd.DataFrame({"label": ids.astype(np.int32), "y": centroids[:, 0],
+                          "x": centroids[:, 1], "positive": positive,
+                          "bin": bins.astype(np.int64), "dab_level": dab_level,
+                          "hema_level": hema_level})
+    return rgb, labels.astype(np.int32), truth

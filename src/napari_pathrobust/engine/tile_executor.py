@@ -46,6 +46,8 @@ def tile_records(method: Method, rgb: np.ndarray, t: Tile, shape: tuple[int, int
                               keep=ownership_filter(t, shape), mpp=mpp)
     if method.max_area > 0:
         records = [rec for rec in records if rec.area <= method.max_area]
+    if method.measure_records is not None:
+        method.measure_records(records, labels, rgb, t.offset, mpp)
     records.sort(key=lambda r: (r.centroid_y, r.centroid_x))
     if polygons:
         for rec in records:

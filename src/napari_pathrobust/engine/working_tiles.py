@@ -26,8 +26,9 @@ class _Ready:
 
     max_area = 0  # already applied on the working grid
 
-    def __init__(self, output: TileOutput):
+    def __init__(self, output: TileOutput, measure_records=None):
         self.output = output
+        self.measure_records = measure_records  # the method's hook, on slide pixels
 
     def segment_tile(self, rgb: np.ndarray) -> TileOutput:
         return self.output
@@ -58,8 +59,8 @@ class WorkingTileJob(TileJob):
         back = TileOutput(self.grid.to_slide(labels, box, t.window),
                           {k: self.grid.to_slide(m, box, t.window)
                            for k, m in output.maps.items()}, output.classes)
-        return tile_records(_Ready(back), slide_rgb, t, self.slide.shape, self.slide.mpp,
-                            self.polygons)
+        return tile_records(_Ready(back, self.method.measure_records), slide_rgb, t,
+                            self.slide.shape, self.slide.mpp, self.polygons)
 
 
 def working_sample(grid: WorkingGrid, seed: int = 0, max_pixels: Optional[int] = None,

@@ -9,6 +9,8 @@ run succeeded; the returned data are then lazy dask pyramids.
 :func:`compare_adaptation` segments an image with the source and the adapted network
 of an :class:`..adapt.method.AdaptedPSM` under one fitted nucleus floor.
 Regions are :class:`..tiling.Box` (y0, x0, y1, x1) in level-0 pixels.
+With ``stain="ihc"`` the cells are classified by the IHC thresholds (``options.ihc``, see
+:mod:`..ihc.scoring`) and the metadata carries ``ihc_thresholds`` and ``ihc_summary``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..ihc.scoring import IhcThresholds, auto_thresholds, classify_cells, ihc_summary
 from ..io import slide_from_array
 from ..methods import DEFAULT_METHOD, MethodBase, get_method
 from ..nucleus_records import NucleusRecord, features_table
@@ -75,7 +78,8 @@ class RegionOptions:
     device: str = "auto"
     seed: int = 0
     tile: Optional[int] = None
-    stain: str = "he"  # PSM: "ihc" classifies cells DAB-positive / negative
+    stain: str = "he"  # "ihc": H-DAB detection, cells classified by the IHC thresholds
+    ihc: Optional[IhcThresholds] = None  # stain "ihc": thresholds (None: the defaults)
     memory_budget_mb: float = 1024
     method_params: dict[str, Any] = field(default_factory=dict)
 
@@ -95,7 +99,7 @@ class RegionResult:
 def build_method(options: RegionOptions):
     """The engine method with the options' device, seed and stain (errors propagate)."""
     params = dict(options.method_params)
-    if options.method == "psm":
+    if options.method == "psm" or options.stain != "he":
         params.setdefault("stain", options.stain)
     return get_method(options.method, device=options.device, seed=options.seed, **params)
 
@@ -142,8 +146,21 @@ def segment_region(image, box, options: Optional[RegionOptions] = None,
         labels, maps = result.labels, result.maps
     meta = {**info, **result.info}
     meta["model_hash"] = (result.info.get("parameters") or {}).get("model_hash")
-    return RegionResult(labels, dict(maps), sink.table(), meta, result.n_nuclei,
+    table = sink.table()
+    if options.stain == "ihc":
+        table = score_ihc(table, options.ihc, meta)
+    return RegionResult(labels, dict(maps), table, meta, result.n_nuclei,
                         time.perf_counter() - start)
+
+
+def score_ihc(table: dict, thresholds: Optional[IhcThresholds], meta: dict) -> dict:
+    """``table`` classified by ``thresholds`` (``auto`` fitted on it); the thresholds used
+    and the whole result's scores go into ``meta`` (``ihc_thresholds``, ``ihc_summary``)."""
+    thresholds = auto_thresholds(table, thresholds or IhcThresholds())
+    table = classify_cells(table, thresholds)
+    meta["ihc_thresholds"] = thresholds.describe()
+    meta["ihc_summary"] = ihc_summary(table, thresholds)
+    return table
 
 
 def map_pyramid(array, min_side: int = 1024) -> Any:

@@ -2,7 +2,8 @@
 
 One call per input image writes, into ``outdir``:
 ``<stem>_labels.tif`` (or ``<stem>_labels.zarr`` when large), ``<stem>_points.csv``,
-``<stem>.geojson``, ``<stem>_overlay.png`` and ``<stem>_run.json``. Every output is
+``<stem>.geojson``, ``<stem>_overlay.png`` and ``<stem>_run.json`` (IHC runs, stain
+``ihc``: also ``<stem>_summary.csv``, see :mod:`..ihc.scoring`). Every output is
 written into a staging folder inside ``.<stem>.checkpoint/`` and published together only
 when the whole job succeeded (:class:`.outputs.OutputSet`), so a cancelled, failed or
 killed run leaves no output and no temporary file beside the outputs. The metadata
@@ -26,6 +27,7 @@ import numpy as np
 
 from ... import __version__
 from ..errors import InputError
+from ..ihc.scoring import IhcCellSink
 from ..io import Slide, open_image, with_pixel_size
 from ..methods import DEFAULT_METHOD, get_method
 from ..pipeline import segment_slide
@@ -66,6 +68,7 @@ class JobOptions:
     checkpoint: Optional[bool] = None  # keep per-tile checkpoints (None: for zarr outputs)
     resume: bool = False  # continue an interrupted run from its checkpoint
     mpp: Optional[float] = None  # microns per pixel given by the user (wins over the file)
+    ihc: Any = None  # IhcThresholds for stain "ihc" runs (None: the documented defaults)
 
 
 @dataclass
@@ -87,6 +90,7 @@ def output_paths(stem: str, outdir: Path, large: bool) -> dict[str, Path]:
         "geojson": outdir / f"{stem}.geojson",
         "overlay": outdir / f"{stem}_overlay.png",
         "run": outdir / f"{stem}_run.json",
+        "summary": outdir / f"{stem}_summary.csv",  # IHC runs only
     }
 
 
@@ -144,14 +148,19 @@ def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOpti
             canvas = np.zeros((height, width), dtype=np.uint32)
         from ..distributed import executor_for  # the job picks where tiles run
 
+        ihc = IhcCellSink(options.ihc) if method_stain(method) == "ihc" else None
         result = segment_slide(
             slide, method, tile=options.tile, halo=options.halo, workers=options.workers,
             seed=options.seed, memory_budget_mb=options.memory_budget_mb, canvas=canvas,
-            sinks=[csv_writer, geojson_writer], tissue=options.tissue,
+            sinks=[csv_writer, geojson_writer] + ([ihc] if ihc is not None else []),
+            tissue=options.tissue,
             executor=executor_for(options.scheduler), checkpoint=checkpoint,
             resume=options.resume,
             reporter=reporter)
         metadata = run_metadata(slide, method, options, result.info, run_id)
+        if ihc is not None:  # classes decided on the whole slide, written with the records
+            metadata["ihc_summary"] = ihc.classify([csv_writer, geojson_writer])
+            ihc.write_summary(outputs.stage("summary", names["summary"]))
         reporter.check()
         write_overlay(outputs.stage("overlay", names["overlay"]), slide, canvas)
         for name, data in result.maps.items() if options.write_maps else ():
@@ -179,6 +188,12 @@ def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOpti
         paths = outputs.publish()
     outputs.remove_all()  # the checkpoint is no longer needed
     return JobResult(slide.name, result.n_nuclei, seconds, paths, info)
+
+
+def method_stain(method: Any) -> str:
+    """The stain a method object was built for ("he" when it has no such parameter)."""
+    return str(getattr(getattr(method, "params", None), "stain", None)
+               or getattr(method, "stain", None) or "he")
 
 
 def run_metadata(slide: Slide, method: Any, options: JobOptions, info: dict,

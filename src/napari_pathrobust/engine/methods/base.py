@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Protocol, Union
+from typing import Any, Callable, Iterable, Optional, Protocol, Union
 
 import numpy as np
 
@@ -64,6 +64,7 @@ class Method(Protocol):
     map_names: tuple[str, ...]
     max_area: int
     working_mpp: Optional[float]
+    measure_records: Optional[Callable[..., None]]
 
     def fit(self, sample_rgb: np.ndarray) -> "Method": ...
 
@@ -84,6 +85,9 @@ class MethodBase:
     map_names: tuple[str, ...] = ()  # dense maps segment_tile returns (TileOutput.maps)
     max_area = MAX_NUCLEUS_AREA  # objects larger than this (px) are dropped
     working_mpp: Optional[float] = WORKING_MPP  # um per pixel the method works at
+    #: extra per-record measurements, ``f(records, labels, rgb, offset, mpp)`` run on each
+    #: tile's owned records (e.g. IHC DAB in nucleus and cell, engine/ihc); None: none
+    measure_records: Optional[Callable[..., None]] = None
 
     def use_card_mpp(self, cards: Iterable[dict]) -> None:
         """Work at the pixel size the networks' model cards record (``mpp``), if any."""

@@ -3,7 +3,10 @@
 Pipeline (``segment_tile``; each size parameter is given in microns, ``<name>_um``, and
 used in pixels at ``working_mpp``, the resolution the pipeline resamples slides to):
 
-1. hematoxylin optical density by colour deconvolution (fixed Ruifrok matrix),
+1. hematoxylin optical density by colour deconvolution (fixed Ruifrok matrix); with
+   ``stain="ihc"`` the H-DAB detection image instead (hematoxylin + opened DAB, the
+   slide's vectors estimated in ``fit``, :mod:`..ihc.detection`), and every record
+   gets the per-cell DAB measurements of :mod:`..ihc.measurements`,
 2. Gaussian smoothing (``sigma``), then background flattening: subtract the
    local mean (``background_window``) and add back the global mean level,
 3. foreground = flattened OD > ``threshold`` (a global value: Otsu of the
@@ -35,6 +38,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
+from ..ihc.detection import HdabDetector
+from ..ihc.measurements import IhcMeasurer
 from ..morphology import (
     fill_enclosed_holes,
     remove_large_labels,
@@ -69,6 +74,12 @@ class ClassicalParams:
     max_area_um2: largest object kept, a 30 um disc; larger "nuclei" are stain blobs,
         folds or a dark image read as one object (0 = no limit).
     working_mpp: microns per pixel the method works at.
+    stain: "he" (hematoxylin detection) or "ihc" (H-DAB detection image, DAB measures).
+    dab_opening_um: IHC: diameter of the DAB opening disk; thinner brown is not a nucleus.
+    dab_sheet_um: IHC: only DAB above its mean over squares this wide counts in
+        detection (16 for cytoplasmic / membranous markers; 0 = off, nuclear markers).
+    cell_expansion_um: IHC: the cell region measured around each nucleus (QuPath's 5 um).
+    estimate_vectors: IHC: estimate the H-DAB vectors per slide (else the fixed ones).
     """
 
     sigma_um: float = 1.0 * WORKING_MPP
@@ -83,8 +94,15 @@ class ClassicalParams:
     halo_um: float = 64 * WORKING_MPP
     max_area_um2: float = MAX_NUCLEUS_AREA * WORKING_MPP ** 2
     working_mpp: float = WORKING_MPP
+    stain: str = "he"
+    dab_opening_um: float = 2.5
+    dab_sheet_um: float = 0.0
+    cell_expansion_um: float = 5.0
+    estimate_vectors: bool = True
 
     def __post_init__(self) -> None:
+        if self.stain not in ("he", "ihc"):
+            raise ValueError(f"stain {self.stain!r}: expected 'he' or 'ihc'")
         if not (self.working_mpp > 0):
             raise ValueError(f"working_mpp={self.working_mpp}: expected microns > 0")
         for f in fields(self):
@@ -151,6 +169,13 @@ class ClassicalMethod(MethodBase):
         self.px = PixelSizes.of(self.params)
         self.fitted_threshold: float | None = None
         self.fitted_level: float | None = None
+        p = self.params
+        self.detector = self.measure_records = None
+        if p.stain == "ihc":  # the pipeline calls measure_records on each tile's records
+            self.detector = HdabDetector(mpp=p.working_mpp, opening_um=p.dab_opening_um,
+                                         sheet_um=p.dab_sheet_um,
+                                         estimate=p.estimate_vectors)
+            self.measure_records = IhcMeasurer(None, p.cell_expansion_um, p.working_mpp)
 
     @property
     def working_mpp(self) -> float:
@@ -165,6 +190,8 @@ class ClassicalMethod(MethodBase):
         """Context pixels a tile needs on each side for results equal to untiled ones."""
         p = self.px
         reach = np.ceil(4 * p.sigma) + p.background_window // 2 + np.ceil(4 * p.dist_sigma)
+        if self.detector is not None:  # the DAB opening and the cell measurements
+            reach = max(reach + self.detector.reach, self.measure_records.halo())
         return int(max(p.halo, reach + 64 * WORKING_MPP / self.params.working_mpp))
 
     @property
@@ -175,13 +202,17 @@ class ClassicalMethod(MethodBase):
         return self.fitted_threshold
 
     def _smoothed_h(self, rgb: np.ndarray) -> np.ndarray:
-        hem = hematoxylin_od(rgb)
+        hem = hematoxylin_od(rgb) if self.detector is None else self.detector.image(rgb)
         if self.px.sigma > 0:
             hem = ndi.gaussian_filter(hem, self.px.sigma, mode="nearest", truncate=4.0)
         return hem
 
     def fit(self, sample_rgb: np.ndarray) -> "ClassicalMethod":
-        """Fit the global OD threshold (Otsu) on a representative RGB sample; returns self."""
+        """Fit the global OD threshold (Otsu) on a representative RGB sample (IHC: first
+        the slide's H-DAB vectors); returns self."""
+        if self.detector is not None:
+            self.detector.fit(sample_rgb)
+            self.measure_records.vectors = self.detector.vectors
         hem = self._smoothed_h(sample_rgb)
         vals = hem.ravel()
         if vals.size > 4_000_000:  # a regular subsample is plenty for a histogram
@@ -223,6 +254,7 @@ class ClassicalMethod(MethodBase):
             "fitted_level": self.fitted_level,
             "threshold": self.threshold,
             "halo": self.halo,
+            **({"ihc": self.detector.describe()} if self.detector is not None else {}),
         }
 
 

@@ -8,6 +8,12 @@ weights the method falls back to splitting the pseudo-mask (variant ``scm``).
 
 This module is the method the pipeline runs (parameters, fit, segment_tile, describe);
 its building blocks and the training of its two networks live in :mod:`..psm`.
+
+IHC (``stain="ihc"``): the networks see the H-DAB detection image rendered as a
+hematoxylin image (:meth:`..ihc.detection.HdabDetector.pseudo_he`, the slide's stain
+vectors fitted in ``fit``), so brown positive nuclei are found like blue ones, and every
+record gets the per-cell DAB measurements (:mod:`..ihc.measurements`); the classes
+(positive, 1+/2+/3+) are set after the run from them (:mod:`..ihc.scoring`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import torch
 from scipy import ndimage as ndi
 
 from ..device import resolve_device
+from ..ihc.detection import HdabDetector
+from ..ihc.measurements import IhcMeasurer
 from ..models.batching import MicroBatcher
 from ..models.inference import RUNTIMES, NetworkRunner, cached_runner, cpu_count
 from ..models.ssl_net import ActivationNet
@@ -33,7 +41,6 @@ from ..morphology import (
 )
 from ..psm.activation import SelfActivation
 from ..psm.clustering import SemanticClustering
-from ..psm.ihc import DabClassifier
 from ..psm.instances import SPLIT_RULES, InstanceParams, instances_from_outputs
 from .base import MAX_NUCLEUS_AREA, MethodBase, TileOutput
 
@@ -64,7 +71,12 @@ class PSMParams:
     # largest object kept (px at 0.25 um/px, a 30 um disc); 0 = no limit
     max_area: int = MAX_NUCLEUS_AREA
     scm_split: bool = True  # SCM-only variant: split touching nuclei (else components)
-    stain: str = "he"  # "ihc": classify cells DAB-positive / negative (e.g. Ki-67)
+    stain: str = "he"  # "ihc": H-DAB detection image and per-cell DAB measurements
+    cell_expansion_um: float = 5.0  # IHC: the cell measured around each nucleus (um)
+    estimate_vectors: bool = True  # IHC: per-slide H-DAB vectors (else the fixed ones)
+    # IHC: only DAB above its mean over squares this wide counts in detection (0: off); on
+    # by default: the networks read a flat brown sheet as faint nuclei (classical flattens)
+    dab_sheet_um: float = 16.0
     precision: str = "auto"  # downstream network: fp32 | fp16 | bf16 | auto (fp16 on CUDA)
     batch_tiles: int = 0  # tiles per network call across workers; 0: 4 on a GPU, else 1
     # downstream network engine: auto (ONNX Runtime for fp32 on the CPU when installed,
@@ -80,6 +92,9 @@ class PSMParams:
             raise ValueError(f"stain {self.stain!r}: expected 'he' or 'ihc'")
         if self.runtime not in RUNTIMES:
             raise ValueError(f"runtime {self.runtime!r}: expected one of {', '.join(RUNTIMES)}")
+        for name in ("cell_expansion_um", "dab_sheet_um"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name}={getattr(self, name)}: expected a size >= 0")
         if not 0 <= self.min_area_fraction < 1:
             raise ValueError(f"min_area_fraction={self.min_area_fraction}: expected a "
                              "fraction in [0, 1)")
@@ -163,7 +178,12 @@ class PSMMethod(MethodBase):
                                               max_area=p.max_area)
         self.floor_fitted = False
         self._sample_labels: Optional[tuple] = None  # (fingerprint, labels) of the fit sample
-        self.dab = DabClassifier(seed=p.seed) if p.stain == "ihc" else None
+        self.detector = self.measure_records = None
+        if p.stain == "ihc":  # the pipeline calls measure_records on each tile's records
+            mpp = self.working_mpp or 0.25
+            self.detector = HdabDetector(mpp=mpp, sheet_um=p.dab_sheet_um,
+                                         estimate=p.estimate_vectors)
+            self.measure_records = IhcMeasurer(None, p.cell_expansion_um, mpp)
         self.amp_dtype = autocast_dtype(p.precision, self.device)
         self._batcher: Optional[MicroBatcher] = None
         self._runner: Optional[tuple] = None  # (network, its weights version, runner)
@@ -222,7 +242,20 @@ class PSMMethod(MethodBase):
     @property
     def halo(self) -> int:
         """Receptive field of the networks plus the largest nucleus, rounded to 8."""
-        return 128
+        return 128 if self.detector is None else 128 + 8 * -(-self.detector.reach // 8)
+
+    def _input(self, rgb: np.ndarray) -> np.ndarray:
+        """What the networks see: the RGB itself, or for IHC its detection image rendered
+        as hematoxylin (vectors fitted on first use)."""
+        if self.detector is None:
+            return rgb
+        if self.detector.vectors is None:
+            self._fit_vectors(rgb)
+        return self.detector.pseudo_he(rgb)
+
+    def _fit_vectors(self, sample_rgb: np.ndarray) -> None:
+        self.detector.fit(sample_rgb)
+        self.measure_records.vectors = self.detector.vectors
 
     def configure_threads(self, workers: int) -> None:
         """Every network call on the CPU uses all cores: the runner serialises the calls
@@ -233,12 +266,14 @@ class PSMMethod(MethodBase):
 
     def fit(self, sample_rgb: np.ndarray) -> "PSMMethod":
         """Fit the Grad-CAM weights, the K-means centres and the smallest nucleus kept
-        on a whole-slide sample."""
+        on a whole-slide sample (IHC: first the H-DAB vectors, then on its detection
+        image)."""
+        if self.detector is not None:
+            self._fit_vectors(sample_rgb)
+            sample_rgb = self.detector.pseudo_he(sample_rgb)
         if (self.params.maps or self.seg_net is None) and self.activation is not None:
             self.activation.fit(sample_rgb, seed=self.params.seed)
             self.clustering.fit(sample_rgb, self.activation.map_tile(sample_rgb))
-        if self.dab is not None:
-            self.dab.fit(sample_rgb)
         self._fit_floor(sample_rgb)
         return self
 
@@ -268,15 +303,13 @@ class PSMMethod(MethodBase):
         # (the cached labels are already free of objects over max_area)
         return instances_from_outputs(*self.network_outputs(rgb), self.instance_params)
 
-    def _fitted(self, rgb: np.ndarray) -> None:
+    def _fitted(self, rgb: np.ndarray, net_rgb: np.ndarray) -> None:
         needs = self.params.maps or self.seg_net is None
         if needs and (self.activation.fitted is None or self.clustering.fitted is None):
             self.fit(rgb)
             return
-        if self.dab is not None and self.dab.cut is None:
-            self.dab.fit(rgb)
         if not self.floor_fitted:
-            self._fit_floor(rgb)
+            self._fit_floor(net_rgb)
 
     @torch.no_grad()
     def network_outputs(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -288,7 +321,9 @@ class PSMMethod(MethodBase):
 
     def segment_tile(self, rgb: np.ndarray):
         """Labels (and maps when enabled) for one RGB tile."""
-        self._fitted(rgb)
+        net_rgb = self._input(rgb)
+        self._fitted(rgb, net_rgb)
+        rgb = net_rgb
         maps: dict[str, np.ndarray] = {}
         mask = None
         if self.params.maps or self.seg_net is None:
@@ -304,8 +339,6 @@ class PSMMethod(MethodBase):
             labels = ndi.label(mask)[0].astype(np.int32)
         if self.seg_net is None:
             labels = remove_large_labels(labels, self.params.max_area)
-        if self.dab is not None:
-            return TileOutput(labels, maps, self.dab.classify(rgb, labels))
         return TileOutput(labels, maps) if self.params.maps else labels
 
     def describe(self) -> dict:
@@ -315,8 +348,8 @@ class PSMMethod(MethodBase):
             fitted["activation"] = asdict(self._activation.fitted)
         if self.clustering.fitted is not None:
             fitted["clusters"] = asdict(self.clustering.fitted)
-        if self.dab is not None:
-            fitted["dab"] = self.dab.describe()
+        if self.detector is not None:
+            fitted["ihc"] = self.detector.describe()
         if self.seg_net is not None and self.floor_fitted:
             fitted["min_area"] = self.instance_params.min_area
         return {"name": self.name, "variant": self.variant, "params": asdict(self.params),

@@ -7,7 +7,6 @@ Recognition (used by the method at inference):
 activation       Grad-CAM self-activation maps of the self-supervised network
 clustering       seeded K-means on (activation, colour) -> nucleus pseudo-mask
 instances        instances from the downstream network's outputs (marker watershed)
-ihc              DAB-positive / negative cell classes for IHC slides
 
 Training (used by the training jobs and the model-production scripts):
 

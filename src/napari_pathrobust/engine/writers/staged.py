@@ -5,7 +5,9 @@ appended to a scratch file next to the output's temporary name (inside the job's
 staging folder for job outputs) and only ``(id, offset, length)`` stays in memory.
 :meth:`StagedTextWriter.renumber` maps provisional ids to final ids; :meth:`commit` writes
 the header (with the metadata known after the run), the records in ascending final id,
-the trailer, and publishes the file atomically.
+the trailer, and publishes the file atomically. :meth:`StagedTextWriter.set_classes`
+gives records a classification decided after the run (e.g. IHC thresholds on the
+slide's cells): it replaces the staged one when the records are written.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ class StagedTextWriter:
     """Base of the CSV and GeoJSON writers: add / renumber / commit / abort.
 
     Subclasses define :meth:`_encode` (a record's text without its id), :meth:`_line`
-    (the final text of one record), :meth:`_header` and :meth:`_trailer`.
+    (the final text of one record), :meth:`_header`, :meth:`_trailer` and
+    :meth:`_with_class` (the encoded text with another classification).
     """
 
     def __init__(self, dest: os.PathLike | str, metadata: Optional[dict] = None):
@@ -79,6 +82,7 @@ class StagedTextWriter:
         self.dest = self._target.dest
         self.metadata = dict(metadata or {})
         self._lut: Optional[np.ndarray] = None
+        self._classes: Optional[np.ndarray] = None
         self._store: Optional[RecordStore] = RecordStore(
             self._target.tmp.with_name(self._target.tmp.name + ".records"))
 
@@ -108,7 +112,23 @@ class StagedTextWriter:
             raise RuntimeError(f"{self.dest}: renumber called twice")
         self._lut = np.asarray(lut)
 
+    def set_classes(self, classes) -> None:
+        """Classification by final id: ``classes[label]`` (a name, or None to keep the
+        record's own) replaces the staged one at :meth:`commit`."""
+        self._require_open()
+        self._classes = np.asarray(classes, dtype=object)
+
+    def _class_of(self, label: int) -> Optional[str]:
+        classes = self._classes
+        if classes is None or not 0 <= label < len(classes):
+            return None
+        name = classes[label]
+        return None if name is None else str(name)
+
     def _encode(self, rec: NucleusRecord) -> str:
+        raise NotImplementedError
+
+    def _with_class(self, text: str, name: str) -> str:
         raise NotImplementedError
 
     def _line(self, label: int, text: str, first: bool) -> str:
@@ -130,6 +150,9 @@ class StagedTextWriter:
             with open(self._target.tmp, "w", encoding="utf-8", newline="") as fh:
                 fh.write(self._header())
                 for k, (label, text) in enumerate(store.in_order(self._lut)):
+                    name = self._class_of(label)
+                    if name is not None:
+                        text = self._with_class(text, name)
                     fh.write(self._line(label, text, k == 0))
                 fh.write(self._trailer())
         except BaseException:

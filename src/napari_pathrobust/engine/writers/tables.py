@@ -19,7 +19,7 @@ from ._atomic import clean_json, dumps
 from .staged import StagedTextWriter
 
 __all__ = ["PointsCSVWriter", "GeoJSONWriter", "read_geojson_polygons", "read_geojson_cells",
-           "feature_id",
+           "feature_id", "write_summary_csv",
            "new_run_id", "ensure_run_id", "class_color", "DEFAULT_CLASS_COLORS"]
 
 #: QuPath-like default colours per classification name.
@@ -125,6 +125,16 @@ class PointsCSVWriter(StagedTextWriter):
         self._csv.writerow(self.columns or list(BASE_COLUMNS))
         return self._buffer.getvalue()
 
+    def _with_class(self, text: str, name: str) -> str:
+        # text: x,y,area,classification,status[,measurements...]
+        row = next(csv.reader([text.rstrip("\n")])) if '"' in text \
+            else text.rstrip("\n").split(",")
+        row[3] = _one_line(name)
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._csv.writerow(row)
+        return self._buffer.getvalue()
+
     def _line(self, label: int, text: str, first: bool) -> str:
         return f"{label},{text}"
 
@@ -150,27 +160,46 @@ class GeoJSONWriter(StagedTextWriter):
         ring = [[round(float(x), 2), round(float(y), 2)] for x, y in polygon]
         measurements = clean_json({k: float(v) for k, v in rec.measurements.items()})
         geometry = {"type": "Polygon", "coordinates": [ring]}
-        properties = {
-            "objectType": "detection",
-            "classification": {"name": str(rec.classification),
-                               "color": class_color(str(rec.classification), self.colors)},
-            "measurements": measurements,
-            "status": str(rec.status),
-        }
-        return _compact(geometry) + "\t" + _compact(properties)
+        rest = {"measurements": measurements, "status": str(rec.status)}
+        return "\t".join((_compact(geometry), self._class_text(str(rec.classification)),
+                          _compact(rest)))
+
+    def _class_text(self, name: str) -> str:
+        return _compact({"name": name, "color": class_color(name, self.colors)})
+
+    def _with_class(self, text: str, name: str) -> str:
+        geometry, _, rest = text.split("\t", 2)
+        return "\t".join((geometry, self._class_text(name), rest))
 
     def _header(self) -> str:
         return ('{"type": "FeatureCollection",\n"pathrobust": ' + dumps(self.metadata)
                 + ',\n"features": [')
 
     def _line(self, label: int, text: str, first: bool) -> str:
-        geometry, properties = text.split("\t", 1)
+        geometry, classification, rest = text.split("\t", 2)
+        properties = ('{"objectType":"detection","classification":' + classification
+                      + "," + rest[1:])
         return ("\n" if first else ",\n") + (
             f'{{"type":"Feature","id":"{feature_id(label, self.run_id)}",'
             f'"geometry":{geometry},"properties":{properties[:-1]},"label":{label}}}}}')
 
     def _trailer(self) -> str:
         return "\n]}\n"
+
+
+def write_summary_csv(path: os.PathLike | str, rows: list[dict]) -> Path:
+    """A small table (e.g. IHC scores, one row per result or region) written atomically;
+    columns from the first row."""
+    from ._atomic import atomic_path
+
+    columns = list(rows[0]) if rows else []
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow([_csv_value(row.get(c)) for c in columns])
+    return Path(path)
 
 
 def _compact(obj) -> str:

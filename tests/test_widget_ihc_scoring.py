@@ -1,0 +1,127 @@
+"""The IHC scoring widget: live classes, scores per scope, bad thresholds, export."""
+
+import csv
+
+import napari
+import numpy as np
+import pytest
+
+from napari_pathrobust.engine.ihc.scoring import IhcThresholds, ihc_summary, summary_in_region
+
+pytestmark = pytest.mark.gui
+
+DAB = "dab_nucleus_mean"
+
+
+@pytest.fixture
+def scored(make_napari_viewer):
+    """A viewer with a 4 x 4 grid of square cells whose DAB rises with the label."""
+    from napari_pathrobust.widgets.ihc_scoring import IhcScoringWidget
+
+    labels = np.zeros((200, 200), np.uint32)
+    rows = []
+    for k in range(16):
+        y, x = 25 + 50 * (k // 4), 25 + 50 * (k % 4)
+        labels[y - 8:y + 8, x - 8:x + 8] = k + 1
+        rows.append((k + 1, float(x), float(y), 0.05 * k))
+    label, x, y, dab = (np.array(c) for c in zip(*rows))
+    features = {"index": label, "label": label, "x": x, "y": y, "area": np.full(16, 256),
+                "classification": np.array(["Nucleus"] * 16, object),
+                "status": np.array(["unreviewed"] * 16, object), DAB: dab}
+    viewer = make_napari_viewer()
+    layer = viewer.add_labels(labels, name="ki_nuclei", features=features)
+    viewer.add_points(np.stack([y, x], 1), name="ki_centroids",
+                      features={k: v for k, v in features.items() if k != "index"})
+    widget = IhcScoringWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget._layer.value = layer
+    return viewer, widget, layer
+
+
+def classes(layer):
+    return list(layer.features["classification"])
+
+
+def test_thresholds_recolour_live_and_scores_match_the_features(scored):
+    viewer, widget, layer = scored
+    assert classes(layer).count("Positive") == 12  # DAB >= 0.2: labels 5..16
+    widget._positive.value = 0.5
+    assert classes(layer).count("Positive") == 6
+    whole = widget.summaries["whole result"]
+    assert whole == ihc_summary(layer.features, IhcThresholds(positive=0.5))
+    assert whole["n_positive"] == (layer.features["classification"] == "Positive").sum()
+    assert "Ki-67 37.5 %" in widget._scores["whole result"].value
+    widget._mode.value = "bins (negative, 1+, 2+, 3+)"
+    assert classes(layer)[:5] == ["Negative"] * 4 + ["1+"]
+    assert set(classes(layer)) == {"Negative", "1+", "2+", "3+"}
+    assert list(layer.features["ihc_bin"]) == [0] * 4 + [1] * 4 + [2] * 4 + [3] * 4
+    assert widget.summaries["whole result"]["h_score"] == pytest.approx(150)
+    assert layer.metadata["ihc_thresholds"]["mode"] == "bins"
+    points = viewer.layers["ki_centroids"].features
+    assert list(points["classification"]) == classes(layer)
+
+
+def test_bad_thresholds_are_refused_in_the_status_line(scored):
+    viewer, widget, layer = scored
+    before = classes(layer)
+    widget._mode.value = "bins (negative, 1+, 2+, 3+)"
+    before = classes(layer)
+    widget._bins[1].value = 0.1  # 2+ below 1+
+    assert "strictly increasing" in widget._status.value
+    assert "\n" not in widget._status.value
+    assert classes(layer) == before  # nothing recoloured
+    widget._bins[1].value = 0.45
+    assert widget._status.value.startswith("classified")
+
+
+def test_region_and_view_scores_equal_the_cells_inside(scored):
+    viewer, widget, layer = scored
+    shapes = viewer.add_shapes([np.array([[0, 0], [0, 100], [100, 100], [100, 0]])],
+                               shape_type="rectangle", name="roi")
+    widget._shapes.value = shapes
+    region = widget.summaries["drawn region"]
+    inside = layer.features[(layer.features.x < 100) & (layer.features.y < 100)]
+    assert region == ihc_summary(inside, widget.thresholds) and region["n_cells"] == 4
+    shapes.add_polygons([np.array([[0, 0], [190, 0], [0, 190]])])  # last shape: triangle
+    widget.update_scores()
+    triangle = layer.features[layer.features.x + layer.features.y < 190]
+    assert widget.summaries["drawn region"] == ihc_summary(triangle, widget.thresholds)
+    from napari_pathrobust.widgets._layers import view_region
+
+    box = view_region(viewer, layer)
+    assert widget.summaries["current view"] == summary_in_region(layer.features, box,
+                                                                 widget.thresholds)
+
+
+def test_rejected_cells_leave_the_scores_and_export_writes_rows(scored, tmp_path):
+    viewer, widget, layer = scored
+    frame = layer.features.copy()
+    frame.loc[frame["label"] == 16, "status"] = "rejected"
+    layer.features = frame  # e.g. a Review edit
+    assert widget.summaries["whole result"]["n_cells"] == 15
+    dest = widget.export_summary(tmp_path / "scores.csv")
+    with open(dest, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows[0]["region"] == "whole result" and int(rows[0]["n_cells"]) == 15
+    assert float(rows[0]["ki67_index"]) == pytest.approx(11 / 15 * 100)
+    assert not [p for p in tmp_path.iterdir() if p.name != "scores.csv"]
+
+
+def test_auto_cut_and_missing_measurement(scored, make_napari_viewer):
+    viewer, widget, layer = scored
+    widget._auto.value = True
+    assert widget.thresholds.fitted_cut is not None and "automatic cut" in widget._status.value
+    plain = viewer.add_labels(np.zeros((10, 10), np.uint32), name="he_nuclei",
+                              features={"label": [1], "x": [1.0], "y": [1.0]})
+    widget._layer.value = plain
+    assert "dab_nucleus_mean" in widget._status.value
+    assert isinstance(viewer.layers["ki_nuclei"], napari.layers.Labels)
+
+
+def test_drawn_region_follows_the_layer_scale(scored):
+    viewer, widget, layer = scored
+    layer.scale = (2, 2)  # world = 2 x pixels: a 200-world-unit square is 100 px
+    shapes = viewer.add_shapes([np.array([[0, 0], [0, 200], [200, 200], [200, 0]])],
+                               shape_type="rectangle", name="roi")
+    widget._shapes.value = shapes
+    assert widget.summaries["drawn region"]["n_cells"] == 4
