@@ -121,3 +121,33 @@ def test_sample_data_and_reader(demo_image):
     assert layers[1][0].max() > 5
     assert get_reader(str(demo_image)) is None  # PNGs are napari's own
     assert get_reader("slide.svs") is not None
+
+
+def test_menus_follow_napari_conventions():
+    """Issue 16.7: Recognise under Layers > Segment, Review and Export under Layers >
+    Annotate; every menu is one napari lets plugins contribute to."""
+    from napari._app_model.constants import MenuId
+
+    menus = _manifest().contributions.menus
+    allowed = {str(m) for m in MenuId.contributables()}
+    assert set(menus) <= allowed, set(menus) - allowed
+    commands = {menu: [item.command for item in items] for menu, items in menus.items()}
+    assert "napari-pathrobust.recognise_widget" in commands["napari/layers/segment"]
+    assert {"napari-pathrobust.review_widget", "napari-pathrobust.export_widget"} <= set(
+        commands["napari/layers/annotate"])
+    widgets = {w.command for w in _manifest().contributions.widgets}
+    assert {c for items in commands.values() for c in items} <= widgets
+
+
+def test_ihc_contributions_are_declared():
+    manifest = _manifest()
+    commands = {c.id: c for c in manifest.contributions.commands}
+    assert commands["napari-pathrobust.sample_ihc"].python_name == \
+        "napari_pathrobust._sample_data:ihc_sample"
+    assert commands["napari-pathrobust.ihc_widget"].python_name == \
+        "napari_pathrobust.widgets.ihc_scoring:IhcScoringWidget"
+    samples = {s.command: s.display_name for s in manifest.contributions.sample_data}
+    assert samples["napari-pathrobust.sample_ihc"] == \
+        "IHC sample (scikit-image, DAB + hematoxylin)"
+    assert {w.command: w.display_name for w in manifest.contributions.widgets}[
+        "napari-pathrobust.ihc_widget"] == "IHC scoring"

@@ -6,6 +6,18 @@ import pytest
 pytestmark = pytest.mark.gui
 
 
+@pytest.fixture(autouse=True)
+def _own_config(tmp_path, monkeypatch):
+    """Remembered widget values and settings go to a fresh folder per test."""
+    monkeypatch.setenv("NAPARI_PATHROBUST_CONFIG_DIR", str(tmp_path / "config"))
+
+
+def _preview(widget, qtbot):
+    widget.update_preview()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
+    assert widget.last_error is None, widget.last_error
+
+
 @pytest.fixture
 def viewer_widget(make_napari_viewer, tmp_path):
     from napari_pathrobust.engine.synthetic import synthetic_he_tile
@@ -20,18 +32,18 @@ def viewer_widget(make_napari_viewer, tmp_path):
     return viewer, widget, rgb
 
 
-def test_live_preview_updates(viewer_widget):
+def test_live_preview_updates(viewer_widget, qtbot):
     from napari_pathrobust.engine.corrupt import corrupt
 
     viewer, widget, rgb = viewer_widget
     widget._kind.value = "hue"
     widget._severity.value = 4
-    widget.update_preview()
+    _preview(widget, qtbot)
     layer = viewer.layers["tile_corrupted"]
     y0, x0, y1, x1 = layer.metadata["region"]
     np.testing.assert_array_equal(layer.data, corrupt(rgb, "hue", 4, 0, "cpu")[y0:y1, x0:x1])
     widget._kind.value = "markup"
-    widget.update_preview()
+    _preview(widget, qtbot)
     assert viewer.layers["tile_corrupted"].metadata["kind"] == "markup"
     assert len([la for la in viewer.layers if la.name == "tile_corrupted"]) == 1
 
@@ -76,7 +88,7 @@ def test_preview_region_is_a_box_of_the_view(make_napari_viewer, qtbot):
     cam = camera(viewer)
     cam.center, cam.zoom = (0, 120, 80), max(viewer.canvas.size) / 60
     qtbot.waitUntil(lambda: np.asarray(image.corner_pixels)[0, -2:].min() > 0, timeout=10_000)
-    widget.update_preview()
+    _preview(widget, qtbot)
     layer = viewer.layers["tile_corrupted"]
     y0, x0, y1, x1 = layer.metadata["region"]
     assert 0 < y0 < 120 < y1 <= 192 and 0 < x0 < 80 < x1 <= 192
@@ -160,3 +172,94 @@ def test_no_deprecated_napari_api(make_napari_viewer):
     deprecated = [str(w.message) for w in caught if "deprecated" in str(w.message).lower()
                   and "pydantic" not in str(w.filename) + str(w.category)]
     assert deprecated == []
+
+
+def test_preview_after_a_pan_runs_in_a_worker(viewer_widget, qtbot, monkeypatch):
+    """Issue 16.6: a pan schedules one debounced preview, corrupted off the GUI thread."""
+    import threading
+
+    from napari_pathrobust.widgets import corruption_preview
+    from napari_pathrobust.widgets._layers import camera
+
+    viewer, widget, _rgb = viewer_widget
+    real, threads = corruption_preview.corrupt, []
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(corruption_preview, "corrupt", spy)
+    cam = camera(viewer)
+    for x in (90, 95, 100):  # three quick pans: one preview after the last
+        cam.center = (0, 96, x)
+    qtbot.waitUntil(lambda: "tile_corrupted" in viewer.layers and widget.worker is None,
+                    timeout=30_000)
+    assert threads and not any(threads)  # never on the GUI thread
+    assert len(threads) == 1  # debounced
+    assert widget._progress.value == widget._progress.max
+
+
+def test_whole_slide_is_tiled_with_progress_and_cancel(viewer_widget, qtbot, monkeypatch):
+    import time
+
+    from napari_pathrobust.engine.corrupt import corrupt
+    from napari_pathrobust.widgets import corruption_preview
+
+    viewer, widget, rgb = viewer_widget
+    widget._kind.value, widget._severity.value = "defocus", 2
+    widget.whole_slide()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
+    layer = viewer.layers["tile_corrupted"]
+    np.testing.assert_array_equal(layer.data, corrupt(rgb, "defocus", 2, 0, "cpu"))
+    assert layer.metadata["whole_slide"] and widget._live.value is False
+    assert widget._progress.value == widget._progress.max
+    real = corruption_preview.corrupt_slide
+
+    def wait_for_cancel(*args, reporter=None, **kwargs):
+        for _ in range(1000):
+            if reporter.cancel():
+                break
+            time.sleep(0.01)
+        return real(*args, reporter=reporter, **kwargs)
+
+    monkeypatch.setattr(corruption_preview, "corrupt_slide", wait_for_cancel)
+    widget._kind.value = "hue"
+    widget.whole_slide()
+    widget.cancel()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
+    assert widget._status.value == "cancelled"
+    assert viewer.layers["tile_corrupted"].metadata["kind"] == "defocus"  # nothing replaced
+
+
+def test_whole_slide_pyramid_in_zarr(tmp_path):
+    """Large slides go to a zarr pyramid, published only when complete."""
+    from napari_pathrobust.engine.corrupt import corrupt
+    from napari_pathrobust.engine.errors import Cancelled
+    from napari_pathrobust.engine.jobs.robustness import corrupt_slide
+    from napari_pathrobust.engine.progress import Reporter
+    from napari_pathrobust.engine.synthetic import synthetic_he_tile
+
+    rgb, _ = synthetic_he_tile((160, 200), seed=2)
+    levels = corrupt_slide(rgb, "hue", 3, 1, "cpu", tmp_path / "c.zarr", tile=64,
+                           min_side=64)
+    whole = corrupt(rgb, "hue", 3, 1, "cpu")
+    assert [lv.shape[:2] for lv in levels] == [(160, 200), (80, 100), (40, 50)]
+    for k, level in enumerate(levels):
+        np.testing.assert_array_equal(np.asarray(level), whole[::2 ** k, ::2 ** k])
+    with pytest.raises(Cancelled):
+        corrupt_slide(rgb, "hue", 3, 1, "cpu", tmp_path / "d.zarr", tile=64,
+                      reporter=Reporter(cancel=lambda: True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.zarr"]
+
+
+def test_report_defaults_to_the_current_view(viewer_widget):
+    from napari_pathrobust.widgets._layers import camera
+
+    viewer, widget, _rgb = viewer_widget
+    assert widget._view_only.value is True
+    cam = camera(viewer)
+    cam.center, cam.zoom = (0, 100, 100), max(viewer.canvas.size) / 50
+    _data, box = widget.report_region(viewer.layers["tile"])
+    assert box.y0 < 100 < box.y1 and box.shape[0] < 192
+    widget._view_only.value = False
+    assert tuple(widget.report_region(viewer.layers["tile"])[1]) == (0, 0, 192, 192)

@@ -131,12 +131,12 @@ def test_export_widget_and_cancel(result, tmp_path, qtbot):
 
     real = export.export_geojson
 
-    def wait_for_cancel(path, data, features, metadata, reporter):
+    def wait_for_cancel(path, data, features, metadata, reporter, *rest):
         for _ in range(1000):  # runs in the worker thread: plain polling
             if reporter.cancel():
                 break
             time.sleep(0.01)
-        return real(path, data, features, metadata, reporter)
+        return real(path, data, features, metadata, reporter, *rest)
 
     export.export_geojson = wait_for_cancel
     try:

@@ -14,6 +14,16 @@ except ImportError:  # the code before the method base class (regression runs)
 pytestmark = pytest.mark.gui
 
 
+@pytest.fixture(autouse=True)
+def results_folder(tmp_path, monkeypatch):
+    """Settings and results (autosaved sessions too) in the test's own folder."""
+    monkeypatch.setenv("NAPARI_PATHROBUST_CONFIG_DIR", str(tmp_path / "config"))
+    from napari_pathrobust.widgets._settings import save_settings
+
+    save_settings({"results_dir": str(tmp_path / "results")})
+    return tmp_path / "results"
+
+
 @pytest.fixture
 def viewer_with_demo(make_napari_viewer):
     from napari_pathrobust._sample_data import demo_crop
@@ -137,6 +147,15 @@ def test_maps_shown_by_role(viewer_with_demo, qtbot, toy_method):
     nuclei = viewer.layers["demo_he_crop_nuclei"]
     assert nuclei.metadata["model_hash"] == "toy-123" and nuclei.metadata["method"] == "toy"
     assert {"status", "classification", "perimeter", "eccentricity"} <= set(nuclei.features)
+    # the slide stays readable: maps and centroids hidden, nuclei as coloured outlines
+    assert not activation.visible and not mask.visible
+    assert not viewer.layers["demo_he_crop_edges"].visible
+    assert not viewer.layers["demo_he_crop_centroids"].visible
+    assert nuclei.visible and nuclei.contour >= 1
+    assert type(nuclei.colormap).__name__ == "DirectLabelColormap"
+    activation.visible = True  # one click shows a map; a re-run keeps the choice
+    _run(widget, qtbot)
+    assert activation.visible and not mask.visible
 
 
 def test_region_from_shapes_offsets_translate(viewer_with_demo, qtbot):
@@ -197,8 +216,9 @@ def test_large_region_goes_to_zarr(viewer_with_demo, qtbot, tmp_path, monkeypatc
     _ToyMethod.delay = 0.0
     _run(widget, qtbot)
     nuclei = viewer.layers["demo_he_crop_nuclei"]
-    assert sorted(p.name for p in results.iterdir()) == ["demo_he_crop_maps.zarr",
-                                                         "demo_he_crop_nuclei.zarr"]
+    assert sorted(p.name for p in results.iterdir()) == [
+        "demo_he_crop_cells.npz", "demo_he_crop_maps.zarr", "demo_he_crop_nuclei.zarr",
+        "demo_he_crop_review.json"]  # the result and its autosaved session
     assert not isinstance(viewer.layers["demo_he_crop_activation"].data, np.ndarray)
     assert isinstance(viewer.layers["demo_he_crop_edges"].data, np.ndarray)
     assert not isinstance(nuclei.data, np.ndarray)  # lazy, read from the zarr

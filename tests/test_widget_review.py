@@ -7,6 +7,16 @@ import pytest
 pytestmark = pytest.mark.gui
 
 
+@pytest.fixture(autouse=True)
+def results_folder(tmp_path, monkeypatch):
+    """Settings and autosaved sessions in the test's own folder (never the user's)."""
+    monkeypatch.setenv("NAPARI_PATHROBUST_CONFIG_DIR", str(tmp_path / "config"))
+    from napari_pathrobust.widgets._settings import save_settings
+
+    save_settings({"results_dir": str(tmp_path / "results")})
+    return tmp_path / "results"
+
+
 @pytest.fixture
 def reviewed(make_napari_viewer):
     """A viewer with the synthetic tile and a result layer like Recognise makes."""

@@ -198,3 +198,19 @@ def test_run_json(tmp_path):
     assert data["input"].endswith("in.tif") and "numpy" in data["versions"]
 
 
+
+
+def test_ome_zarr_extra_file_is_published_with_the_labels(tmp_path):
+    """A cells table staged inside the zarr appears only when the labels are complete."""
+    from napari_pathrobust.engine.writers import OmeZarrLabelsWriter
+
+    with OmeZarrLabelsWriter(tmp_path / "a.zarr", (8, 8), chunk=4) as writer:
+        writer.array[:] = 1
+        writer.staged_file("cells.csv").write_text("label\n1\n")
+        with pytest.raises(ValueError):
+            writer.staged_file("../x.csv")
+    assert (tmp_path / "a.zarr" / "cells.csv").read_text() == "label\n1\n"
+    writer = OmeZarrLabelsWriter(tmp_path / "b.zarr", (8, 8), chunk=4)
+    writer.staged_file("cells.csv").write_text("label\n")
+    writer.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zarr"]

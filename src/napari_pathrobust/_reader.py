@@ -1,7 +1,11 @@
 """napari reader: slides (lazy, multiscale RGB) and this plugin's results.
 
 * Slides (TIFF, SVS, OME-TIFF, zarr) open lazily as multiscale Image layers.
-* Label TIFFs and OME-Zarr label pyramids written by this plugin open as Labels.
+* Label TIFFs and OME-Zarr label pyramids written by this plugin open as Labels; their
+  cells table (``<stem>_cells.csv`` beside the TIFF, ``cells.csv`` inside the zarr)
+  becomes the layer's features, so statuses and classes of a review come back.
+* A cells CSV written by this plugin (header ``label,x,y,area,classification,status``)
+  opens as a Points layer of centroids with those features.
 * GeoJSON (this plugin's or QuPath's) is rasterised to Labels whose features carry
   label, centroid, area, classification, status and every stored measurement; a
   slide-sized one lazily, block by block (:mod:`.engine.polygon_labels`).
@@ -26,6 +30,8 @@ def get_reader(path):
     name = str(path).lower().rstrip("/")
     if name.endswith(".geojson"):
         return read_geojson
+    if name.endswith(".csv"):
+        return read_cells_csv if _is_cells_csv(Path(path)) else None
     if not name.endswith(_SLIDE_SUFFIXES):
         return None
     if name.endswith(".zarr") and not Path(path).is_dir():
@@ -76,6 +82,40 @@ def _ome_label_attrs(path: Path):
     return None
 
 
+def _is_cells_csv(path: Path) -> bool:
+    from .engine.jobs.export import CSV_HEADER
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.readline().startswith(CSV_HEADER)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _with_cells(kwargs: dict, table: Path, metadata: dict) -> dict:
+    """``kwargs`` plus the features stored in ``table`` (when the file exists)."""
+    from .engine.jobs.export import read_cells_csv
+
+    if table.is_file():
+        kwargs["features"] = read_cells_csv(table, metadata)
+    return kwargs
+
+
+def read_cells_csv(path):
+    """Open a cells CSV as a Points layer (centroids, slide pixels) with its features."""
+    from .engine.jobs.export import read_cells_csv as read_table
+
+    if isinstance(path, list):
+        path = path[0]
+    p = Path(path)
+    features = read_table(p)
+    points = np.stack([np.asarray(features["y"], float), np.asarray(features["x"], float)],
+                      axis=1) if features["label"] else np.zeros((0, 2))
+    kwargs = {"name": _stem(p), "features": features, "size": 6, "face_color": "yellow",
+              "metadata": {"path": str(p)}}
+    return [(points, kwargs, "points")]
+
+
 def read_slide(path):
     """Open a slide lazily (a pyramid when it has several levels) or a label result."""
     from .engine.io import open_image
@@ -87,15 +127,20 @@ def read_slide(path):
     if p.is_file() and p.suffix.lower() in (".tif", ".tiff"):
         metadata = _label_tiff_metadata(p)
         if metadata is not None:
+            from .engine.jobs.export import tiff_sidecar
+
             labels, stored = read_labels_tiff(p)
-            return [(labels, _labels_kwargs(_stem(p), stored), "labels")]
+            kwargs = _with_cells(_labels_kwargs(_stem(p), stored), tiff_sidecar(p), stored)
+            return [(labels, kwargs, "labels")]
     if p.is_dir() and _ome_label_attrs(p) is not None:
         import dask.array as da
 
         levels, attrs = read_ome_zarr_labels(p)
         stored = attrs.get("pathrobust") or {}
         data = [da.from_zarr(level) for level in levels]
-        kwargs = _labels_kwargs(_stem(p), stored)
+        from .engine.jobs.export import ZARR_CELLS
+
+        kwargs = _with_cells(_labels_kwargs(_stem(p), stored), p / ZARR_CELLS, stored)
         if len(data) > 1:
             return [(data, dict(kwargs, multiscale=True), "labels")]
         return [(data[0], kwargs, "labels")]
@@ -112,7 +157,8 @@ def read_slide(path):
 
 def _stem(p: Path) -> str:
     name = p.name
-    for suffix in (".ome.zarr", ".zarr", ".ome.tiff", ".ome.tif", ".tiff", ".tif", ".geojson"):
+    for suffix in (".ome.zarr", ".zarr", ".ome.tiff", ".ome.tif", ".tiff", ".tif", ".geojson",
+                   ".csv"):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return p.stem

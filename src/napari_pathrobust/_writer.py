@@ -1,6 +1,8 @@
 """npe2 writer contributions (napari's single-layer signature ``(path, data, meta)``).
 
-Thin adapters around the export job :mod:`.engine.jobs.export` (Qt-free).
+Thin adapters around the export job :mod:`.engine.jobs.export` (Qt-free). A Labels
+layer with a features table keeps its review: the TIFF writer also writes the cells table
+``<stem>_cells.csv`` beside the TIFF, the OME-Zarr writer puts it inside the folder.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from .engine.jobs.export import (
     export_geojson,
     export_labels_tiff,
     export_labels_zarr,
+    tiff_sidecar,
     with_geometry,
 )
 
@@ -25,13 +28,18 @@ def _meta(meta: dict) -> dict:
 
 
 def write_labels_tif(path: str, data: Any, meta: dict) -> list[str]:
-    """npe2 writer: a Labels layer -> uint32 TIFF."""
-    return [str(export_labels_tiff(path, data, _meta(meta)))]
+    """npe2 writer: a Labels layer -> uint32 TIFF (+ ``<stem>_cells.csv`` with features)."""
+    features = meta.get("features")
+    written = [str(export_labels_tiff(path, data, _meta(meta), features))]
+    sidecar = tiff_sidecar(path)
+    if features is not None and len(features) and sidecar.exists():
+        written.append(str(sidecar))
+    return written
 
 
 def write_labels_zarr(path: str, data: Any, meta: dict) -> list[str]:
     """npe2 writer: a Labels layer -> OME-Zarr label pyramid."""
-    return [str(export_labels_zarr(path, data, _meta(meta)))]
+    return [str(export_labels_zarr(path, data, _meta(meta), features=meta.get("features")))]
 
 
 def write_labels_geojson(path: str, data: Any, meta: dict) -> list[str]:

@@ -3,7 +3,9 @@
 * :func:`upsert_layer` updates ``<image>_<role>`` in place or adds it,
 * :func:`view_region` / :func:`shape_region` turn the current view or a Shapes
   rectangle into a pixel :class:`~..engine.tiling.Box` of an image layer,
-* :func:`connect_while_alive` ties viewer-event connections to a widget's lifetime.
+* :func:`connect_while_alive` ties viewer-event connections to a widget's lifetime,
+* :func:`is_cell_result` / :func:`cell_result_choices` tell cell results (Labels with a
+  per-cell features table, e.g. ``<image>_nuclei``) from maps such as the pseudo-mask.
 """
 
 from typing import Optional
@@ -66,7 +68,8 @@ def upsert_layer(viewer, name: str, kind: str, data, kwargs: dict):
     multiscale = isinstance(data, list)
     if name in viewer.layers:
         layer = viewer.layers[name]
-        same_kind = type(layer).__name__.lower() == kind
+        # __class__, not type(): a docked plugin widget sees napari's PublicOnlyProxy
+        same_kind = layer.__class__.__name__.lower() == kind
         if same_kind and getattr(layer, "multiscale", False) == multiscale:
             layer.data = data
             for key in ("metadata", "scale", "translate", "units", "features"):
@@ -103,3 +106,37 @@ def connect_while_alive(widget, pairs) -> None:
                 pass
 
     getattr(widget, "native", widget).destroyed.connect(disconnect)
+
+
+def is_cell_result(layer) -> bool:
+    """True for a Labels layer with a per-cell features table (a ``label`` column):
+    a nuclei result, not a 0/1 mask or an activation map."""
+    import napari
+
+    if not isinstance(layer, napari.layers.Labels):
+        return False
+    features = getattr(layer, "features", None)
+    return features is not None and "label" in getattr(features, "columns", ())
+
+
+def cell_result_choices(viewer):
+    """A ComboBox ``choices`` callable listing Labels layers, cell results first
+    (``*_nuclei`` before other results, the top-most first), then the other Labels."""
+    import napari
+
+    def rank(layer) -> int:
+        if is_cell_result(layer):
+            return 0 if layer.name.endswith("_nuclei") else 1
+        return 2
+
+    def choices(_widget=None):
+        layers = [layer for layer in viewer.layers if isinstance(layer, napari.layers.Labels)]
+        order = {id(layer): i for i, layer in enumerate(layers)}
+        return sorted(layers, key=lambda layer: (rank(layer), -order[id(layer)]))
+    return choices
+
+
+def best_cell_result(viewer):
+    """The cell result an export or review should start on (None without one)."""
+    found = [layer for layer in cell_result_choices(viewer)() if is_cell_result(layer)]
+    return found[0] if found else None

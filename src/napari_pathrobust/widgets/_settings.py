@@ -1,15 +1,22 @@
-"""Plugin settings kept as JSON in the user config folder (Qt-free).
+"""Plugin settings: napari's Preferences where napari has plugin configuration, else a
+JSON file in the user config folder (Qt-free).
 
-napari 0.9 does not show npe2 ``configuration`` contributions, so the plugin keeps
-its own small store: ``<user config dir>/napari-pathrobust/settings.json``
-(``NAPARI_PATHROBUST_CONFIG_DIR`` overrides the folder, e.g. in tests).
-Unknown keys are ignored; bad values fall back to the defaults.
+The manifest contributes them as ``configurations.general`` (device, tile, memory
+budget, results folder), which napari 0.9+ shows under File > Preferences > PathRobust
+and saves itself (``<napari config dir>/napari-pathrobust.yaml``). The plugin also keeps
+its own store, ``<user config dir>/napari-pathrobust/settings.json``: the fallback for a
+napari without plugin configuration, and the only store when
+``NAPARI_PATHROBUST_CONFIG_DIR`` overrides the folder (tests, isolated setups).
+Read order: defaults, then settings.json, then napari's Preferences (which win).
+:func:`save_settings` writes both. Unknown keys are ignored; bad values fall back to the
+defaults.
 """
 
 import json
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from ..engine.writers import atomic_path
 
@@ -47,15 +54,36 @@ def _valid(key: str, value: Any) -> bool:
     return False
 
 
+def napari_preferences() -> Optional[Any]:
+    """The ``general`` section of this plugin's napari Preferences, or None (napari not
+    running, no plugin configuration in this napari, or ``NAPARI_PATHROBUST_CONFIG_DIR``
+    set)."""
+    if os.environ.get("NAPARI_PATHROBUST_CONFIG_DIR") or "napari" not in sys.modules:
+        return None
+    try:
+        from napari.settings import get_plugin_settings
+
+        return get_plugin_settings("napari-pathrobust").general
+    except Exception:  # noqa: BLE001 - older napari, plugin not discovered, ...
+        return None
+
+
 def load_settings() -> dict[str, Any]:
-    """The saved settings merged over the defaults (a missing or broken file = defaults)."""
+    """The saved settings merged over the defaults (a missing or broken file = defaults);
+    napari's Preferences win where available."""
     settings = dict(DEFAULTS)
     try:
         stored = json.loads(settings_path().read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return settings
+        stored = {}
     if isinstance(stored, dict):
         settings.update({k: v for k, v in stored.items() if k in DEFAULTS and _valid(k, v)})
+    prefs = napari_preferences()
+    if prefs is not None:
+        for key in DEFAULTS:
+            value = getattr(prefs, key, None)
+            if _valid(key, value):
+                settings[key] = value
     return settings
 
 
@@ -71,6 +99,10 @@ def save_settings(values: dict[str, Any]) -> Path:
     path = settings_path()
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    prefs = napari_preferences()
+    if prefs is not None:  # napari saves its Preferences itself
+        for key in values:
+            setattr(prefs, key, settings[key])
     return path
 
 

@@ -1,16 +1,21 @@
 """Dock widget: preview clinical corruptions live and run a robustness report.
 
-Kind, severity and seed update ``<image>_corrupted`` on the visible region of the
-current view (so big images stay fast; multiscale images use the level on screen);
-its ``metadata["region"]`` is that region as ``[y0, x0, y1, x1]`` in level-0 pixels
-(``metadata["level"]``: the level corrupted).
+Kind, severity and seed update ``<image>_corrupted`` on the current view
+(:func:`._layers.view_region`; multiscale images use the level on screen), debounced
+after a pan or zoom and computed in a thread worker, never on the GUI thread; its
+``metadata["region"]`` is that region as ``[y0, x0, y1, x1]`` in level-0 pixels
+(``metadata["level"]``: the level corrupted). *Whole slide (tiled)* corrupts the whole
+image tile by tile into a pyramid (in memory, or a zarr in the results folder for large
+slides) with progress and Cancel, and pauses the live preview.
 *Contact sheet* adds every kind at the chosen severity as one grid Image layer;
 *Robustness report* runs the engine's robustness job (method x 11 kinds x severities)
-on the image or the view region. Preview corruption runs on the main thread (about
-0.1-0.3 s per 1024 px view); the other jobs, including reading the pixels they need,
-run in a thread worker with progress and Cancel (:class:`._runner.JobWidget`).
+on the current view (level 0, at most ``MAX_REPORT_SIDE`` a side) by default, or the
+whole image. Every job, including reading the pixels it needs, runs in a thread worker
+with progress and Cancel (:class:`._runner.JobWidget`). The widget's choices (not the
+image) are remembered between sessions.
 """
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -20,16 +25,36 @@ from magicgui.widgets import CheckBox, ComboBox, FileEdit, PushButton, Slider, S
 from qtpy.QtCore import QTimer
 
 from ..engine.corrupt import BENCHMARK_KINDS, available_corruptions, corrupt
+from ..engine.jobs.robustness import corrupt_slide
 from ..engine.methods import available_methods
 from ..engine.tiling import Box
-from ._layers import camera, connect_while_alive
+from ._layers import camera, connect_while_alive, upsert_layer, view_region
+from ._remembered import remember
 from ._runner import JobWidget
+from ._settings import results_dir
 
+#: longest side of a live preview (pixels of the displayed level)
 MAX_PREVIEW_SIDE = 2048
+#: longest side of the view region a robustness report scores (level-0 pixels)
+MAX_REPORT_SIDE = 2048
+#: whole-slide corruptions above this many pixels go to a zarr in the results folder
+WHOLE_IN_MEMORY_PIXELS = 8192 * 8192
+#: milliseconds of quiet after a pan, zoom or change before the preview is recomputed
+DEBOUNCE_MS = 150
+
+
+def _centred(box: Box, full, side: int) -> Box:
+    """``box`` cut to at most ``side`` a side around its centre, inside ``full``."""
+    h, w = min(box.shape[0], side), min(box.shape[1], side)
+    cy, cx = (box.y0 + box.y1) // 2, (box.x0 + box.x1) // 2
+    y0 = int(np.clip(cy - h // 2, 0, full[0] - h))
+    x0 = int(np.clip(cx - w // 2, 0, full[1] - w))
+    return Box(y0, x0, y0 + h, x0 + w)
 
 
 class CorruptionPreviewWidget(JobWidget):
-    """Corruption preview: image, kind, severity, seed, live preview, contact sheet, report."""
+    """Corruption preview: image, kind, severity, seed, live preview, whole slide,
+    contact sheet, report."""
 
     title = "Corruption preview"
 
@@ -39,27 +64,34 @@ class CorruptionPreviewWidget(JobWidget):
         self._kind = ComboBox(label="Kind", choices=available_corruptions(), value="hue")
         self._severity = Slider(label="Severity", min=1, max=5, value=3)
         self._seed = SpinBox(label="Seed", min=0, max=2**31 - 1, value=0)
-        self._live = CheckBox(text="Live preview (visible region)", value=True)
+        self._live = CheckBox(text="Live preview (current view)", value=True)
+        self._whole = PushButton(text="Whole slide (tiled)")
         self._sheet = PushButton(text="Contact sheet (all kinds)")
         self._method = ComboBox(label="Method", choices=available_methods(), value="classical")
         self._severities = ComboBox(label="Severities", choices=["1-5", "1,3,5", "3"],
                                     value="1,3,5")
-        self._view_only = CheckBox(text="Report on the current view region", value=False)
+        self._view_only = CheckBox(text="Report on the current view (off: whole image)",
+                                   value=True)
         self._outdir = FileEdit(label="Report folder", mode="d",
                                 value=Path(tempfile.gettempdir()) / "pathrobust-robustness")
-        self._inputs = [self._sheet, self._method, self._severities, self._view_only,
-                        self._outdir]
+        self._inputs = [self._whole, self._sheet, self._method, self._severities,
+                        self._view_only, self._outdir]
         self.extend([self._image, self._kind, self._severity, self._seed, self._live,
                      *self._inputs, *self.job_controls()])
+        remember(self, "corruption_preview",
+                 [self._kind, self._severity, self._seed, self._live, self._method,
+                  self._severities, self._view_only, self._outdir])
         self._heatmap_dock = None
         self.last_report = None
+        self._pending = False  # a preview was asked for while a job ran
         self._timer = QTimer(self.native)  # dies with the widget
         self._timer.setSingleShot(True)
-        self._timer.setInterval(150)
-        self._timer.timeout.connect(self.update_preview)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self._live_preview)
         for w in (self._image, self._kind, self._severity, self._seed, self._live):
             w.changed.connect(self._schedule)
         self._sheet.changed.connect(self.contact_sheet)
+        self._whole.changed.connect(self.whole_slide)
         cam = camera(napari_viewer)
         connect_while_alive(self, [(cam.events.center, self._schedule),
                                    (cam.events.zoom, self._schedule)])
@@ -68,66 +100,142 @@ class CorruptionPreviewWidget(JobWidget):
         return [layer for layer in self._viewer.layers if isinstance(layer, napari.layers.Image)
                 and layer.rgb and not layer.metadata.get("corruption_preview")]
 
-    # ------------------------------------------------------------ visible region
+    # ------------------------------------------------------------ view region
     def visible_region(self, layer) -> tuple:
-        """(array, Box, level factor): the on-screen part of ``layer``'s data (the
-        displayed level for multiscale), at most MAX_PREVIEW_SIDE per side."""
+        """(array, Box, level factor): the part of ``layer``'s displayed level under the
+        current view (:func:`._layers.view_region`; the whole image when the view is
+        tiny), at most MAX_PREVIEW_SIDE a side. Reads no pixels."""
         level = layer.data_level if layer.multiscale else 0
         data = layer.data[level] if layer.multiscale else layer.data
-        factor = np.asarray(layer.downsample_factors[level][-2:]) if layer.multiscale \
+        factor = np.asarray(layer.downsample_factors[level][-2:], float) if layer.multiscale \
             else np.ones(2)
-        full = np.asarray(data.shape[:2])
-        try:
-            corners = np.asarray(layer.corner_pixels)[:, -2:]
-            y0, x0 = np.clip(corners[0], 0, full)
-            y1, x1 = np.clip(corners[1] + 1, 0, full)
-        except Exception:  # noqa: BLE001 - no view yet: whole image
-            y0 = x0 = 0
-            y1, x1 = full
-        if y1 - y0 < 2 or x1 - x0 < 2:
-            y0, x0, (y1, x1) = 0, 0, full
-        cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
-        h, w = int(min(y1 - y0, MAX_PREVIEW_SIDE)), int(min(x1 - x0, MAX_PREVIEW_SIDE))
-        y0 = int(np.clip(cy - h // 2, 0, full[0] - h))
-        x0 = int(np.clip(cx - w // 2, 0, full[1] - w))
-        return data, Box(y0, x0, y0 + h, x0 + w), factor
+        full = tuple(int(v) for v in data.shape[:2])
+        box0 = view_region(self._viewer, layer)
+        if box0 is None:
+            box = Box(0, 0, *full)
+        else:
+            box = Box(int(box0.y0 // factor[0]), int(box0.x0 // factor[1]),
+                      int(-(-box0.y1 // factor[0])), int(-(-box0.x1 // factor[1]))).clip(full)
+            if min(box.shape) < 2:
+                box = Box(0, 0, *full)
+        return data, _centred(box, full, MAX_PREVIEW_SIDE), factor
+
+    def report_region(self, layer) -> tuple:
+        """(level-0 array, Box) the robustness report scores: the current view (at most
+        MAX_REPORT_SIDE a side, around its centre) or the whole image."""
+        data = layer.data[0] if layer.multiscale else layer.data
+        full = tuple(int(v) for v in data.shape[:2])
+        box = view_region(self._viewer, layer) if self._view_only.value else None
+        if box is None:
+            return data, Box(0, 0, *full)
+        return data, _centred(box, full, MAX_REPORT_SIDE)
 
     # ------------------------------------------------------------ preview
     def _schedule(self, *_):
         if self._live.value:
-            self._timer.start()
+            self._timer.start()  # restarts: one preview after the last event
+
+    def _live_preview(self):
+        if self._live.value:
+            self.update_preview()
+
+    def _watch(self, worker) -> None:
+        """Run a preview asked for during this job once it has finished."""
+        if worker is not None:
+            worker.finished.connect(self._after_job)
+
+    def _after_job(self, *_):
+        if self._pending:
+            self._pending = False
+            self._schedule()
 
     def update_preview(self, *_):
-        """Corrupt the visible region now and add or update ``<image>_corrupted``."""
+        """Corrupt the current view in a worker, then add or update ``<image>_corrupted``.
+        Returns the worker (None when there is nothing to do, or when synchronous)."""
         layer = self._image.value
         if layer is None:
             return None
+        if self.running:
+            self._pending = True
+            return None
         data, box, factor = self.visible_region(layer)
+        kind, sev, seed = self._kind.value, int(self._severity.value), int(self._seed.value)
         try:
-            out = corrupt(data, self._kind.value, int(self._severity.value),
-                          int(self._seed.value), self.device(), box)
+            device = self.device()
         except ValueError as exc:
             self._status.value = str(exc)
             return None
-        scale = np.asarray(layer.scale[-2:]) * factor
-        translate = np.asarray(layer.translate[-2:]) + np.array(box.offset) * scale
-        level0 = [int(round(v * f)) for v, f in zip(box, (*factor, *factor))]
-        meta = {"corruption_preview": True, "kind": self._kind.value,
-                "severity": int(self._severity.value), "seed": int(self._seed.value),
-                "source_layer": layer.name, "region": level0,
-                "level": int(layer.data_level) if layer.multiscale else 0}
-        name = f"{layer.name}_corrupted"
-        if name in self._viewer.layers:
-            target = self._viewer.layers[name]
-            target.data = out
-            target.scale, target.translate, target.metadata = scale, translate, meta
-        else:
-            target = self._viewer.add_image(out, name=name, rgb=True, scale=scale,
-                                            translate=translate, metadata=meta)
-            self._viewer.layers.selection.active = layer
-        h, w = box.shape
-        self._status.value = f"{self._kind.value} {self._severity.value} on {h}x{w} px"
+        level = int(layer.data_level) if layer.multiscale else 0
+
+        def job(reporter):
+            reporter.report(0, 1, f"preview {kind} {sev}")
+            out = corrupt(data, kind, sev, seed, device, box)
+            reporter.report(1, 1, f"preview {kind} {sev}")
+            return out
+
+        def done(out):
+            scale = np.asarray(layer.scale[-2:]) * factor
+            translate = np.asarray(layer.translate[-2:]) + np.array(box.offset) * scale
+            level0 = [int(round(v * f)) for v, f in zip(box, (*factor, *factor))]
+            meta = {"corruption_preview": True, "kind": kind, "severity": sev, "seed": seed,
+                    "source_layer": layer.name, "region": level0, "level": level}
+            self._show(layer, out, dict(rgb=True, scale=scale, translate=translate,
+                                        metadata=meta))
+            h, w = box.shape
+            self._status.value = f"{kind} {sev} on {h}x{w} px"
+
+        worker = self.start_job(job, done, f"preview {kind}")
+        self._watch(worker)
+        return worker
+
+    def _show(self, source, data, kwargs):
+        name = f"{source.name}_corrupted"
+        added = name not in self._viewer.layers
+        target = upsert_layer(self._viewer, name, "image", data, kwargs)
+        if added and source in self._viewer.layers:
+            self._viewer.layers.selection.active = source
         return target
+
+    def whole_slide(self, _=None):
+        """Corrupt the whole image tile by tile (worker, progress, Cancel) into a pyramid
+        shown as ``<image>_corrupted``; pauses the live preview."""
+        layer = self._image.value
+        if layer is None or self.running:
+            return None
+        data = layer.data[0] if layer.multiscale else layer.data
+        h, w = (int(v) for v in data.shape[:2])
+        kind, sev, seed = self._kind.value, int(self._severity.value), int(self._seed.value)
+        try:
+            device = self.device()
+        except ValueError as exc:
+            self._status.value = str(exc)
+            return None
+        dest = None
+        if h * w > WHOLE_IN_MEMORY_PIXELS:
+            safe = re.sub(r"[^A-Za-z0-9._-]+", "_", layer.name)
+            dest = results_dir() / f"{safe}_corrupted.zarr"
+
+        def job(reporter):
+            return corrupt_slide(data, kind, sev, seed, device, dest, reporter=reporter)
+
+        def done(levels):
+            import dask.array as da
+
+            levels = [lv if isinstance(lv, np.ndarray) else da.from_zarr(lv) for lv in levels]
+            meta = {"corruption_preview": True, "kind": kind, "severity": sev, "seed": seed,
+                    "source_layer": layer.name, "region": [0, 0, h, w], "level": 0,
+                    "whole_slide": True}
+            self._live.value = False  # a pan must not replace the whole-slide result
+            self._timer.stop()
+            self._pending = False
+            self._show(layer, levels if len(levels) > 1 else levels[0],
+                       dict(rgb=True, scale=np.asarray(layer.scale[-2:]),
+                            translate=np.asarray(layer.translate[-2:]), metadata=meta))
+            self._status.value = f"{kind} {sev} on the whole image ({h}x{w} px)"
+
+        worker = self.start_job(job, done, f"whole slide {kind}")
+        self._watch(worker)
+        return worker
 
     # ------------------------------------------------------------ jobs
     def contact_sheet(self, _=None):
@@ -154,11 +262,13 @@ class CorruptionPreviewWidget(JobWidget):
                 self._viewer.add_image(grid, name=name, rgb=True, metadata=meta, visible=True)
             self._status.value = f"contact sheet: clean + {len(kinds)} kinds at severity {sev}"
 
-        return self.start_job(job, done, "contact sheet")
+        worker = self.start_job(job, done, "contact sheet")
+        self._watch(worker)
+        return worker
 
     def run(self, _=None):
-        """Robustness report on the image (or the view region); the pixels are read and
-        scored in the worker, never on the GUI thread."""
+        """Robustness report on the current view (default) or the whole image; the
+        pixels are read and scored in the worker, never on the GUI thread."""
         layer = self._image.value
         if layer is None or self.running:
             if layer is None:
@@ -171,11 +281,7 @@ class CorruptionPreviewWidget(JobWidget):
         except ValueError as exc:
             self._status.value = str(exc)
             return None
-        if self._view_only.value:
-            data, box, _f = self.visible_region(layer)
-        else:
-            data = layer.data[0] if layer.multiscale else layer.data
-            box = Box(0, 0, *data.shape[:2])
+        data, box = self.report_region(layer)
         method, seed, name = self._method.value, int(self._seed.value), layer.name
         outdir = Path(self._outdir.value)
 
@@ -193,7 +299,9 @@ class CorruptionPreviewWidget(JobWidget):
             worst = ", ".join(k for k, _ in result["ranking"][:3])
             self._status.value = f"report: {result['html']} (worst: {worst})"
 
-        return self.start_job(job, done, "robustness report")
+        worker = self.start_job(job, done, "robustness report")
+        self._watch(worker)
+        return worker
 
     run_report = run
 

@@ -1,42 +1,57 @@
 """Dock widget: review recognised cells (accept / reject / reclassify) on the canvas.
 
-A table of the cells of a Labels layer (its ``features``) is linked to the canvas:
-clicking a row centres the view on the cell and selects its label; clicking a cell
-(or picking its label) selects its row. Status and class edits go to the layer's
-``features`` columns ``status`` / ``classification`` (saved by the exports); label
-edits made with napari's tools (paint, erase, fill, merge, split) re-measure the
-touched cells. Keys on the labels layer: a accept, r reject, u unreviewed,
-n next unreviewed, c set class; they and every callback leave the layer when another
-one is chosen or the widget is closed.
+The cell table (every measurement a column, sortable, filtered by status / class /
+text), an embedded plot (histogram or scatter of any measurement) and per class x
+status counts (whole result, current view or a drawn region) are linked to the
+canvas: clicking a row centres the view on the cell; clicking a cell (or picking its
+label) selects its row; a plot selection selects its cells. Status and class edits go
+to ``features`` columns ``status`` / ``classification`` and repaint the outlines at
+once (``cell_style``); setting a class also accepts an unreviewed cell (a reviewer who
+names a cell has looked at it). Every change is autosaved beside the results and can
+be undone (Undo review / Redo review, Alt+Z / Alt+Shift+Z). Label edits made with
+napari's tools (paint, erase, fill), and napari's own undo / redo of them, re-measure
+the touched cells. Keys on the labels layer: a accept, r reject, u unreviewed, n next
+unreviewed, c set class; they and every hook leave the layer when another one is
+chosen or the widget is closed.
 """
 
 import napari
 import numpy as np
 import pandas as pd
 from magicgui.widgets import ComboBox
-from qtpy.QtCore import QEvent, QItemSelectionModel, QTimer
+from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (
-    QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from ..engine.io import to_rgb_uint8
+from ..engine.review.session import REVIEW_COLUMNS, ReviewHistory
 from ..engine.writers.tables import DEFAULT_CLASS_COLORS
-from ._cell_edits import counts, paint_extent, remeasure
-from ._cell_table import COLUMNS, CellTable
+from ._cell_counts import counts_text
+from ._cell_plot import CellPlot
+from ._cell_table import CellTableView
 from ._layers import camera, connect_while_alive, layer_choices
+from ._review_counts import CountsPanel
+from ._review_edits import LabelEdits
+from ._review_session import autosave, restore
+from .cell_style import auto_restyle, notify, restyle
 
 STATUS_KEYS = {"a": "accepted", "r": "rejected", "u": "unreviewed"}
+UNDO_KEY, REDO_KEY = "Alt-Z", "Alt-Shift-Z"
 
 
-class ReviewWidget(QWidget):
-    """Cell table, status / class buttons, live counts, edits kept in step."""
+#: autosave this long after the last change (a burst of clicks is written once)
+AUTOSAVE_MS = 250
+
+
+class ReviewWidget(LabelEdits, QWidget):
+    """Cell table, plot, counts, status / class buttons, undo / redo, autosave."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__()
@@ -44,55 +59,92 @@ class ReviewWidget(QWidget):
         self._layer = None
         self._pending = []
         self._keys: dict = {}  # key -> (our function, the layer's binding before ours)
+        self._history = ReviewHistory()
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(AUTOSAVE_MS)
+        self._save_timer.timeout.connect(self.save_now)
+        self._cells_dirty = False
+        self._editing = False  # our own features changes: no second refresh
+        self._syncing = False
         self._docked = False
         self._closed = False  # taken out of its dock or closed: binds nothing
         self._labels_box = ComboBox(label="Labels", nullable=True,
                                     choices=layer_choices(napari_viewer, napari.layers.Labels))
-        self.model = CellTable()
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.clicked.connect(lambda index: self.select_label(self._label_at(index.row())))
+        self.cells = CellTableView()
+        self.model, self.table = self.cells.model, self.cells.table
+        self.cells.cell_clicked.connect(lambda label: self.select_label(label))
+        self.cells.selection_changed.connect(self._table_selected)
+        self.plot = CellPlot()
+        self.plot.labels_selected.connect(self._plot_selected)
+        self.count_panel = CountsPanel(napari_viewer, lambda: self._layer, self.features)
         self.counts = QLabel("no cells")
         self.counts.setWordWrap(True)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
         self.classes = QComboBox()
         self.classes.setEditable(True)
         self.classes.addItems(list(DEFAULT_CLASS_COLORS))
+        self.hide_rejected = QCheckBox("Hide rejected")
+        self.hide_rejected.toggled.connect(self._hide_toggled)
+        tabs = QTabWidget()
+        tabs.addTab(self.cells, "Cells")
+        tabs.addTab(self.plot, "Plot")
+        tabs.addTab(self.count_panel, "Counts")
         layout = QVBoxLayout(self)
         layout.addWidget(self._labels_box.native)
         layout.addWidget(self.counts)
-        layout.addWidget(self.table)
+        layout.addWidget(tabs, 1)
+        self._buttons(layout, (("Accept (a)", lambda: self.set_status("accepted")),
+                               ("Reject (r)", lambda: self.set_status("rejected")),
+                               ("Unreviewed (u)", lambda: self.set_status("unreviewed")),
+                               ("Next (n)", self.next_unreviewed)))
+        row = self._buttons(layout, (("Set class (c)",
+                                      lambda: self.set_class(self.classes.currentText())),
+                                     ("Re-measure all", self.remeasure_all)))
+        row.insertWidget(0, self.classes)
+        row = self._buttons(layout, (("Undo review (Alt+Z)", self.undo_review),
+                                     ("Redo review (Alt+Shift+Z)", self.redo_review)))
+        row.addWidget(self.hide_rejected)
+        layout.addWidget(self.status)
+        self._labels_box.changed.connect(self._chosen)
+        connect_while_alive(self, [(napari_viewer.layers.events.inserted, self._inserted),
+                                   (napari_viewer.layers.events.removed, self._choices_changed)])
+        for layer in list(napari_viewer.layers):
+            self._restore(layer)
+        self._choices_changed()
+
+    @staticmethod
+    def _buttons(layout, specs) -> QHBoxLayout:
         row = QHBoxLayout()
-        for text, slot in (("Accept (a)", lambda: self.set_status("accepted")),
-                           ("Reject (r)", lambda: self.set_status("rejected")),
-                           ("Unreviewed (u)", lambda: self.set_status("unreviewed")),
-                           ("Next (n)", self.next_unreviewed)):
+        for text, slot in specs:
             button = QPushButton(text)
             button.clicked.connect(slot)
             row.addWidget(button)
         layout.addLayout(row)
-        row = QHBoxLayout()
-        row.addWidget(self.classes)
-        set_class = QPushButton("Set class (c)")
-        set_class.clicked.connect(lambda: self.set_class(self.classes.currentText()))
-        row.addWidget(set_class)
-        remeasure_all = QPushButton("Re-measure all")
-        remeasure_all.clicked.connect(self.remeasure_all)
-        row.addWidget(remeasure_all)
-        layout.addLayout(row)
-        self._labels_box.changed.connect(self._chosen)
-        connect_while_alive(self, [(napari_viewer.layers.events.inserted, self._choices_changed),
-                                   (napari_viewer.layers.events.removed, self._choices_changed)])
-        self._choices_changed()
+        return row
 
     # ------------------------------------------------------------------ binding
+
+    def _inserted(self, event=None):
+        if event is not None:
+            self._restore(event.value)
+        self._choices_changed()
+
+    def _restore(self, layer):
+        restored = restore(self._viewer, layer)
+        if restored is not None:
+            self.status.setText(f"restored {restored.name} with its reviews (autosave)")
 
     def _choices_changed(self, _event=None):
         self._labels_box.reset_choices()
         if self._labels_box.value is None:
             choices = self._labels_box.choices
             if choices:
-                self._labels_box.value = choices[-1]
+                results = [c for c in choices
+                           if c is not None and "label" in c.features.columns]
+                if results:  # a cell result, never a mask that happens to be Labels
+                    self._labels_box.value = results[-1]
         if self._layer is not None and self._layer not in self._viewer.layers:
             self.bind(None)
 
@@ -110,15 +162,20 @@ class ReviewWidget(QWidget):
         if old is layer:
             return
         if old is not None:
+            self.save_now()
             self._unhook(old)
         self._layer = layer
         self._pending = []
+        self._history.clear()
         if layer is not None:
             layer.events.paint.connect(self._on_paint)
+            layer.events.features.connect(self._features_changed)
             layer.events.selected_label.connect(self._on_selected_label)
             layer.mouse_drag_callbacks.append(self._on_click)
             for key, func in self._key_actions().items():
                 self._keys[key] = (func, layer.bind_key(key, func, overwrite=True))
+            self._wrap_history(layer)
+            auto_restyle(layer)
             if self._labels_box.value is not layer:
                 self._labels_box.value = layer
         self.refresh()
@@ -132,14 +189,18 @@ class ReviewWidget(QWidget):
                    for key, status in STATUS_KEYS.items()}
         actions["n"] = lambda _layer: self.next_unreviewed()
         actions["c"] = lambda _layer: self.set_class(self.classes.currentText())
+        actions[UNDO_KEY] = lambda _layer: self.undo_review()
+        actions[REDO_KEY] = lambda _layer: self.redo_review()
         return actions
 
     def _unhook(self, layer) -> None:
-        """Remove our events, click callback and keys from ``layer`` (napari side only)."""
+        """Remove our events, click callback, keys and wrappers from ``layer``."""
         layer.events.paint.disconnect(self._on_paint)
+        layer.events.features.disconnect(self._features_changed)
         layer.events.selected_label.disconnect(self._on_selected_label)
         if self._on_click in layer.mouse_drag_callbacks:
             layer.mouse_drag_callbacks.remove(self._on_click)
+        self._unwrap_history(layer)
         keys, self._keys = self._keys, {}
         for key, (ours, previous) in keys.items():
             current = layer.bind_key(key, None)  # take the key's binding off
@@ -161,6 +222,7 @@ class ReviewWidget(QWidget):
         return super().event(event)
 
     def closeEvent(self, event):  # noqa: N802 - Qt API
+        self.save_now()
         self._closed = True
         self.bind(None)
         super().closeEvent(event)
@@ -171,68 +233,74 @@ class ReviewWidget(QWidget):
         """The reviewed layer's features with the review columns present."""
         frame = self._layer.features.copy() if self._layer is not None else pd.DataFrame()
         if "label" not in frame.columns:
-            return pd.DataFrame({c: [] for c in COLUMNS})
+            return pd.DataFrame({c: [] for c in ("label", "classification", "status", "area")})
         if "status" not in frame.columns:
             frame["status"] = "unreviewed"
         if "classification" not in frame.columns:
             frame["classification"] = "Nucleus"
         return frame
 
-    def _store(self, frame: pd.DataFrame):
-        self._layer.features = frame
+    def _features_changed(self, _event=None):
+        """Cells changed elsewhere (e.g. Recognise merged a region): reload once."""
+        if not self._editing:
+            QTimer.singleShot(0, self.refresh)
+
+    def _store(self, frame: pd.DataFrame, cells: bool = False):
+        """Set the layer's features (the outlines repaint), refresh, autosave."""
+        self._editing = True
+        try:
+            self._layer.features = frame
+        finally:
+            self._editing = False
         self._sync_points(frame)
         self.refresh()
+        self._autosave(cells)
 
-    def _sync_points(self, frame: pd.DataFrame):
-        """Keep ``<image>_centroids`` (if shown) in step with the cells."""
-        source = (self._layer.metadata or {}).get("source_layer")
-        name = f"{source}_centroids"
-        if not source or name not in self._viewer.layers or not {"x", "y"} <= set(frame):
-            return
-        points = self._viewer.layers[name]
-        points.data = np.stack([frame["y"].to_numpy(float), frame["x"].to_numpy(float)], 1)
-        points.features = frame.drop(columns=["index"], errors="ignore")
+    def _autosave(self, cells: bool = False):
+        self._cells_dirty |= cells
+        self._save_timer.start()
+
+    def save_now(self):
+        """Write the pending autosave now (also done on unbind and close)."""
+        self._save_timer.stop()
+        cells, self._cells_dirty = self._cells_dirty, False
+        if self._layer is not None and autosave(self._layer, cells=cells) is not None:
+            self.status.setText(f"{self.status.text().split(' | ')[0]} | autosaved")
 
     def refresh(self):
-        """Reload the table and the counts from the layer."""
+        """Reload the table, plot and counts from the layer."""
         frame = self.features()
-        self.model.set_frame(frame)
-        by_status, by_class = counts(frame)
-        if not len(frame):
-            self.counts.setText("no cells")
-            return
-        status = ", ".join(f"{k} {v}" for k, v in by_status.items())
-        classes = ", ".join(f"{k} {v}" for k, v in by_class.items())
-        self.counts.setText(f"{len(frame)} cells | {status} | {classes}")
-
-    def _label_at(self, row: int) -> int:
-        return int(self.model.frame["label"].iat[row])
+        self.cells.set_frame(frame)
+        self.plot.set_frame(frame)
+        self.count_panel.update_counts(if_visible=True)
+        self.counts.setText(counts_text(frame))
 
     def selected_labels(self) -> list:
         """Labels of the selected table rows (else the layer's selected label)."""
-        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        if rows:
-            return [self._label_at(r) for r in rows]
+        labels = self.cells.selected_labels()
+        if labels:
+            return labels
         if self._layer is not None and self._layer.selected_label > 0:
             return [int(self._layer.selected_label)]
         return []
 
     def select_label(self, label: int, center: bool = True):
         """Select the row of ``label``, make it the layer's label and centre on it."""
-        frame = self.model.frame
+        frame = self.cells.frame
         hits = np.flatnonzero(frame["label"].to_numpy() == label) if len(frame) else []
-        if len(hits) == 0:
+        if len(hits) == 0 or self._layer is None:
             return
+        self._syncing = True
+        try:
+            self.cells.select_labels([label])
+            if self._layer.selected_label != label:
+                self._layer.selected_label = int(label)
+        finally:
+            self._syncing = False
+        self.plot.highlight([label])
         row = int(hits[0])
-        index = self.model.index(row, 0)
-        flags = (QItemSelectionModel.SelectionFlag.ClearAndSelect
-                 | QItemSelectionModel.SelectionFlag.Rows)
-        self.table.selectionModel().select(index, flags)
-        self.table.scrollTo(index)
-        layer = self._layer
-        if layer.selected_label != label:
-            layer.selected_label = int(label)
         if center and {"x", "y"} <= set(frame.columns):
+            layer = self._layer
             point = np.zeros(layer.ndim)
             point[-2:] = (frame["y"].iat[row], frame["x"].iat[row])
             world = np.asarray(layer.data_to_world(point))
@@ -240,8 +308,26 @@ class ReviewWidget(QWidget):
             centre[-2:] = world[-2:]
             camera(self._viewer).center = tuple(centre)
 
+    def _table_selected(self, labels):
+        if self._syncing or self._layer is None:
+            return
+        self.plot.highlight(labels)
+        self._mark_on_canvas(labels)
+        if labels and self._layer.selected_label != labels[0]:
+            self._syncing = True
+            try:
+                self._layer.selected_label = int(labels[0])
+            finally:
+                self._syncing = False
+
+    def _plot_selected(self, labels):
+        """A plot selection selects its cells in the table and on the canvas."""
+        self.cells.select_labels(labels)
+        self.plot.highlight(labels)
+        self._mark_on_canvas(labels)
+
     def _on_selected_label(self, _event=None):
-        if self._layer is not None:
+        if self._layer is not None and not self._syncing:
             self.select_label(int(self._layer.selected_label), center=False)
 
     def _on_click(self, layer, event):
@@ -256,27 +342,76 @@ class ReviewWidget(QWidget):
 
     # ------------------------------------------------------------------ review actions
 
-    def _set_column(self, column: str, value: str, labels=None):
-        labels = self.selected_labels() if labels is None else list(labels)
+    def _edit(self, labels, edit, message: str):
+        """Apply ``edit(frame, rows)`` to the layer's features in place for ``labels``
+        (class / status only), remember it for undo, repaint those cells, autosave."""
+        labels = self.selected_labels() if labels is None else [int(v) for v in labels]
         if self._layer is None or not labels:
             return
-        frame = self.features()
-        frame.loc[frame["label"].isin(labels), column] = value
-        self._store(frame)
-        self.select_label(labels[0], center=False)
+        frame = self._layer.features
+        if "label" not in frame.columns:
+            self.status.setText(f"{self._layer.name} has no cell table: choose a result "
+                                "of Recognise (or re-measure)")
+            return
+        if not set(REVIEW_COLUMNS) <= set(frame.columns):
+            self._layer.features = frame = self.features()  # add the review columns
+        rows = frame["label"].isin(labels).to_numpy()
+        columns = ["label", *REVIEW_COLUMNS]
+        before = frame.loc[rows, columns].copy()
+        edit(frame, rows)
+        self._history.record(before, frame.loc[rows, columns], labels)
+        self._changed(labels)
+        self.status.setText(message.format(len(labels)))
+
+    def _changed(self, labels):
+        """Cells ``labels`` changed class / status in place: repaint, sync, autosave."""
+        self._editing = True
+        try:
+            notify(self._layer, labels)
+        finally:
+            self._editing = False
+        self._sync_review_points(labels)
+        self.refresh()
+        self._autosave()
 
     def set_status(self, status: str, labels=None):
         """Set the review status of the selected (or given) cells."""
-        self._set_column("status", status, labels)
+        def edit(frame, rows):
+            frame.loc[rows, "status"] = status
+        self._edit(labels, edit, f"{status}: {{}} cell(s)")
 
     def set_class(self, name: str, labels=None):
-        """Set the classification of the selected (or given) cells."""
-        if name:
-            self._set_column("classification", str(name), labels)
+        """Set the classification of the selected (or given) cells; unreviewed ones
+        become accepted (naming a cell is reviewing it)."""
+        if not name:
+            return
+
+        def edit(frame, rows):
+            frame.loc[rows, "classification"] = str(name)
+            unreviewed = rows & (frame["status"].astype(str).to_numpy() == "unreviewed")
+            frame.loc[unreviewed, "status"] = "accepted"
+        self._edit(labels, edit, f"classified {name}: {{}} cell(s)")
+
+    def undo_review(self):
+        """Undo the last status / class change."""
+        self._replay(self._history.undo_values(), "undone")
+
+    def redo_review(self):
+        """Redo the last undone status / class change."""
+        self._replay(self._history.redo_values(), "redone")
+
+    def _replay(self, values, what: str):
+        if values is None or self._layer is None:
+            self.status.setText(f"nothing to be {what}")
+            return
+        ReviewHistory.apply(self._layer.features, values, inplace=True)
+        labels = [int(v) for v in values.index]
+        self._changed(labels)
+        self.status.setText(f"review of {len(labels)} cell(s) {what}")
 
     def next_unreviewed(self):
         """Select and centre on the next unreviewed cell after the current one."""
-        frame = self.model.frame
+        frame = self.cells.frame
         if not len(frame):
             return
         todo = frame["label"].to_numpy()[frame["status"].astype(str).to_numpy() == "unreviewed"]
@@ -286,59 +421,6 @@ class ReviewWidget(QWidget):
         later = todo[todo > current[0]] if current else todo
         self.select_label(int(later[0] if later.size else todo[0]))
 
-    # ------------------------------------------------------------------ label edits
-
-    def _rgb_at(self):
-        """A function reading the source image under a box of the labels, or None."""
-        layer = self._layer
-        source = (layer.metadata or {}).get("source_layer")
-        if not source or source not in self._viewer.layers:
-            return None
-        image = self._viewer.layers[source]
-        data = image.data[0] if image.multiscale else image.data
-        oy, ox = ((layer.metadata or {}).get("region") or (0, 0))[:2]
-
-        def read(box):
-            y0, x0, y1, x1 = box
-            crop = data[oy + y0:oy + y1, ox + x0:ox + x1]
-            return to_rgb_uint8(np.asarray(crop), source) if image.rgb else None
-        return read
-
-    def _labels_data(self):
-        data = self._layer.data
-        return data[0] if isinstance(data, list) or self._layer.multiscale else data
-
-    def _on_paint(self, event):
-        # napari emits the paint event before writing the pixels: measure on the next turn
-        ids, box = paint_extent(event.value)
-        if box is None:
-            return
-        if not self._pending:
-            QTimer.singleShot(0, self._flush_edits)
-        self._pending.append((ids, box))
-
-    def _flush_edits(self):
-        pending, self._pending = self._pending, []
-        if self._layer is None or not pending:
-            return
-        ids = set().union(*(p[0] for p in pending))
-        boxes = np.array([p[1] for p in pending])
-        box = (*boxes[:, :2].min(axis=0), *boxes[:, 2:].max(axis=0))
-        mpp = (self._layer.metadata or {}).get("mpp")
-        self._store(remeasure(self._labels_data(), self.features(), ids,
-                              tuple(int(v) for v in box), self._rgb_at(), mpp))
-
-    @property
-    def busy(self) -> bool:
-        """True while label edits wait to be measured (tests wait on it)."""
-        return bool(self._pending)
-
-    def remeasure_all(self):
-        """Re-measure every cell (e.g. after undo / redo) keeping status and class."""
-        if self._layer is None:
-            return
-        labels = self._labels_data()
-        ids = set(np.unique(np.asarray(labels)).tolist()) | set(self.features()["label"])
-        mpp = (self._layer.metadata or {}).get("mpp")
-        box = (0, 0, int(labels.shape[-2]), int(labels.shape[-1]))
-        self._store(remeasure(labels, self.features(), ids, box, self._rgb_at(), mpp))
+    def _hide_toggled(self, hide: bool):
+        if self._layer is not None:
+            restyle(self._layer, hide_rejected=hide)

@@ -160,7 +160,52 @@ def corrupt_tiled(image, kind: str, severity: int, seed: int = 0, tile: int = 10
         if reporter is not None:
             reporter.report(n, len(boxes), f"{kind} tile {n + 1}/{len(boxes)}")
         out[b.slices] = corrupt(image, kind, severity, seed, device, b)
+    if reporter is not None:
+        reporter.report(len(boxes), len(boxes), f"{kind}: {len(boxes)} tiles")
     return out
+
+
+def pyramid_shapes(shape, min_side: int = 1024) -> list[tuple[int, int]]:
+    """(h, w) of level 0 and each ``[::2, ::2]`` level while the last one is at least
+    ``min_side`` on its longest side."""
+    shapes = [(int(shape[0]), int(shape[1]))]
+    while max(shapes[-1]) >= min_side:
+        h, w = shapes[-1]
+        shapes.append(((h + 1) // 2, (w + 1) // 2))
+    return shapes
+
+
+def corrupt_pyramid(image, kind: str, severity: int, seed: int = 0, tile: int = 1024,
+                    device: Any = "auto", outs: Optional[Sequence[Any]] = None,
+                    reporter=None, min_side: int = 1024) -> list:
+    """Corrupt a whole slide tile by tile (read lazily; numpy, dask or zarr source) into
+    a pyramid: level 0 plus ``[::2, ::2]`` levels (see :func:`pyramid_shapes`), each
+    written from the level-0 tile as it is made, so no level is ever read back.
+
+    ``outs``: arrays (numpy or zarr, (h_k, w_k, 3) uint8) to fill, one per level;
+    default: numpy arrays. ``tile`` must be a multiple of ``2 ** (levels - 1)`` so the
+    strided tiles line up (it is rounded up to one). Progress and cancel per tile."""
+    _check_rgb(image)
+    shapes = pyramid_shapes(image.shape[:2], min_side)
+    if outs is None:
+        outs = [np.empty((h, w, 3), np.uint8) for h, w in shapes]
+    if len(outs) != len(shapes):
+        raise ValueError(f"expected {len(shapes)} output levels, got {len(outs)}")
+    step = 2 ** (len(shapes) - 1)
+    tile = -(-max(int(tile), step) // step) * step
+    boxes = list(iter_tiles(shapes[0], tile))
+    for n, b in enumerate(boxes):
+        if reporter is not None:
+            reporter.report(n, len(boxes), f"{kind} tile {n + 1}/{len(boxes)}")
+        block = corrupt(image, kind, severity, seed, device, b)
+        for k, out in enumerate(outs):
+            f = 2 ** k
+            part = block[::f, ::f]
+            y0, x0 = b.y0 // f, b.x0 // f
+            out[y0:y0 + part.shape[0], x0:x0 + part.shape[1]] = part
+    if reporter is not None:
+        reporter.report(len(boxes), len(boxes), f"{kind}: {len(boxes)} tiles")
+    return list(outs)
 
 
 def map_labels(labels: np.ndarray, kind: str, severity: int, seed: int = 0,

@@ -9,6 +9,13 @@ the layer metadata when missing), so re-exporting the same result gives the same
 Coordinates: a layer computed on a region of a slide keeps ``metadata["region"]``
 (``[y0, x0, y1, x1]`` in slide pixels); CSV and GeoJSON coordinates are slide pixels
 (region origin added), as QuPath expects.
+
+Reviews round-trip through every format: CSV and GeoJSON carry ``classification`` and
+``status`` per cell; a label TIFF gets the cells table as a sidecar ``<stem>_cells.csv``
+(published with the TIFF, all or none) and an OME-Zarr holds it as ``cells.csv`` inside
+its folder; :func:`read_cells_csv` reads such a table back as layer features.
+``drop_rejected`` leaves cells whose status is ``rejected`` out of every format
+(their pixels set to 0, their rows dropped).
 """
 
 from __future__ import annotations
@@ -32,7 +39,13 @@ from ..writers import (
 __all__ = [
     "export_labels_tiff", "export_labels_zarr", "export_csv", "export_geojson",
     "feature_records", "iter_label_objects", "region_origin", "with_geometry",
+    "rejected_labels", "read_cells_csv", "tiff_sidecar", "ZARR_CELLS", "CSV_HEADER",
 ]
+
+#: name of the cells table inside an exported OME-Zarr folder
+ZARR_CELLS = "cells.csv"
+#: first columns of a cells CSV written by this plugin
+CSV_HEADER = ",".join(BASE_COLUMNS)
 
 #: rows of labels read at once when walking a large label image
 BAND_ROWS = 2048
@@ -49,7 +62,10 @@ def region_origin(metadata: Optional[dict]) -> tuple[int, int]:
 
 
 def _level0(data: Any) -> Any:
-    return data[0] if isinstance(data, (list, tuple)) else data
+    """Level 0 of a pyramid (a list, or napari's MultiScaleData: any Sequence)."""
+    from collections.abc import Sequence
+
+    return data[0] if isinstance(data, Sequence) else data
 
 
 def _table(features) -> dict[str, np.ndarray]:
@@ -59,6 +75,34 @@ def _table(features) -> dict[str, np.ndarray]:
     if hasattr(features, "to_dict") and hasattr(features, "columns"):
         return {str(c): np.asarray(features[c]) for c in features.columns}
     return {str(k): np.asarray(v) for k, v in dict(features).items()}
+
+
+def rejected_labels(features) -> np.ndarray:
+    """Label ids whose status is ``rejected`` (int64, sorted; empty without statuses)."""
+    table = _table(features)
+    if "label" not in table or "status" not in table:
+        return np.zeros(0, np.int64)
+    rejected = np.asarray([str(s) == "rejected" for s in table["status"]], bool)
+    return np.unique(np.asarray(table["label"], np.int64)[rejected])
+
+
+def _kept_features(features, drop_rejected: bool):
+    """``features`` as a column dict, without rejected rows when ``drop_rejected``."""
+    table = _table(features)
+    if not drop_rejected or "status" not in table:
+        return table
+    keep = np.asarray([str(s) != "rejected" for s in table["status"]], bool)
+    return {k: v[keep] for k, v in table.items()}
+
+
+def _without(block: np.ndarray, rejected: np.ndarray) -> np.ndarray:
+    """``block`` with the ``rejected`` label ids set to 0 (a copy when any is present)."""
+    if not len(rejected) or not block.size:
+        return block
+    hit = np.isin(block, rejected)
+    if hit.any():
+        block = np.where(hit, 0, block).astype(block.dtype, copy=False)
+    return block
 
 
 def feature_records(features, metadata: Optional[dict] = None) -> list[NucleusRecord]:
@@ -119,11 +163,15 @@ def iter_label_objects(labels: Any, reporter: Optional[Reporter] = None,
 
 
 def _geojson_records(labels: Any, features, metadata: Optional[dict],
-                     reporter: Optional[Reporter]) -> Iterator[NucleusRecord]:
-    """Records with masks: measurements from ``features``, measured where missing."""
+                     reporter: Optional[Reporter], skip=()) -> Iterator[NucleusRecord]:
+    """Records with masks: measurements from ``features``, measured where missing;
+    labels in ``skip`` are left out."""
     by_label = {r.label: r for r in feature_records(features, metadata)}
+    skip = {int(v) for v in skip}
     oy, ox = region_origin(metadata)
     for value, y0, x0, mask in iter_label_objects(labels, reporter):
+        if value in skip:
+            continue
         rec = by_label.get(value)
         if rec is None:
             (rec,) = measure_objects(mask.astype(np.uint8), None, offset=(y0 + oy, x0 + ox))
@@ -138,18 +186,62 @@ def _clean_metadata(metadata: Optional[dict]) -> dict:
     return clean_json(dict(metadata or {}))
 
 
-def export_labels_tiff(path, labels: Any, metadata: Optional[dict] = None) -> Path:
-    """Level 0 of a label layer as a compressed uint32 TIFF with the metadata."""
+def tiff_sidecar(path) -> Path:
+    """The cells table written beside a label TIFF: ``<stem>_cells.csv``."""
+    path = Path(path)
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+    return path.with_name(f"{stem}_cells.csv")
+
+
+def _done(reporter: Optional[Reporter], what: str) -> None:
+    """Report completion (no cancel check: the output is already published)."""
+    if reporter is not None and reporter.progress is not None:
+        reporter.progress(1, 1, what)
+
+
+def export_labels_tiff(path, labels: Any, metadata: Optional[dict] = None, features=None,
+                       reporter: Optional[Reporter] = None,
+                       drop_rejected: bool = False) -> Path:
+    """Level 0 of a label layer as a compressed uint32 TIFF with the metadata.
+
+    With a features table (``label`` column) the cells table goes to
+    :func:`tiff_sidecar` too; both are published together (all or none)."""
+    from .outputs import OutputSet
+
     metadata = _clean_metadata(metadata)
-    return write_labels_tiff(path, np.asarray(_level0(labels)), metadata=metadata,
-                             mpp=metadata.get("mpp"))
+    if reporter is not None:
+        reporter.report(0, 1, "writing labels")
+    data = _without(np.asarray(_level0(labels)), rejected_labels(features)
+                    if drop_rejected else np.zeros(0, np.int64))
+    table = _kept_features(features, drop_rejected)
+    path = Path(path)
+    if "label" not in table:
+        out = write_labels_tiff(path, data, metadata=metadata, mpp=metadata.get("mpp"))
+        _done(reporter, "labels written")
+        return out
+    outputs = OutputSet(path.parent, f"{path.name}.export")
+    try:
+        write_labels_tiff(outputs.stage("labels", path.name), data, metadata=metadata,
+                          mpp=metadata.get("mpp"))
+        if reporter is not None:
+            reporter.check()
+        export_csv(outputs.stage("cells", tiff_sidecar(path).name), table, metadata)
+        outputs.publish()
+    finally:
+        outputs.discard()
+    _done(reporter, "labels and cells written")
+    return path
 
 
 def export_labels_zarr(path, labels: Any, metadata: Optional[dict] = None,
-                       reporter: Optional[Reporter] = None, chunk: int = 1024) -> Path:
-    """Level 0 of a label layer as an OME-Zarr pyramid, copied chunk by chunk."""
+                       reporter: Optional[Reporter] = None, chunk: int = 1024,
+                       features=None, drop_rejected: bool = False) -> Path:
+    """Level 0 of a label layer as an OME-Zarr pyramid, copied chunk by chunk; with a
+    features table, the cells table as ``cells.csv`` inside the folder."""
     metadata = _clean_metadata(metadata)
     level = _level0(labels)
+    rejected = rejected_labels(features) if drop_rejected else np.zeros(0, np.int64)
+    table = _kept_features(features, drop_rejected)
     height, width = int(level.shape[0]), int(level.shape[1])
     name = str(metadata.get("name", Path(path).stem))
     with OmeZarrLabelsWriter(path, (height, width), chunk=chunk, metadata=metadata,
@@ -160,21 +252,27 @@ def export_labels_zarr(path, labels: Any, metadata: Optional[dict] = None,
             for x0 in range(0, width, chunk):
                 if reporter is not None:
                     reporter.report(done, total, "copying labels")
-                block = np.asarray(level[y0:y0 + chunk, x0:x0 + chunk])
+                block = _without(np.asarray(level[y0:y0 + chunk, x0:x0 + chunk]), rejected)
                 writer.array[y0:y0 + block.shape[0], x0:x0 + block.shape[1]] = block
                 done += 1
-        return writer.finalize(reporter)
+        if "label" in table:
+            export_csv(writer.staged_file(ZARR_CELLS), table, metadata)
+        out = writer.finalize(reporter)
+    _done(reporter, "labels written")
+    return out
 
 
-def export_csv(path, features, metadata: Optional[dict] = None) -> Path:
+def export_csv(path, features, metadata: Optional[dict] = None,
+               reporter: Optional[Reporter] = None, drop_rejected: bool = False) -> Path:
     """One row per cell: label, x, y (slide pixels), area, class, status, measurements."""
     with PointsCSVWriter(path) as writer:
-        writer.add(feature_records(features, metadata))
+        writer.add(feature_records(_kept_features(features, drop_rejected), metadata))
+    _done(reporter, "cells written")
     return Path(path)
 
 
 def export_geojson(path, labels: Any, features=None, metadata: Optional[dict] = None,
-                   reporter: Optional[Reporter] = None) -> Path:
+                   reporter: Optional[Reporter] = None, drop_rejected: bool = False) -> Path:
     """Cell outlines with class, status and measurements as a QuPath FeatureCollection.
 
     Feature ids follow ``metadata["run_id"]`` (stored into ``metadata`` when missing)."""
@@ -182,15 +280,60 @@ def export_geojson(path, labels: Any, features=None, metadata: Optional[dict] = 
         ensure_run_id(metadata)
     metadata = _clean_metadata(metadata)
     run_id = ensure_run_id(metadata)
+    skip = rejected_labels(features) if drop_rejected else ()
     with GeoJSONWriter(path, metadata=metadata, run_id=run_id) as writer:
         batch: list[NucleusRecord] = []
-        for rec in _geojson_records(_level0(labels), features, metadata, reporter):
+        for rec in _geojson_records(_level0(labels), features, metadata, reporter, skip):
             batch.append(rec)
             if len(batch) >= 1024:
                 writer.add(batch)
                 batch = []
         writer.add(batch)
+    _done(reporter, "cells written")
     return Path(path)
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text) if text != "" else math.nan
+    except ValueError:
+        return math.nan
+
+
+def read_cells_csv(path, metadata: Optional[dict] = None) -> dict[str, list]:
+    """A cells CSV written by :func:`export_csv` as layer features: ``label``, x/y in layer
+    pixels (the region origin of ``metadata`` taken off), area, classification, status,
+    measurements, and napari's ``index`` (= label)."""
+    import csv
+
+    from ..errors import InputError
+
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read the cells table ({exc})") from exc
+    if not rows or tuple(rows[0][:len(BASE_COLUMNS)]) != BASE_COLUMNS:
+        raise InputError(path, f"not a cells table (header must start {CSV_HEADER})")
+    header, body = rows[0], rows[1:]
+    oy, ox = region_origin(metadata)
+    columns: dict[str, list] = {name: [] for name in header}
+    for row in body:
+        row = row + [""] * (len(header) - len(row))
+        for name, text in zip(header, row):
+            if name == "label":
+                columns[name].append(int(text))
+            elif name == "area":
+                columns[name].append(int(float(text)) if text else 0)
+            elif name in ("classification", "status"):
+                columns[name].append(text)
+            else:
+                columns[name].append(_number(text))
+    columns["x"] = [v - ox for v in columns["x"]]
+    columns["y"] = [v - oy for v in columns["y"]]
+    columns["index"] = list(columns["label"])
+    return columns
 
 
 def with_geometry(metadata: Optional[dict], scale=None, translate=None) -> dict:

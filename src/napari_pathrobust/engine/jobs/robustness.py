@@ -109,3 +109,39 @@ def robustness_files(inputs, outdir, model: str, kinds, severities, gt_dir=None,
     images = load_robustness_images(inputs, gt_dir, crop, mpp=mpp, working_mpp=working)
     return robustness_report(images, outdir, model, kinds, severities, seed, device,
                              reporter, {"crop": crop, "mpp": mpp, "working_mpp": working})
+
+
+def corrupt_slide(image, kind: str, severity: int, seed: int = 0, device: str = "cpu",
+                  dest=None, tile: int = 1024, reporter: Optional[Reporter] = None,
+                  min_side: int = 1024) -> list:
+    """A whole slide corrupted tile by tile (read lazily) as a pyramid, level 0 first.
+
+    Without ``dest`` the levels are numpy arrays; with it they go to a zarr v3 group at
+    ``dest`` (levels ``"0"``, ``"1"``, ... of (h, w, 3) uint8), written to a hidden
+    temporary folder and published only when complete (a cancel leaves nothing), and are
+    returned opened read-only from ``dest``."""
+    from ..corrupt.tiled import corrupt_pyramid, pyramid_shapes
+
+    shapes = pyramid_shapes(image.shape[:2], min_side)
+    if dest is None:
+        return corrupt_pyramid(image, kind, severity, seed, tile, device, None, reporter,
+                               min_side)
+    import zarr
+
+    from ..writers._atomic import AtomicDest
+
+    target = AtomicDest(dest)
+    try:
+        group = zarr.open_group(store=str(target.tmp), mode="w", zarr_format=3)
+        outs = [group.create_array(str(k), shape=(h, w, 3), dtype="uint8",
+                                   chunks=(min(tile, h), min(tile, w), 3), fill_value=0)
+                for k, (h, w) in enumerate(shapes)]
+        group.attrs.update({"pathrobust": {"kind": kind, "severity": int(severity),
+                                           "seed": int(seed)}})
+        corrupt_pyramid(image, kind, severity, seed, tile, device, outs, reporter, min_side)
+    except BaseException:
+        target.abort()
+        raise
+    target.commit()
+    group = zarr.open_group(store=str(target.dest), mode="r")
+    return [group[str(k)] for k in range(len(shapes))]

@@ -156,6 +156,15 @@ class OmeZarrLabelsWriter:
             self._target.abort()
             raise
 
+    def staged_file(self, name: str) -> Path:
+        """Where to write an extra file ``name`` (e.g. a cells table) that is published
+        inside the OME-Zarr folder with the labels (before :meth:`finalize`)."""
+        if self._target.done:
+            raise RuntimeError(f"{self.dest}: already finalized or aborted")
+        if Path(name).name != name or name.startswith((".", "zarr.json")) or name.isdigit():
+            raise ValueError(f"extra file name must be a plain file name, got {name!r}")
+        return Path(self._target.tmp) / name
+
     def _create_level(self, level: int, shape: tuple[int, int]):
         chunks = (min(self.chunk, shape[0]), min(self.chunk, shape[1]))
         return self._group.create_array(str(level), shape=shape, dtype="uint32",

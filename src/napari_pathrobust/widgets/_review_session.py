@@ -1,0 +1,96 @@
+"""Review sessions on napari layers: autosave beside the results, restore on reopen.
+
+:func:`autosave` writes a nuclei layer's reviews (and, with ``cells=True``, its
+features and in-memory labels) with ``engine.review.session`` into the results
+folder (``_settings.results_dir()``), named after the layer's source image.
+:func:`restore` adds ``<image>_nuclei`` back, reviews included, when an image of
+that name is opened again (Recognise and Review call it for every new image layer).
+"""
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from napari.utils.notifications import show_info, show_warning
+
+from ..engine.review.session import load_session, save_cells, save_reviews, session_files
+from ._settings import results_dir
+from .cell_style import auto_restyle
+
+_FAILED: set = set()  # folders whose autosave failed once (warned once)
+
+
+def source_of(layer) -> Optional[str]:
+    """The source image name of a result layer (``metadata["source_layer"]``)."""
+    meta = layer.metadata if isinstance(getattr(layer, "metadata", None), dict) else {}
+    return meta.get("source_layer") or None
+
+
+def in_memory(layer) -> bool:
+    """True when the layer's labels are a plain numpy array (not a lazy pyramid)."""
+    return not layer.multiscale and isinstance(layer.data, np.ndarray)
+
+
+def autosave(layer, cells: bool = False) -> Optional[Path]:
+    """Save ``layer``'s reviews (and its cells when ``cells``); the JSON path, or None
+    when the layer has no source image or the folder cannot be written."""
+    source = source_of(layer)
+    features = layer.features
+    if not source or "label" not in features.columns:
+        return None
+    folder = results_dir()
+    meta = dict(layer.metadata or {})
+    zarr_labels = None if in_memory(layer) else meta.get("zarr_labels")
+    try:
+        if cells or not session_files(folder, source)["cells"].exists():
+            save_cells(folder, source, features,
+                       np.asarray(layer.data) if in_memory(layer) else None)
+        return save_reviews(folder, source, layer.name, features, meta, zarr_labels)
+    except OSError as exc:
+        if str(folder) not in _FAILED:
+            _FAILED.add(str(folder))
+            show_warning(f"reviews of {layer.name} could not be saved in {folder}: {exc}")
+        return None
+
+
+def _geometry(image, region) -> dict:
+    scale = np.asarray(image.scale[-2:], dtype=float)
+    y0, x0 = (region or (0, 0))[:2]
+    translate = np.asarray(image.translate[-2:], dtype=float) + scale * (y0, x0)
+    return {"scale": tuple(scale), "translate": tuple(translate),
+            "units": tuple(image.units)[-2:]}
+
+
+def restore(viewer, image) -> Optional[object]:
+    """Add the saved result of image layer ``image`` (reviews included) unless it is
+    already open; returns the new Labels layer, or None."""
+    import napari
+
+    if not isinstance(image, napari.layers.Image):
+        return None
+    saved = load_session(results_dir(), image.name)
+    if saved is None or saved.layer in viewer.layers:
+        return None
+    data = saved.labels
+    if data is None:
+        import dask.array as da
+
+        from ..engine.writers import read_ome_zarr_labels
+
+        try:
+            levels, _ = read_ome_zarr_labels(saved.zarr_labels)
+        except Exception as exc:  # noqa: BLE001 - a moved or deleted result folder
+            show_warning(f"saved reviews of {image.name} found, but not its labels: {exc}")
+            return None
+        data = [da.from_zarr(level) for level in levels]
+        data = data if len(data) > 1 else data[0]
+    features = saved.features
+    if "index" in features.columns:
+        features["index"] = features["label"]
+    layer = viewer.add_labels(data, name=saved.layer, metadata=saved.metadata,
+                              features=features,
+                              **_geometry(image, saved.metadata.get("region")))
+    auto_restyle(layer)
+    show_info(f"restored {saved.layer}: {len(features)} cells, {saved.n_reviewed} reviewed "
+              f"(autosaved in {results_dir()})")
+    return layer
