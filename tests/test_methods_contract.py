@@ -115,14 +115,12 @@ def test_builtin_methods_subclass_the_base(name):
     method.configure_threads(1)
 
 
-def test_adapted_and_source_methods_subclass_the_base():
+def test_adapted_methods_subclass_the_base():
     from napari_pathrobust.engine.adapt.method import AdaptedPSM
-    from napari_pathrobust.engine.jobs.region import SourceOnly
     from napari_pathrobust.engine.methods import MethodBase
 
     adapted = AdaptedPSM(device="cpu")
     assert isinstance(adapted, MethodBase) and adapted.alignment == 8
-    assert isinstance(SourceOnly(adapted), MethodBase)
 
 
 def test_base_defaults_and_tile_output():

@@ -153,23 +153,22 @@ def test_collapse_guard_rolls_back():
 
 
 @pytest.mark.slow
-def test_cli_adapt_end_to_end(tmp_path, monkeypatch):
-    import tifffile
-
-    from napari_pathrobust.cli import main
+def test_tile_stream_adaptation_job_end_to_end(tmp_path):
+    """The tile-stream (continual OCL) file job; ``pathrobust adapt`` now runs the
+    slide-level default (tests/test_adapt_saved.py)."""
+    from napari_pathrobust.engine.io import slide_from_array
+    from napari_pathrobust.engine.jobs import JobOptions
+    from napari_pathrobust.engine.jobs.adapt import adapt_to_files
     from napari_pathrobust.engine.synthetic import synthetic_he_tile
 
     rgb, _ = synthetic_he_tile((160, 160), seed=2)
-    tifffile.imwrite(tmp_path / "tile.tif", rgb)
     out = tmp_path / "out"
-    code = main(["-q", "adapt", str(tmp_path / "tile.tif"), "-o", str(out), "--device", "cpu",
-                 "--steps", "2", "--tile", "96", "--lr", "1e-4"])
-    assert code == 0
+    result = adapt_to_files(slide_from_array(rgb, name="tile"), out,
+                            AdaptConfig(method="ocl", steps=2, lr=1e-4),
+                            JobOptions(method="psm", device="cpu", tile=96))
+    assert result.n_nuclei >= 0
     names = {p.name for p in out.iterdir()}
     assert {"tile_labels.tif", "tile_points.csv", "tile.geojson", "tile_overlay.png",
             "tile_run.json", "tile_adapt_log.csv"} <= names
     rows = list(csv.DictReader(open(out / "tile_adapt_log.csv")))
     assert len(rows) >= 2 and all(float(r["fraction"]) >= 0 for r in rows)
-    assert main(["-q", "adapt", str(tmp_path / "tile.tif"), "-o", str(out),
-                 "--views", "identity,bogus"]) == 2
-    assert main(["-q", "adapt", str(tmp_path / "missing.tif"), "-o", str(out)]) == 1

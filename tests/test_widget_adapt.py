@@ -1,4 +1,8 @@
-"""Adapt-to-image widget in a real viewer (runs under xvfb)."""
+"""Adapt widget in a real viewer (xvfb): region choice as in Recognise, device from the
+settings, result with features and what was done, keep-network saved with a card and
+listed for Recognise."""
+
+import json
 
 import numpy as np
 import pytest
@@ -6,110 +10,93 @@ import pytest
 pytestmark = pytest.mark.gui
 
 
-def test_adapt_widget_runs_plots_and_resets(make_napari_viewer, qtbot):
-    from napari_pathrobust.engine.synthetic import synthetic_he_tile
-    from napari_pathrobust.widgets.adapt import AdaptWidget
-
-    viewer = make_napari_viewer()
-    rgb, _ = synthetic_he_tile((160, 160), seed=4)
-    viewer.add_image(rgb, name="tile", rgb=True)
-    widget = AdaptWidget(viewer)
-    viewer.window.add_dock_widget(widget)
-    widget._lr.value = "1e-4"
-    widget._steps.value = 2
-    widget.run()
-    assert widget.worker is not None
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
-    assert "rollbacks" in widget._status.value, widget._status.value
-    source = viewer.layers["tile_source_nuclei"]
-    adapted = viewer.layers["tile_adapted_nuclei"]
-    assert source.data.shape == adapted.data.shape == rgb.shape[:2]
-    assert source.data.max() > 0 and adapted.data.max() > 0
-    assert adapted.metadata["adapted"] and not source.metadata["adapted"]
-    assert adapted.metadata["adaptation"]["config"]["steps"] == 2
-    log = widget.method.adapter.log
-    assert len(log) >= 2
-    assert not widget.plot.pixmap().isNull()
-    weights = {k: v.clone() for k, v in widget.method.adapter.model.state_dict().items()}
-    assert any(not np.array_equal(weights[k].numpy(), v.numpy())
-               for k, v in widget.method.adapter.source_state.items())
-    widget.reset()
-    for k, v in widget.method.adapter.model.state_dict().items():
-        assert np.array_equal(v.numpy(), widget.method.adapter.source_state[k].numpy())
-    assert widget.method.adapter.log == []
-
-
 @pytest.fixture
-def demo_adapt(make_napari_viewer):
-    """A viewer with the demo crop twice side by side (two 512 px adaptation tiles)."""
+def adapt(make_napari_viewer, tmp_path, monkeypatch):
     from napari_pathrobust._sample_data import demo_crop
+    from napari_pathrobust.widgets._settings import save_settings
     from napari_pathrobust.widgets.adapt import AdaptWidget
 
+    monkeypatch.setenv("NAPARI_PATHROBUST_CONFIG_DIR", str(tmp_path / "config"))
+    save_settings({"device": "cpu"})
     (data, _kwargs, _), = demo_crop()
     viewer = make_napari_viewer()
-    viewer.add_image(data, name="one", rgb=True)
-    viewer.add_image(np.concatenate([data, data[:, ::-1]], axis=1), name="demo", rgb=True)
+    viewer.add_image(data, name="demo", rgb=True)
     widget = AdaptWidget(viewer)
     viewer.window.add_dock_widget(widget)
-    widget._lr.value = "1e-4"
-    widget.synchronous = True  # runs in the test's thread (ignored before JobWidget)
+    widget.synchronous = True
     return viewer, widget
 
 
-def _run_to_end(widget, qtbot):
+def _rectangle(viewer, y0, x0, y1, x1):
+    rect = np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], float)
+    return viewer.add_shapes([rect], shape_type="rectangle", name="roi")
+
+
+def test_shapes_region_result_with_features_and_decision(adapt):
+    viewer, widget = adapt
+    assert widget.device() == "cpu"  # from the settings
+    widget._shapes.value = _rectangle(viewer, 40, 60, 232, 252)
+    widget._region.value = "shapes rectangle"
     widget.run()
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=180_000)
+    assert widget.last_error is None, widget.last_error
+    layer = viewer.layers["demo_adapted_nuclei"]
+    assert layer.data.shape == (192, 192)
+    assert np.allclose(layer.translate[-2:], (40, 60))
+    meta = layer.metadata
+    assert meta["region"] == [40, 60, 232, 252] and meta["source_layer"] == "demo"
+    assert meta["adaptation"]["decision"] in ("adapted", "kept source")
+    assert meta["adaptation"]["method"] == "stain" and meta["kept_network"] is None
+    assert meta["adaptation"]["decision"] in widget._status.value
+    assert "nuclei" in widget._status.value
+    n = int(layer.data.max())
+    assert n > 0 and len(layer.features) == n and {"label", "area"} <= set(layer.features)
 
 
-def test_source_and_adapted_passes_share_one_nucleus_floor(demo_adapt, qtbot):
-    viewer, widget = demo_adapt
-    widget._image.value = viewer.layers["one"]
-    _run_to_end(widget, qtbot)
-    floor = widget.method.psm.instance_params.min_area
-    assert floor > widget.method.psm.params.min_area  # fitted on the image
-    for name in ("one_source_nuclei", "one_adapted_nuclei"):
-        areas = np.bincount(np.asarray(viewer.layers[name].data).ravel())[1:]
-        assert areas[areas > 0].min() >= floor, name
+def test_current_view_and_empty_shapes_messages(adapt):
+    viewer, widget = adapt
+    widget._region.value = "shapes rectangle"
+    widget.run()
+    assert "draw a rectangle" in widget._status.value
+    widget._region.value = "current view"
+    box = widget._box(viewer.layers["demo"])
+    assert not isinstance(box, str) and box.shape[0] > 0
 
 
-def test_cancel_keeps_the_weights_from_before_the_run(demo_adapt, qtbot, monkeypatch):
-    from napari_pathrobust.engine.adapt.method import AdaptedPSM
+def test_keep_network_saves_card_and_lists_it_for_recognise(adapt, tmp_path):
+    from napari_pathrobust.engine.methods import available_methods
 
-    viewer, widget = demo_adapt
-    _run_to_end(widget, qtbot)
-    adapter = widget.method.adapter
-    before = {k: v.clone() for k, v in adapter.model.state_dict().items()}
-    assert any(not np.array_equal(before[k].numpy(), v.numpy())
-               for k, v in adapter.source_state.items())
-    steps = adapter.steps_done
-    real = AdaptedPSM.segment_tile
-
-    def adapt_one_tile_then_cancel(self, rgb):
-        out = real(self, rgb)
-        stop = getattr(widget, "cancel", None) or widget._runner.cancel
-        stop()
-        return out
-
-    monkeypatch.setattr(AdaptedPSM, "segment_tile", adapt_one_tile_then_cancel)
-    _run_to_end(widget, qtbot)
-    assert widget._status.value == "cancelled"
-    kept = widget.method.adapter
-    assert kept.steps_done == steps
-    for key, value in kept.model.state_dict().items():
-        assert np.array_equal(value.numpy(), before[key].numpy()), key
+    viewer, widget = adapt
+    widget._shapes.value = _rectangle(viewer, 0, 0, 160, 160)
+    widget._region.value = "shapes rectangle"
+    widget._gate.value = False  # always keep: the test needs an adapted network
+    widget._keep.value = True
+    widget._name.value = "mine"
+    widget.run()
+    assert widget.last_error is None, widget.last_error
+    weights = tmp_path / "config" / "models" / "mine.pt"
+    assert widget.saved == weights and weights.is_file()
+    card = json.loads(weights.with_suffix(".json").read_text())
+    assert card["image"] == "demo" and card["method"] == "stain"
+    assert card["decision"] == "adapted" and card["region"] == [0, 0, 160, 160]
+    assert card["source_model_hash"] and card["sha256"]
+    assert "psm@mine" in available_methods()
+    assert "kept as psm@mine" in widget._status.value
+    assert viewer.layers["demo_adapted_nuclei"].metadata["kept_network"] == str(weights)
 
 
-def test_adaptation_runs_on_the_settings_device(demo_adapt, qtbot, monkeypatch, tmp_path):
-    from napari_pathrobust.engine.adapt.method import AdaptedPSM
+def test_recognise_lists_a_kept_network_when_its_method_list_opens(adapt):
+    """A network kept while Recognise is already open shows up in its Method list the
+    next time the drop-down opens."""
+    from napari_pathrobust.engine.adapt.saved import default_models_dir
+    from napari_pathrobust.widgets.recognise import RecogniseWidget
 
-    monkeypatch.setenv("NAPARI_PATHROBUST_CONFIG_DIR", str(tmp_path))  # default: auto
-    devices = []
-
-    def record(self, config=None, device="auto", **kwargs):
-        devices.append(device)
-        raise RuntimeError("recorded")
-
-    monkeypatch.setattr(AdaptedPSM, "__init__", record)
-    viewer, widget = demo_adapt
-    _run_to_end(widget, qtbot)
-    assert devices == ["auto"]
+    viewer, _widget = adapt
+    recognise = RecogniseWidget(viewer)
+    assert "psm@late" not in recognise._method.choices
+    folder = default_models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "late.pt").write_bytes(b"weights")
+    (folder / "late.json").write_text(json.dumps({"adapted": True}))
+    recognise._method.native.showPopup()
+    recognise._method.native.hidePopup()
+    assert "psm@late" in recognise._method.choices

@@ -1,15 +1,15 @@
-"""``pathrobust adapt``: test-time adaptation of the PSM network to the input images."""
+"""``pathrobust adapt``: adapt the PSM network to each input image, check the adapted
+network (keep it or roll back to the source), then segment the image with it."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ._common import add_mpp_argument, device_arg, inputs_or_error, positive_int, run_guarded
 
 
-def _probability(value: str) -> float:
+def _fraction(value: str) -> float:
     try:
         p = float(value)
     except ValueError:
@@ -21,30 +21,32 @@ def _probability(value: str) -> float:
 
 def register(sub) -> None:
     """Add the ``adapt`` subcommand."""
-    from ..engine.adapt import METHODS, VIEWS
+    from ..engine.adapt.slide import DEFAULT_SLIDE_METHOD, SLIDE_METHODS
 
-    p = sub.add_parser("adapt", help="adapt the PSM network to the images while segmenting "
-                                     "them (OCL / TENT test-time training)")
+    p = sub.add_parser("adapt", help="adapt the PSM network to each image (checked: the "
+                                     "source network is kept when adapting does not help), "
+                                     "then segment it")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
     p.add_argument("-o", "--outdir", type=Path, required=True, help="output folder")
-    p.add_argument("--method", choices=METHODS, default="ocl",
-                   help="ocl (default), tent, or none (the source network)")
-    p.add_argument("--steps", type=positive_int, default=1, help="steps per tile (default 1)")
+    p.add_argument("--method", choices=SLIDE_METHODS, default=DEFAULT_SLIDE_METHOD,
+                   help=f"default {DEFAULT_SLIDE_METHOD}: Reinhard colour normalisation to "
+                        "the training slides; bn (BatchNorm statistics re-estimated on the "
+                        "image), stain+bn, tent, ocl, none")
+    p.add_argument("--bn-weight", type=_fraction, default=1.0,
+                   help="share of the image's BatchNorm statistics (default 1)")
+    p.add_argument("--epochs", type=positive_int, default=1,
+                   help="passes over the sample tiles for tent / ocl (default 1)")
     p.add_argument("--lr", type=float, default=None,
-                   help="SGD learning rate (default: 1e-4 for ocl, 1e-3 for tent)")
-    p.add_argument("--restore-p", type=_probability, default=0.01,
-                   help="stochastic restoration probability per weight (default 0.01; 0 = off)")
-    p.add_argument("--bn-prior", type=_probability, default=None,
-                   help="weight of source BatchNorm statistics (default: source only)")
-    p.add_argument("--views", default="identity,hflip",
-                   help=f"comma-separated views from {', '.join(VIEWS)} (default identity,hflip)")
-    p.add_argument("--predict", choices=("pre", "post"), default="pre",
-                   help="predict from the pre-update pass (default) or after the steps")
-    p.add_argument("--no-guard", action="store_true", help="disable the collapse guard")
-    p.add_argument("--reset-each", action="store_true",
-                   help="start every input from the source weights (default: continual)")
+                   help="tent / ocl learning rate (default 1e-3 / 1e-4)")
+    p.add_argument("--no-gate", action="store_true",
+                   help="always keep the adapted network (skip the never-worse check)")
+    p.add_argument("--keep", metavar="NAME", default=None,
+                   help="save a kept adapted network as NAME in the models folder "
+                        "(then usable as method psm@NAME)")
+    p.add_argument("--models-dir", type=Path, default=None,
+                   help="where --keep saves (default: the user models folder)")
     p.add_argument("--tile", type=positive_int, default=None,
-                   help="tile side of the stream in pixels (default 512)")
+                   help="segmentation tile side in pixels (default: from memory)")
     p.add_argument("--device", default="auto", type=device_arg, help="auto | cpu | cuda[:N] | mps")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--model", type=Path, default=None,
@@ -55,45 +57,40 @@ def register(sub) -> None:
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from ..engine.adapt import AdaptConfig
-    from ..engine.adapt.method import AdaptedPSM
+    from ..engine.adapt.saved import default_models_dir, save_adapted
+    from ..engine.adapt.slide import SlideAdaptConfig
     from ..engine.io import open_image
     from ..engine.jobs import JobOptions
-    from ..engine.jobs.adapt import adapt_to_files
+    from ..engine.jobs.adapt import adapt_slide_to_files
     from ..engine.progress import Reporter
     from .segment import pixel_note
 
     inputs = inputs_or_error(args.inputs)
     if inputs is None:
         return 1
-    try:
-        config = AdaptConfig(method=args.method, steps=args.steps, lr=args.lr,
-                             restore_p=args.restore_p, bn_prior=args.bn_prior,
-                             views=[v.strip() for v in args.views.split(",") if v.strip()],
-                             predict=args.predict, guard=not args.no_guard, seed=args.seed)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    config = SlideAdaptConfig(method=args.method, bn_weight=args.bn_weight, epochs=args.epochs,
+                              lr=args.lr, gate=not args.no_gate, seed=args.seed)
     params = {"seg_weights": str(args.model)} if args.model else {}
     options = JobOptions(method="psm", method_params=params, device=args.device,
                          tile=args.tile, seed=args.seed, labels_format=args.labels_format,
                          mpp=args.mpp)
-    state: dict = {}
-
-    def job(path: Path, bar):
-        if "method" not in state or args.reset_each:
-            state["method"] = AdaptedPSM(config, device=args.device, seed=args.seed, **params)
-        return adapt_to_files(open_image(path, mpp=args.mpp), args.outdir, config, options,
-                              Reporter(progress=bar), method=state["method"])
-
     failed = 0
     for path in inputs:
-        result = run_guarded(path, lambda bar, path=path: job(path, bar), args)
-        if result is None:
+        out = run_guarded(path, lambda bar, path=path: adapt_slide_to_files(
+            open_image(path, mpp=args.mpp), args.outdir, config, options,
+            Reporter(progress=bar)), args)
+        if out is None:
             failed += 1
             continue
-        info = result.info["parameters"]["adaptation"]
-        print(f"{result.name}: {result.n_nuclei} nuclei in {result.seconds:.2f} s "
-              f"({args.method}, {info['steps']} steps, {info['rollbacks']} rollbacks) "
-              f"-> {result.outputs['labels'].parent}/{result.name}_*{pixel_note(result)}")
+        result, adaptation = out
+        print(f"{result.name}: {adaptation.summary()}; {result.n_nuclei} nuclei in "
+              f"{result.seconds:.2f} s -> {result.outputs['labels'].parent}/{result.name}_*"
+              f"{pixel_note(result)}")
+        if args.keep and adaptation.kept:
+            folder = args.models_dir or default_models_dir()
+            name = args.keep if len(inputs) == 1 else f"{args.keep}-{result.name}"
+            saved = save_adapted(adaptation, folder, name, image=str(path))
+            print(f"  kept adapted network -> {saved} (method psm@{saved.stem})")
+        elif args.keep:
+            print("  nothing saved: the source network was kept")
     return 1 if failed else 0

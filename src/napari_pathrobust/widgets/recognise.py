@@ -101,8 +101,10 @@ class RecogniseWidget(JobWidget):
         methods = available_methods()
         self._image = ComboBox(label="Image", choices=layer_choices(napari_viewer,
                                                                   napari.layers.Image))
-        self._method = ComboBox(label="Method", choices=methods,
-                                value=DEFAULT_METHOD if DEFAULT_METHOD in methods else methods[0])
+        self._method = ComboBox(label="Method", choices=lambda _widget=None: available_methods(),
+                                value=DEFAULT_METHOD if DEFAULT_METHOD in methods else methods[0],
+                                tooltip="psm@<name>: a network kept by Adapt to image")
+        self._refresh_methods_on_open(self._method)
         self._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"],
                                 value=settings["device"])
         self._tile = SpinBox(label="Tile (0 = auto)", min=0, max=8192, step=256,
@@ -126,6 +128,18 @@ class RecogniseWidget(JobWidget):
         connect_while_alive(self, [(napari_viewer.layers.events.inserted, self._on_inserted)])
         for layer in list(napari_viewer.layers):
             restore(napari_viewer, layer)
+
+    @staticmethod
+    def _refresh_methods_on_open(box: ComboBox) -> None:
+        """List the methods again each time the drop-down opens, so a network just kept
+        by Adapt to image appears without reopening the widget."""
+        native = box.native
+        show_popup = native.showPopup
+
+        def refreshed_popup():
+            box.reset_choices()
+            show_popup()
+        native.showPopup = refreshed_popup
 
     def _on_inserted(self, event):
         restore(self._viewer, event.value)

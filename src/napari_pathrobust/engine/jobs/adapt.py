@@ -1,19 +1,81 @@
-"""Adapt-and-segment as a file job: the usual segmentation outputs plus
-``<stem>_adapt_log.csv`` (one row per optimisation step)."""
+"""Adaptation jobs: adapt to a slide (default method, gated), then segment it.
+
+:func:`adapt_slide_to_files` is ``pathrobust adapt``: the usual segmentation outputs,
+with what was done (adapted / kept source and why) in ``<stem>_run.json``
+(``parameters.adaptation``). :func:`adapt_region` is the Adapt widget's job: a region
+of an image, segmented in memory with a features table. :func:`adapt_to_files` is the
+older tile-stream adaptation (OCL / TENT continual over tiles, ``<stem>_adapt_log.csv``).
+"""
 
 from __future__ import annotations
 
 import csv
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from ..adapt.adapter import LOG_FIELDS, AdaptConfig
 from ..adapt.method import ADAPT_TILE, AdaptedPSM
+from ..adapt.slide import AdaptedNetworkMethod, SlideAdaptation, SlideAdaptConfig, adapt_to_slide
 from ..io import Slide
 from ..progress import Reporter
 from ..writers import atomic_path
 from .segment import JobOptions, JobResult, segment_to_files
+
+
+def _psm(device: str, seed: int, params: Optional[dict] = None):
+    from ..methods.psm import PSMMethod
+
+    return PSMMethod(device=device, seed=seed, **dict(params or {}))
+
+
+def adapt_slide_to_files(slide: Slide, outdir: str | Path,
+                         config: Optional[SlideAdaptConfig] = None,
+                         options: Optional[JobOptions] = None,
+                         reporter: Optional[Reporter] = None
+                         ) -> tuple[JobResult, SlideAdaptation]:
+    """Adapt the PSM network to ``slide`` (sample tiles, gate), then segment all of it
+    with the outcome and write the outputs into ``outdir``."""
+    options = options or JobOptions(method="psm")
+    reporter = reporter or Reporter()
+    config = config or SlideAdaptConfig(seed=options.seed)
+    params = {"maps": False, **dict(options.method_params or {})}
+    psm = _psm(options.device, options.seed, params)
+    adaptation = adapt_to_slide(slide.data, psm, config, reporter.sub(0, 1, 4))
+    method = AdaptedNetworkMethod(psm, adaptation)
+    options = replace(options, method="psm", checkpoint=False, resume=False)
+    result = segment_to_files(slide, outdir, options, reporter.sub(1, 3, 4), method=method)
+    return result, adaptation
+
+
+@dataclass
+class AdaptRegionResult:
+    """The region's segmentation (labels, table, metadata) and the adaptation."""
+
+    region: Any  # jobs.region.RegionResult
+    adaptation: SlideAdaptation
+
+
+def adapt_region(image, box, config: Optional[SlideAdaptConfig] = None, device: str = "auto",
+                 reporter: Optional[Reporter] = None, *, name: str = "image",
+                 mpp: Optional[float] = None, tile: Optional[int] = None,
+                 metadata: Optional[dict] = None) -> AdaptRegionResult:
+    """Adapt to ``image[box]`` and segment it (labels + features table in memory)."""
+    from ..tiling import Box
+    from .region import RegionOptions, segment_region
+
+    reporter = reporter or Reporter()
+    config = config or SlideAdaptConfig()
+    box = Box.of(box)
+    psm = _psm(device, config.seed, {"maps": False})
+    adaptation = adapt_to_slide(image[box.slices], psm, config, reporter.sub(0, 1, 3))
+    method = AdaptedNetworkMethod(psm, adaptation)
+    meta = {**dict(metadata or {}), "adaptation": adaptation.describe(),
+            "adapted": adaptation.kept}
+    options = RegionOptions(method="psm", device=device, seed=config.seed, tile=tile)
+    region = segment_region(image, box, options, reporter.sub(1, 2, 3), name=name, mpp=mpp,
+                            metadata=meta, method=method)
+    return AdaptRegionResult(region, adaptation)
 
 
 def write_adapt_log(path: Path | str, log: list[dict]) -> Path:
@@ -30,11 +92,8 @@ def write_adapt_log(path: Path | str, log: list[dict]) -> Path:
 def adapt_to_files(slide: Slide, outdir: str | Path, config: Optional[AdaptConfig] = None,
                    options: Optional[JobOptions] = None, reporter: Optional[Reporter] = None,
                    method: Optional[AdaptedPSM] = None) -> JobResult:
-    """Adapt-and-segment a slide tile by tile and write labels, points, GeoJSON, overlay,
-    run JSON and ``<stem>_adapt_log.csv`` into ``outdir`` (published together).
-
-    Tiles stream through one worker in order (the adaptation carries over), and runs are
-    not checkpointed (a resumed run could not restore the adapted weights)."""
+    """Tile-stream adaptation (OCL / TENT, continual over tiles): labels, points,
+    GeoJSON, overlay, run JSON and ``<stem>_adapt_log.csv`` into ``outdir``."""
     options = options or JobOptions(method="psm")
     options = replace(options, tile=options.tile or ADAPT_TILE, workers=1, checkpoint=False,
                       resume=False)

@@ -6,8 +6,6 @@ maps the method produced and the cells as a features table. With ``zarr_dest`` t
 labels go to an OME-Zarr pyramid (``<name>_nuclei.zarr``) and the maps a method
 declares in ``map_names`` to ``<name>_maps.zarr``, both published only when the whole
 run succeeded; the returned data are then lazy dask pyramids.
-:func:`compare_adaptation` segments an image with the source and the adapted network
-of an :class:`..adapt.method.AdaptedPSM` under one fitted nucleus floor.
 Regions are :class:`..tiling.Box` (y0, x0, y1, x1) in level-0 pixels.
 With ``stain="ihc"`` the cells are classified by the IHC thresholds (``options.ihc``, see
 :mod:`..ihc.scoring`) and the metadata carries ``ihc_thresholds`` and ``ihc_summary``.
@@ -15,7 +13,6 @@ With ``stain="ihc"`` the cells are classified by the IHC thresholds (``options.i
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,7 +23,7 @@ import numpy as np
 
 from ..ihc.scoring import IhcThresholds, auto_thresholds, classify_cells, ihc_summary
 from ..io import slide_from_array
-from ..methods import DEFAULT_METHOD, MethodBase, get_method
+from ..methods import DEFAULT_METHOD, get_method
 from ..nucleus_records import NucleusRecord, features_table
 from ..pipeline import segment_slide
 from ..progress import Reporter
@@ -217,66 +214,3 @@ def run_to_zarr(slide, method, dest: Path, metadata: dict, sink, reporter, *, ti
         if name not in maps:
             maps[name] = np.asarray(extra)
     return (labels if len(labels) > 1 else labels[0]), maps, result
-
-
-# ------------------------------------------------------------------ adaptation
-
-
-class SourceOnly(MethodBase):
-    """The frozen source network of an adapted method, as a pipeline method.
-
-    ``fit`` fits the adapted method once (the nucleus floor among others); both passes
-    of :func:`compare_adaptation` then use that one floor."""
-
-    name = "psm-source"
-
-    def __init__(self, adapted):
-        self._adapted = adapted
-        self.alignment, self.max_area = adapted.alignment, adapted.max_area
-        self.bytes_per_pixel = adapted.bytes_per_pixel
-        self.working_mpp = adapted.working_mpp
-
-    @property
-    def halo(self) -> int:
-        return self._adapted.halo
-
-    def fit(self, sample_rgb):
-        self._adapted.fit(sample_rgb)
-        return self
-
-    def segment_tile(self, rgb):
-        return self._adapted.source_tile(rgb)
-
-    def describe(self):
-        return {"name": self.name}
-
-
-@dataclass
-class AdaptationComparison:
-    """The adapted method (a new object), source and adapted labels, the step log."""
-
-    method: Any
-    source: np.ndarray
-    adapted: np.ndarray
-    log: list[dict]
-    info: dict = field(default_factory=dict)  # the adapted run's (pixel size, tiling)
-
-
-def compare_adaptation(rgb: np.ndarray, method, tile: int, reporter: Optional[Reporter] = None,
-                       name: str = "image", mpp: Optional[float] = None
-                       ) -> AdaptationComparison:
-    """Segment ``rgb`` (``mpp`` microns per pixel, None: unknown) with the source
-    network, then adapt-and-segment it; labels are on ``rgb``'s pixel grid.
-
-    Works on a copy of ``method`` (an ``AdaptedPSM``): the caller keeps the given one
-    untouched when the run is cancelled or fails, and adopts ``result.method`` when it
-    succeeds (continual adaptation across runs)."""
-    reporter = reporter or Reporter()
-    method = copy.deepcopy(method)
-    slide = slide_from_array(rgb, name=name, mpp=mpp)
-    src = segment_slide(slide, SourceOnly(method), tile=tile, workers=1,
-                        reporter=reporter.sub(0, 1, 3))
-    ada = segment_slide(slide, method, tile=tile, workers=1, fit=False,
-                        reporter=reporter.sub(1, 2, 3))
-    return AdaptationComparison(method, np.asarray(src.labels), np.asarray(ada.labels),
-                                list(method.adapter.log), ada.info)

@@ -14,8 +14,11 @@ DEFAULT_METHOD = "psm"  # beats classical on MoNuSeg train-13 (docs/benchmarks.m
 
 
 def available_methods() -> list[str]:
-    """Names accepted by :func:`get_method`."""
-    return ["classical", "psm"]
+    """Names accepted by :func:`get_method`: the built-in methods, then every adapted
+    network saved in the models folder as ``psm@<name>`` (engine.adapt.saved)."""
+    from ..adapt.saved import PREFIX, list_adapted
+
+    return ["classical", "psm"] + [PREFIX + n for n in list_adapted()]
 
 
 def parse_method_params(name: str, pairs: list[str]) -> dict[str, Any]:
@@ -29,7 +32,7 @@ def parse_method_params(name: str, pairs: list[str]) -> dict[str, Any]:
 
     if name == "classical":
         from .classical import ClassicalParams as params_type
-    elif name == "psm":
+    elif name == "psm" or name.startswith("psm@"):
         from .psm import PSMParams as params_type
     else:
         raise ValueError(f"unknown method {name!r}; available: {', '.join(available_methods())}")
@@ -84,6 +87,10 @@ def get_method(name: str, device: str | None = None, seed: int | None = None,
 
         extra = {k: v for k, v in (("device", device), ("seed", seed)) if v is not None}
         return PSMMethod(**extra, **params)
+    if name.startswith("psm@"):
+        from ..adapt.saved import build_adapted
+
+        return build_adapted(name[4:], device=device, seed=seed, **params)
     raise ValueError(f"unknown method {name!r}; available: {', '.join(available_methods())}")
 
 
