@@ -263,3 +263,20 @@ def test_report_defaults_to_the_current_view(viewer_widget):
     assert box.y0 < 100 < box.y1 and box.shape[0] < 192
     widget._view_only.value = False
     assert tuple(widget.report_region(viewer.layers["tile"])[1]) == (0, 0, 192, 192)
+
+
+def test_a_closed_preview_dock_no_longer_follows_the_camera(make_napari_viewer, qtbot):
+    """napari's close button takes the widget out of its dock without destroying it; a
+    later pan must not bring ``<image>_corrupted`` back."""
+    viewer = make_napari_viewer(show=True)
+    viewer.open_sample("napari-pathrobust", "demo_he_crop")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-pathrobust",
+                                                        "Corruption preview")
+    _preview(widget, qtbot)
+    viewer.layers.remove(viewer.layers["demo_he_crop_corrupted"])
+    dock.destroyOnClose()  # what napari's close button does
+    assert widget.closed
+    viewer.camera.zoom *= 1.3
+    qtbot.wait(400)  # longer than the debounce
+    assert widget.worker is None
+    assert [layer.name for layer in viewer.layers] == ["demo_he_crop"]

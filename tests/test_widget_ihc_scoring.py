@@ -125,3 +125,21 @@ def test_drawn_region_follows_the_layer_scale(scored):
                                shape_type="rectangle", name="roi")
     widget._shapes.value = shapes
     assert widget.summaries["drawn region"]["n_cells"] == 4
+
+
+def test_the_nuclei_choice_starts_on_the_cell_result_not_a_mask(make_napari_viewer):
+    """Recognise adds the pseudo-mask (a Labels layer without a cell table) above the
+    nuclei; the widget must start on the nuclei."""
+    from napari_pathrobust.widgets.ihc_scoring import IhcScoringWidget
+
+    viewer = make_napari_viewer()
+    labels = np.zeros((64, 64), np.uint32)
+    labels[10:20, 10:20] = 1
+    nuclei = viewer.add_labels(labels, name="ki_nuclei", features={
+        "label": [1], "x": [15.0], "y": [15.0], "classification": ["Nucleus"],
+        "status": ["unreviewed"], DAB: [0.5]})
+    viewer.add_labels((labels > 0).astype(np.uint8), name="ki_pseudomask")
+    widget = IhcScoringWidget(viewer)
+    assert widget._layer.value is nuclei
+    viewer.add_labels(labels.copy(), name="another_mask")
+    assert widget._layer.value is nuclei

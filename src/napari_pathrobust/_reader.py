@@ -62,8 +62,11 @@ def _labels_kwargs(name: str, metadata: dict) -> dict:
     mpp = metadata.get("mpp")
     if metadata.get("scale") is not None:
         kwargs["scale"] = tuple(metadata["scale"])
+        units = metadata.get("units") or (("um", "um") if mpp else None)
+        if units:
+            kwargs["units"] = tuple(units)[-2:]
     elif mpp:
-        kwargs["scale"] = (mpp, mpp)
+        kwargs["scale"], kwargs["units"] = (mpp, mpp), ("um", "um")
     if metadata.get("translate") is not None:
         kwargs["translate"] = tuple(metadata["translate"])
     return kwargs

@@ -59,6 +59,24 @@ def shape_region(shapes, layer) -> Optional[Box]:
     return _world_box_to_data(layer, world)
 
 
+#: the regions Recognise and Adapt offer
+REGIONS = ("whole image", "current view", "shapes rectangle")
+
+
+def chosen_region(viewer, region: str, shapes, layer):
+    """The Box of ``layer`` that ``region`` (one of :data:`REGIONS`) names, or a message
+    saying why there is none (no rectangle drawn, no overlap)."""
+    if region == "current view":
+        box = view_region(viewer, layer)
+    elif region == "shapes rectangle":
+        if shapes is None or len(shapes.data) == 0:
+            return "draw a rectangle in a Shapes layer and choose that layer first"
+        box = shape_region(shapes, layer)
+    else:
+        box = Box(0, 0, *image_shape(layer))
+    return box if box is not None else f"the {region} does not overlap {layer.name}"
+
+
 def upsert_layer(viewer, name: str, kind: str, data, kwargs: dict):
     """Update layer ``name`` in place (data, metadata, geometry) or add it.
 

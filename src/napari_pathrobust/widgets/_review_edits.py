@@ -147,7 +147,8 @@ class LabelEdits:
             return
         active = self._viewer.layers.selection.active
         self._viewer.add_points(points, name=name, size=sizes, face_color="transparent",
-                                border_color="yellow", border_width=0.15,
-                                scale=layer.scale, translate=layer.translate)
+                                border_color="yellow", border_width=0.08,
+                                scale=layer.scale, translate=layer.translate,
+                                units=layer.units)
         self._viewer.layers.selection.active = active
 

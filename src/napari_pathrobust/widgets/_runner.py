@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 import napari
 from magicgui.widgets import Container, Label, ProgressBar, PushButton
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QEvent, QObject, Signal
 
 from ..engine.device import check_device_name
 from ..engine.errors import Cancelled
@@ -27,6 +27,24 @@ from ._settings import load_settings
 
 class _Relay(QObject):
     progressed = Signal(int, int, str)
+
+
+class _DockWatch(QObject):
+    """Tells whether a dock widget was closed: napari's close button takes the widget
+    out of its dock (parent None) without destroying it; docking it again reopens it."""
+
+    def __init__(self, widget):
+        super().__init__(widget)
+        self.docked = self.closed = False
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event):  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.ParentChange:
+            if obj.parent() is None:
+                self.closed = self.docked
+            else:
+                self.docked, self.closed = True, False
+        return False
 
 
 class JobWidget(Container):
@@ -46,6 +64,7 @@ class JobWidget(Container):
         self._status = Label(label="Status", value="ready")
         self._inputs: list = []  # widgets disabled while a job runs (subclasses fill it)
         self._relay = _Relay()
+        self._dock = _DockWatch(self.native)
         self._relay.progressed.connect(self._on_progress)
         self._cancel_requested = threading.Event()
         self._busy = False
@@ -66,6 +85,12 @@ class JobWidget(Container):
     def run(self, _=None) -> None:
         """Start the widget's main job (subclasses)."""
         raise NotImplementedError
+
+    @property
+    def closed(self) -> bool:
+        """True once the widget was taken out of its dock (closed) and not docked again:
+        viewer events must not start work for it."""
+        return self._dock.closed
 
     @property
     def running(self) -> bool:

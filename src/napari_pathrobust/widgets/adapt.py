@@ -15,11 +15,10 @@ from magicgui.widgets import CheckBox, ComboBox, LineEdit
 
 from ..engine.adapt.slide import DEFAULT_SLIDE_METHOD, SLIDE_METHODS, SlideAdaptConfig
 from ..engine.device import check_device_name
-from ..engine.tiling import Box
-from ._layers import image_shape, layer_choices, shape_region, upsert_layer, view_region
+from ._layers import REGIONS, chosen_region, layer_choices, upsert_layer
 from ._runner import JobWidget
 from ._settings import load_settings
-from .recognise import REGIONS, layer_mpp, mpp_field, pixel_note
+from .recognise import layer_mpp, mpp_field, pixel_note
 
 
 class AdaptWidget(JobWidget):
@@ -64,16 +63,7 @@ class AdaptWidget(JobWidget):
 
     def _box(self, layer):
         """The chosen region as a Box, or a message saying why there is none."""
-        region = self._region.value
-        if region == "current view":
-            box = view_region(self._viewer, layer)
-        elif region == "shapes rectangle":
-            if self._shapes.value is None or len(self._shapes.value.data) == 0:
-                return "draw a rectangle in a Shapes layer and choose that layer first"
-            box = shape_region(self._shapes.value, layer)
-        else:
-            box = Box(0, 0, *image_shape(layer))
-        return box if box is not None else f"the {region} does not overlap {layer.name}"
+        return chosen_region(self._viewer, self._region.value, self._shapes.value, layer)
 
     def run(self, _=None):
         """Adapt to the chosen region and recognise its nuclei (thread worker)."""
@@ -121,7 +111,8 @@ class AdaptWidget(JobWidget):
         table = result.table
         upsert_layer(self._viewer, f"{source.name}_adapted_nuclei", "labels", result.labels,
                      {"scale": tuple(scale), "translate": tuple(translate),
-                      "metadata": metadata, "features": dict(table, index=table["label"])})
+                      "units": tuple(source.units)[-2:], "metadata": metadata,
+                      "features": dict(table, index=table["label"])})
         note = ""
         if saved is not None:
             note = f"; kept as psm@{saved.stem}"

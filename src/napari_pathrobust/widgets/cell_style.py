@@ -363,6 +363,15 @@ def auto_restyle(layer) -> None:
     restyle(layer)
 
 
+def style_if_result(layer) -> None:
+    """Outline and colour ``layer`` by class and status when it is a cell result (a
+    Labels layer with a per-cell table), e.g. one reopened from a file; else nothing."""
+    from ._layers import is_cell_result
+
+    if is_cell_result(layer):
+        auto_restyle(layer)
+
+
 def _on_features(event) -> None:
     layer = event.source
     if _frame(layer) is not None:

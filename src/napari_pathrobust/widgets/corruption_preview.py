@@ -132,11 +132,11 @@ class CorruptionPreviewWidget(JobWidget):
 
     # ------------------------------------------------------------ preview
     def _schedule(self, *_):
-        if self._live.value:
+        if self._live.value and not self.closed:
             self._timer.start()  # restarts: one preview after the last event
 
     def _live_preview(self):
-        if self._live.value:
+        if self._live.value and not self.closed:
             self.update_preview()
 
     def _watch(self, worker) -> None:
@@ -180,6 +180,7 @@ class CorruptionPreviewWidget(JobWidget):
             meta = {"corruption_preview": True, "kind": kind, "severity": sev, "seed": seed,
                     "source_layer": layer.name, "region": level0, "level": level}
             self._show(layer, out, dict(rgb=True, scale=scale, translate=translate,
+                                        units=tuple(layer.units)[-2:],
                                         metadata=meta))
             h, w = box.shape
             self._status.value = f"{kind} {sev} on {h}x{w} px"
@@ -230,6 +231,7 @@ class CorruptionPreviewWidget(JobWidget):
             self._pending = False
             self._show(layer, levels if len(levels) > 1 else levels[0],
                        dict(rgb=True, scale=np.asarray(layer.scale[-2:]),
+                            units=tuple(layer.units)[-2:],
                             translate=np.asarray(layer.translate[-2:]), metadata=meta))
             self._status.value = f"{kind} {sev} on the whole image ({h}x{w} px)"
 

@@ -27,6 +27,7 @@ from ..engine.jobs.export import (
 from ._layers import best_cell_result, cell_result_choices, is_cell_result
 from ._remembered import remember
 from ._runner import JobWidget
+from .cell_style import style_if_result
 
 #: export kind -> (button text, file filter, default suffix)
 KINDS = {
@@ -139,5 +140,6 @@ class ExportWidget(JobWidget):
         added = []
         for data, kwargs, kind in layer_data:
             added.append(getattr(self._viewer, f"add_{kind}")(data, **kwargs))
+            style_if_result(added[-1])
         self._status.value = f"opened {Path(path).name}"
         return added

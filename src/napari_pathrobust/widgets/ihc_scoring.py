@@ -33,7 +33,14 @@ from ..engine.ihc.scoring import (
     summary_row,
 )
 from ..engine.writers.tables import write_summary_csv
-from ._layers import connect_while_alive, layer_choices, view_region
+from ._layers import (
+    best_cell_result,
+    cell_result_choices,
+    connect_while_alive,
+    is_cell_result,
+    layer_choices,
+    view_region,
+)
 from ._remembered import remember
 
 MEASUREMENTS = ("dab_nucleus_mean", "dab_nucleus_max", "dab_cell_mean", "dab_cell_max")
@@ -76,9 +83,10 @@ class IhcScoringWidget(Container):
         super().__init__(labels=True)
         self._viewer = napari_viewer
         defaults = IhcThresholds()
-        self._layer = ComboBox(label="Nuclei", choices=layer_choices(napari_viewer,
-                                                                   napari.layers.Labels),
+        self._layer = ComboBox(label="Nuclei", choices=cell_result_choices(napari_viewer),
                                tooltip="a Labels result of an IHC run (stain ihc)")
+        if best_cell_result(napari_viewer) is not None:
+            self._layer.value = best_cell_result(napari_viewer)
         self._measurement = ComboBox(label="Measurement", choices=list(MEASUREMENTS),
                                      value=defaults.measurement,
                                      tooltip="DAB optical density a cell is scored on")
@@ -95,6 +103,8 @@ class IhcScoringWidget(Container):
         self._dest = FileEdit(label="Summary CSV", mode="w", filter="*.csv")
         self._export = PushButton(text="Export summary CSV")
         self._status = Label(label="Status", value="ready")
+        for label in (*self._scores.values(), self._status):  # long lines wrap, not widen
+            label.native.setWordWrap(True)
         self.summaries: dict[str, Optional[dict]] = {scope: None for scope in SCOPES}
         self.thresholds: Optional[IhcThresholds] = None  # as last applied (auto resolved)
         self._applying = False
@@ -113,6 +123,15 @@ class IhcScoringWidget(Container):
         connect_while_alive(self, [(napari_viewer.layers.events.inserted, self.reset_choices),
                                    (napari_viewer.layers.events.removed, self.reset_choices)])
         self._bind(self._layer.value)
+
+    def reset_choices(self, *_):
+        """Refresh the layer lists; move off a non-result (e.g. a mask) onto the cell
+        result when one appears."""
+        super().reset_choices()
+        if not is_cell_result(self._layer.value):
+            best = best_cell_result(self._viewer)
+            if best is not None:
+                self._layer.value = best
 
     # ------------------------------------------------------------------ thresholds
     def read_thresholds(self) -> IhcThresholds:

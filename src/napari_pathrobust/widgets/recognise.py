@@ -31,20 +31,18 @@ from ..engine.methods import DEFAULT_METHOD, available_methods
 from ..engine.review.merge import merge_region, reviewed_mask, union_box
 from ..engine.tiling import Box
 from ._layers import (
+    REGIONS,
+    chosen_region,
     connect_while_alive,
-    image_shape,
     layer_choices,
-    shape_region,
     upsert_layer,
-    view_region,
 )
 from ._remembered import remember
 from ._review_session import autosave, in_memory, restore
 from ._runner import JobWidget
 from ._settings import load_settings, results_dir
-from .cell_style import auto_restyle
+from .cell_style import auto_restyle, style_if_result
 
-REGIONS = ("whole image", "current view", "shapes rectangle")
 #: regions with more pixels go to a zarr pyramid instead of memory (tests lower it)
 LARGE_PIXELS = LARGE_IMAGE_PIXELS
 
@@ -143,6 +141,7 @@ class RecogniseWidget(JobWidget):
 
     def _on_inserted(self, event):
         restore(self._viewer, event.value)
+        style_if_result(event.value)
 
     def device(self) -> str:
         """The device chosen in the widget (its default comes from the settings)."""
@@ -150,16 +149,7 @@ class RecogniseWidget(JobWidget):
 
     def _box(self, layer):
         """The chosen region as a Box, or a message saying why there is none."""
-        region = self._region.value
-        if region == "current view":
-            box = view_region(self._viewer, layer)
-        elif region == "shapes rectangle":
-            if self._shapes.value is None or len(self._shapes.value.data) == 0:
-                return "draw a rectangle in a Shapes layer and choose that layer first"
-            box = shape_region(self._shapes.value, layer)
-        else:
-            box = Box(0, 0, *image_shape(layer))
-        return box if box is not None else f"the {region} does not overlap {layer.name}"
+        return chosen_region(self._viewer, self._region.value, self._shapes.value, layer)
 
     def run(self, _=None):
         """Start recognition on the chosen layer and region (ignored while running)."""

@@ -40,7 +40,7 @@ from ._layers import camera, connect_while_alive, layer_choices
 from ._review_counts import CountsPanel
 from ._review_edits import LabelEdits
 from ._review_session import autosave, restore
-from .cell_style import auto_restyle, notify, restyle
+from .cell_style import auto_restyle, notify, restyle, style_if_result
 
 STATUS_KEYS = {"a": "accepted", "r": "rejected", "u": "unreviewed"}
 UNDO_KEY, REDO_KEY = "Alt-Z", "Alt-Shift-Z"
@@ -129,6 +129,7 @@ class ReviewWidget(LabelEdits, QWidget):
     def _inserted(self, event=None):
         if event is not None:
             self._restore(event.value)
+            style_if_result(event.value)
         self._choices_changed()
 
     def _restore(self, layer):
