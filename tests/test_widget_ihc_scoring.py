@@ -143,3 +143,25 @@ def test_the_nuclei_choice_starts_on_the_cell_result_not_a_mask(make_napari_view
     assert widget._layer.value is nuclei
     viewer.add_labels(labels.copy(), name="another_mask")
     assert widget._layer.value is nuclei
+
+
+def test_view_and_region_scores_follow_the_camera_and_the_shapes(scored, qtbot):
+    """No button: the view score follows a zoom, the region score a shape edit."""
+    from napari_pathrobust.widgets._layers import camera, view_region
+
+    viewer, widget, layer = scored
+    viewer.reset_view()
+    qtbot.wait(400)
+    whole_view = widget.summaries["current view"]
+    camera(viewer).center = (25, 25)
+    camera(viewer).zoom = camera(viewer).zoom * 6
+    box = view_region(viewer, layer)
+    expected = summary_in_region(layer.features, box, widget.thresholds)
+    qtbot.waitUntil(lambda: widget.summaries["current view"] == expected, timeout=3000)
+    assert expected != whole_view
+    shapes = viewer.add_shapes(name="roi")
+    widget._shapes.value = shapes
+    shapes.add_rectangles([np.array([[0, 0], [100, 100]])])
+    inside = layer.features[(layer.features.x < 100) & (layer.features.y < 100)]
+    qtbot.waitUntil(lambda: widget.summaries["drawn region"]
+                    == ihc_summary(inside, widget.thresholds), timeout=3000)

@@ -23,6 +23,7 @@ from magicgui.widgets import (
     Label,
     PushButton,
 )
+from qtpy.QtCore import QTimer
 
 from ..engine.ihc.scoring import (
     IhcThresholds,
@@ -35,6 +36,7 @@ from ..engine.ihc.scoring import (
 from ..engine.writers.tables import write_summary_csv
 from ._layers import (
     best_cell_result,
+    camera,
     cell_result_choices,
     connect_while_alive,
     is_cell_result,
@@ -46,6 +48,8 @@ from ._remembered import remember
 MEASUREMENTS = ("dab_nucleus_mean", "dab_nucleus_max", "dab_cell_mean", "dab_cell_max")
 MODES = {"positive / negative": "positive", "bins (negative, 1+, 2+, 3+)": "bins"}
 SCOPES = ("whole result", "current view", "drawn region")
+#: the view and drawn-region scores update this long after the last pan, zoom or edit
+RESCORE_MS = 200
 
 
 def _threshold_box(label: str, value: float, tooltip: str) -> FloatSpinBox:
@@ -120,9 +124,31 @@ class IhcScoringWidget(Container):
         self._shapes.changed.connect(self.update_scores)
         self._refresh.changed.connect(self.update_scores)
         self._export.changed.connect(lambda _=None: self.export_summary())
+        # the view and drawn-region scores follow pans, zooms and shape edits (debounced)
+        self._rescore = QTimer(self.native)  # dies with the widget
+        self._rescore.setSingleShot(True)
+        self._rescore.setInterval(RESCORE_MS)
+        self._rescore.timeout.connect(self.update_scores)
+        cam = camera(napari_viewer)
         connect_while_alive(self, [(napari_viewer.layers.events.inserted, self.reset_choices),
-                                   (napari_viewer.layers.events.removed, self.reset_choices)])
+                                   (napari_viewer.layers.events.removed, self.reset_choices),
+                                   (cam.events.center, self._rescore_soon),
+                                   (cam.events.zoom, self._rescore_soon)])
+        self._shapes.changed.connect(self._follow_shapes)
+        self._followed_shapes = None
+        self._follow_shapes(self._shapes.value)
         self._bind(self._layer.value)
+
+    def _rescore_soon(self, *_):
+        self._rescore.start()  # restarts: one rescore after the last event
+
+    def _follow_shapes(self, shapes):
+        """Rescore when the chosen Shapes layer's shapes are drawn, moved or removed."""
+        if self._followed_shapes is not None:
+            self._followed_shapes.events.data.disconnect(self._rescore_soon)
+        self._followed_shapes = shapes
+        if shapes is not None:
+            shapes.events.data.connect(self._rescore_soon)
 
     def reset_choices(self, *_):
         """Refresh the layer lists; move off a non-result (e.g. a mask) onto the cell
