@@ -157,3 +157,25 @@ def test_plot_and_counts_select_cells(session):
     assert f"{inside} cells in the drawn region" in widget.count_panel.note.text()
     widget.count_panel.scope.setCurrentText("current view")
     assert widget.count_panel.counts().loc["total", "total"] <= len(frame)
+
+
+def test_reviews_of_another_slide_with_the_same_name_are_not_restored(
+        make_napari_viewer, results_folder):
+    """Two slides may share a name (image.tif in two folders): the autosave names the
+    pixels it belongs to, and a different image of that name does not get it."""
+    from napari_pathrobust.widgets._review_session import autosave, image_fingerprint
+
+    rgb, truth, table = _tile()
+    viewer = make_napari_viewer()
+    image = viewer.add_image(rgb, name="tile", rgb=True)
+    metadata = {"source_layer": "tile", "region": [0, 0, 256, 256],
+                "source_fingerprint": image_fingerprint(image)}
+    layer = viewer.add_labels(truth, name="tile_nuclei", metadata=metadata,
+                              features=dict(table, index=table["label"]))
+    assert autosave(layer, cells=True) is not None
+    other = make_napari_viewer()
+    _open(other, rgb[::-1].copy())  # same name, other pixels
+    assert "tile_nuclei" not in other.layers
+    again = make_napari_viewer()
+    _open(again, rgb)  # the same slide
+    assert "tile_nuclei" in again.layers

@@ -4,7 +4,9 @@
 features and in-memory labels) with ``engine.review.session`` into the results
 folder (``_settings.results_dir()``), named after the layer's source image.
 :func:`restore` adds ``<image>_nuclei`` back, reviews included, when an image of
-that name is opened again (Recognise and Review call it for every new image layer).
+that name is opened again (Recognise and Review call it for every new image layer),
+and only when its pixels match the result's ``source_fingerprint`` (Recognise records
+:func:`image_fingerprint`), so a different slide of the same name never gets them.
 """
 
 from pathlib import Path
@@ -24,6 +26,28 @@ def source_of(layer) -> Optional[str]:
     """The source image name of a result layer (``metadata["source_layer"]``)."""
     meta = layer.metadata if isinstance(getattr(layer, "metadata", None), dict) else {}
     return meta.get("source_layer") or None
+
+
+#: side of the pixel sample an image fingerprint hashes
+FINGERPRINT_SIDE = 64
+
+
+def image_fingerprint(image) -> str:
+    """A cheap identity of an image layer's pixels: level-0 shape plus a hash of a
+    strided sample of its coarsest level (of its first 512 x 512 corner for a
+    single-scale lazy array, so no whole plane is read). Two slides that share a name
+    but not their pixels get different fingerprints."""
+    import hashlib
+
+    levels = list(image.data) if image.multiscale else [image.data]
+    shape = tuple(int(v) for v in levels[0].shape)
+    coarse = levels[-1]
+    if not image.multiscale and not isinstance(coarse, np.ndarray):
+        coarse = coarse[:512, :512]
+    step = [max(1, int(np.ceil(s / FINGERPRINT_SIDE))) for s in coarse.shape[:2]]
+    sample = np.ascontiguousarray(np.asarray(coarse[::step[0], ::step[1]]))
+    digest = hashlib.sha1(sample.tobytes()).hexdigest()[:16]
+    return f"{'x'.join(map(str, shape))}:{digest}"
 
 
 def in_memory(layer) -> bool:
@@ -70,6 +94,11 @@ def restore(viewer, image) -> Optional[object]:
         return None
     saved = load_session(results_dir(), image.name)
     if saved is None or saved.layer in viewer.layers:
+        return None
+    expected = saved.metadata.get("source_fingerprint")
+    if expected and expected != image_fingerprint(image):
+        show_warning(f"reviews saved for an image named {image.name} were not restored: "
+                     f"they belong to other pixels (a different slide of the same name)")
         return None
     data = saved.labels
     if data is None:

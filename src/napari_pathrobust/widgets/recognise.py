@@ -38,7 +38,7 @@ from ._layers import (
     upsert_layer,
 )
 from ._remembered import remember
-from ._review_session import autosave, in_memory, restore
+from ._review_session import autosave, image_fingerprint, in_memory, restore
 from ._runner import JobWidget
 from ._settings import load_settings, results_dir
 from .cell_style import auto_restyle, style_if_result
@@ -179,10 +179,12 @@ class RecogniseWidget(JobWidget):
         if refusal:
             self._status.value = refusal
             return None
+        # the autosaved review comes back only for these pixels (see _review_session)
+        meta = {"source_layer": name, "source_fingerprint": image_fingerprint(layer)}
 
         def job(reporter):
             return segment_region(level0, box, options, reporter, name=name, mpp=mpp,
-                                  metadata={"source_layer": name}, zarr_dest=dest)
+                                  metadata=meta, zarr_dest=dest)
 
         return self.start_job(job, lambda result: self._on_done(layer, result),
                               f"{options.method}: {name}")
