@@ -99,3 +99,14 @@ def test_device_comes_from_the_settings(make_napari_viewer, tmp_path, monkeypatc
     assert widget.device() == "auto"
     save_settings({"device": "cpu"})
     assert widget.device() == "cpu"
+
+
+def test_a_refused_device_goes_to_the_status_line(make_napari_viewer, monkeypatch):
+    widget = _echo_widget(make_napari_viewer(), lambda reporter: None)
+    assert widget.device_or_report() == "auto"
+
+    from napari_pathrobust.widgets import _runner
+
+    monkeypatch.setattr(_runner, "load_settings", lambda: {"device": "tpu"})
+    assert widget.device_or_report() is None
+    assert "tpu" in widget._status.value

@@ -158,3 +158,12 @@ def best_cell_result(viewer):
     """The cell result an export or review should start on (None without one)."""
     found = [layer for layer in cell_result_choices(viewer)() if is_cell_result(layer)]
     return found[0] if found else None
+
+
+def prefer_cell_result(box, viewer) -> None:
+    """Move layer picker ``box`` off a non-result (a mask, nothing) onto the viewer's
+    best cell result, when there is one; a chosen result is left alone."""
+    if not is_cell_result(box.value):
+        best = best_cell_result(viewer)
+        if best is not None:
+            box.value = best

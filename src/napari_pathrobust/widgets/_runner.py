@@ -100,6 +100,14 @@ class JobWidget(Container):
         """The device the jobs run on: the plugin settings' default."""
         return check_device_name(load_settings()["device"])
 
+    def device_or_report(self) -> Optional[str]:
+        """:meth:`device`, or None with the reason in the status line (a bad name)."""
+        try:
+            return self.device()
+        except ValueError as exc:
+            self._status.value = str(exc)
+            return None
+
     def start_job(self, job: Callable[[Reporter], Any], on_done: Callable[[Any], None],
                   what: str) -> Any:
         """Run ``job(reporter)``; ``on_done(result)`` on the main thread. Ignored (None)

@@ -160,10 +160,8 @@ class CorruptionPreviewWidget(JobWidget):
             return None
         data, box, factor = self.visible_region(layer)
         kind, sev, seed = self._kind.value, int(self._severity.value), int(self._seed.value)
-        try:
-            device = self.device()
-        except ValueError as exc:
-            self._status.value = str(exc)
+        device = self.device_or_report()
+        if device is None:
             return None
         level = int(layer.data_level) if layer.multiscale else 0
 
@@ -206,10 +204,8 @@ class CorruptionPreviewWidget(JobWidget):
         data = layer.data[0] if layer.multiscale else layer.data
         h, w = (int(v) for v in data.shape[:2])
         kind, sev, seed = self._kind.value, int(self._severity.value), int(self._seed.value)
-        try:
-            device = self.device()
-        except ValueError as exc:
-            self._status.value = str(exc)
+        device = self.device_or_report()
+        if device is None:
             return None
         dest = None
         if h * w > WHOLE_IN_MEMORY_PIXELS:

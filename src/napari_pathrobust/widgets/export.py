@@ -24,7 +24,7 @@ from ..engine.jobs.export import (
     rejected_labels,
     with_geometry,
 )
-from ._layers import best_cell_result, cell_result_choices, is_cell_result
+from ._layers import cell_result_choices, prefer_cell_result
 from ._remembered import remember
 from ._runner import JobWidget
 from .cell_style import style_if_result
@@ -71,10 +71,7 @@ class ExportWidget(JobWidget):
         """Refresh the layer list; move off a non-result (e.g. a mask) onto the cell
         result when one appears."""
         super().reset_choices()
-        if not is_cell_result(self._labels.value):
-            best = best_cell_result(self._viewer)
-            if best is not None:
-                self._labels.value = best
+        prefer_cell_result(self._labels, self._viewer)
 
     def _ask_and_export(self, kind: str):
         layer = self._labels.value

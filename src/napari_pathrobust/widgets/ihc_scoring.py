@@ -35,12 +35,11 @@ from ..engine.ihc.scoring import (
 )
 from ..engine.writers.tables import write_summary_csv
 from ._layers import (
-    best_cell_result,
     camera,
     cell_result_choices,
     connect_while_alive,
-    is_cell_result,
     layer_choices,
+    prefer_cell_result,
     view_region,
 )
 from ._remembered import remember
@@ -89,8 +88,7 @@ class IhcScoringWidget(Container):
         defaults = IhcThresholds()
         self._layer = ComboBox(label="Nuclei", choices=cell_result_choices(napari_viewer),
                                tooltip="a Labels result of an IHC run (stain ihc)")
-        if best_cell_result(napari_viewer) is not None:
-            self._layer.value = best_cell_result(napari_viewer)
+        prefer_cell_result(self._layer, napari_viewer)
         self._measurement = ComboBox(label="Measurement", choices=list(MEASUREMENTS),
                                      value=defaults.measurement,
                                      tooltip="DAB optical density a cell is scored on")
@@ -154,10 +152,7 @@ class IhcScoringWidget(Container):
         """Refresh the layer lists; move off a non-result (e.g. a mask) onto the cell
         result when one appears."""
         super().reset_choices()
-        if not is_cell_result(self._layer.value):
-            best = best_cell_result(self._viewer)
-            if best is not None:
-                self._layer.value = best
+        prefer_cell_result(self._layer, self._viewer)
 
     # ------------------------------------------------------------------ thresholds
     def read_thresholds(self) -> IhcThresholds:

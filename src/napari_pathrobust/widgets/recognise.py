@@ -162,10 +162,8 @@ class RecogniseWidget(JobWidget):
         if isinstance(box, str):
             self._status.value = box
             return None
-        try:
-            device = self.device()
-        except ValueError as exc:
-            self._status.value = str(exc)
+        device = self.device_or_report()
+        if device is None:
             return None
         options = RegionOptions(method=self._method.value, device=device,
                                 seed=int(self._seed.value), tile=self._tile.value or None,

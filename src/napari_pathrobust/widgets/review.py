@@ -36,7 +36,7 @@ from ..engine.writers.tables import DEFAULT_CLASS_COLORS
 from ._cell_counts import counts_text
 from ._cell_plot import CellPlot
 from ._cell_table import CellTableView
-from ._layers import camera, connect_while_alive, layer_choices
+from ._layers import camera, connect_while_alive, layer_choices, prefer_cell_result
 from ._review_counts import CountsPanel
 from ._review_edits import LabelEdits
 from ._review_session import autosave, restore
@@ -139,13 +139,8 @@ class ReviewWidget(LabelEdits, QWidget):
 
     def _choices_changed(self, _event=None):
         self._labels_box.reset_choices()
-        if self._labels_box.value is None:
-            choices = self._labels_box.choices
-            if choices:
-                results = [c for c in choices
-                           if c is not None and "label" in c.features.columns]
-                if results:  # a cell result, never a mask that happens to be Labels
-                    self._labels_box.value = results[-1]
+        if self._labels_box.value is None:  # a cell result, never a mask
+            prefer_cell_result(self._labels_box, self._viewer)
         if self._layer is not None and self._layer not in self._viewer.layers:
             self.bind(None)
 
