@@ -102,3 +102,18 @@ def test_rerun_without_reviews_replaces_everything_with_compact_ids():
     out, merged, union, report = merge_region(labels, _cells(labels), box, new, _cells(new), box)
     assert union == box and list(merged["label"]) == [1] and report.replaced == 2
     assert set(np.unique(out)) == {0, 1}
+
+
+def test_a_replaced_cell_crossing_the_edge_goes_whole(old):
+    """An unreviewed cell whose centroid is inside the region but whose pixels cross its
+    edge is replaced entirely: no fragment is left on the canvas without a row."""
+    labels, table, box = old
+    _square(labels, 5, 12, 32, 8)  # layer rows 12..19 cross the region's top (row 15)
+    table = _cells(labels, status={2: "accepted", 4: "rejected"}, classes={2: "Tumor"})
+    assert table.set_index("label").loc[5, "y"] >= 15  # its centroid is inside
+    new = np.zeros((30, 40), np.int32)
+    out, merged, _union, report = merge_region(labels, table, box, new, None,
+                                               Box(25, 50, 55, 90))
+    assert 5 not in set(merged["label"]) and 5 not in set(np.unique(out))
+    assert set(np.unique(out[out > 0])) == set(merged["label"])
+    assert report.replaced == 2  # cells 3 and 5

@@ -63,13 +63,13 @@ def test_save_and_load_round_trip(tmp_path):
     frame = _frame()
     labels = np.zeros((20, 20), np.uint32)
     labels[2:5, 2:5] = 1
-    save_cells(tmp_path, "slide one", frame, labels)
+    token = save_cells(tmp_path, "slide one", frame, labels, "slide one_nuclei")
     frame.loc[frame["label"] == 4, ["classification", "status"]] = ["Immune cells", "accepted"]
     path = save_reviews(tmp_path, "slide one", "slide one_nuclei", frame,
-                        {"source_layer": "slide one", "region": [0, 0, 20, 20]})
+                        {"source_layer": "slide one", "region": [0, 0, 20, 20]}, token=token)
     assert path.name == "slide_one_review.json"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "slide_one_cells.npz", "slide_one_labels.npy", "slide_one_review.json"]
+        "slide_one_cells.npz", "slide_one_review.json"]
     saved = load_session(tmp_path, "slide one")
     assert saved.layer == "slide one_nuclei" and saved.n_reviewed == 1
     np.testing.assert_array_equal(saved.labels, labels)
@@ -81,8 +81,8 @@ def test_save_and_load_round_trip(tmp_path):
 def test_autosave_replaces_atomically(tmp_path, monkeypatch):
     """A failing write leaves the previous file whole and no temporary file behind."""
     frame = _frame()
-    save_cells(tmp_path, "s", frame, np.zeros((4, 4), np.uint32))
-    save_reviews(tmp_path, "s", "s_nuclei", frame)
+    token = save_cells(tmp_path, "s", frame, np.zeros((4, 4), np.uint32))
+    save_reviews(tmp_path, "s", "s_nuclei", frame, token=token)
     before = session_files(tmp_path, "s")["review"].read_bytes()
     frame.loc[0, "status"] = "rejected"
 
@@ -93,12 +93,11 @@ def test_autosave_replaces_atomically(tmp_path, monkeypatch):
 
     monkeypatch.setattr(session.json, "dumps", broken)
     try:
-        save_reviews(tmp_path, "s", "s_nuclei", frame)
+        save_reviews(tmp_path, "s", "s_nuclei", frame, token=token)
     except OSError:
         pass
     assert session_files(tmp_path, "s")["review"].read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "s_cells.npz", "s_labels.npy", "s_review.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s_cells.npz", "s_review.json"]
 
 
 def test_reviews_survive_a_killed_process(tmp_path):
@@ -110,11 +109,12 @@ def test_reviews_survive_a_killed_process(tmp_path):
         frame = pd.DataFrame({{"label": [1, 2, 3], "x": [1.0, 2, 3], "y": [1.0, 2, 3],
                                "classification": ["Nucleus"] * 3,
                                "status": ["unreviewed"] * 3}})
-        save_cells({str(tmp_path)!r}, "img", frame, np.arange(9, dtype=np.uint32).reshape(3, 3))
+        token = save_cells({str(tmp_path)!r}, "img", frame,
+                           np.arange(9, dtype=np.uint32).reshape(3, 3))
         for label, status in ((1, "accepted"), (3, "rejected")):
             frame.loc[frame["label"] == label, "status"] = status
             save_reviews({str(tmp_path)!r}, "img", "img_nuclei", frame,
-                         {{"source_layer": "img"}})
+                         {{"source_layer": "img"}}, token=token)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
@@ -122,3 +122,26 @@ def test_reviews_survive_a_killed_process(tmp_path):
     saved = load_session(tmp_path, "img")
     assert list(saved.features["status"]) == ["accepted", "unreviewed", "rejected"]
     assert saved.labels.shape == (3, 3)
+
+
+def test_reviews_of_other_cells_are_not_applied(tmp_path):
+    """Reviews saved against other cells (another result of the slide, or a kill between
+    the two writes) never land on the saved cells: their own columns are used."""
+    frame = _frame()
+    frame.loc[frame["label"] == 2, "status"] = "accepted"
+    save_cells(tmp_path, "s", frame, np.zeros((4, 4), np.uint32), "s_nuclei")
+    other = _frame()
+    other.loc[other["label"] == 2, ["classification", "status"]] = ["Tumor", "rejected"]
+    save_reviews(tmp_path, "s", "s_other", other, token="another result")
+    saved = load_session(tmp_path, "s")
+    assert saved.layer == "s_nuclei"
+    assert list(saved.features["status"]) == ["unreviewed", "accepted", "unreviewed",
+                                              "unreviewed", "unreviewed"]
+    assert set(saved.features["classification"]) == {"Nucleus"}
+
+
+def test_a_killed_write_leaves_no_temporary_behind_the_next_save(tmp_path):
+    stale = tmp_path / ".s_cells.npz.tmp-0123abcd"
+    stale.write_bytes(b"half a file")
+    save_cells(tmp_path, "s", _frame(), np.zeros((4, 4), np.uint32))
+    assert not stale.exists()

@@ -179,3 +179,47 @@ def test_reviews_of_another_slide_with_the_same_name_are_not_restored(
     again = make_napari_viewer()
     _open(again, rgb)  # the same slide
     assert "tile_nuclei" in again.layers
+
+
+def test_hide_box_follows_the_layer_and_undo_forgets_replaced_cells(session):
+    viewer, widget, layer, rgb = session
+    widget.hide_rejected.setChecked(True)
+    other = viewer.add_labels(layer.data.copy(), name="other_nuclei",
+                              features=layer.features.copy())
+    widget.bind(other)
+    assert not widget.hide_rejected.isChecked()  # other shows its rejected cells
+    widget.bind(layer)
+    assert widget.hide_rejected.isChecked()
+    first = int(layer.features["label"][0])
+    widget.set_status("accepted", labels=[first])
+    # cells change elsewhere (e.g. Recognise replaced some): old undo steps may name
+    # ids that now mean other cells, so they are dropped
+    layer.features = layer.features[layer.features["label"] != first].reset_index(drop=True)
+    widget.undo_review()
+    assert first not in set(layer.features["label"])
+    assert not widget._history.can_undo
+
+
+def test_reviews_of_another_result_of_the_slide_do_not_mix(session, make_napari_viewer,
+                                                          results_folder):
+    """Reviewing a second result of the same slide saves its own cells with its
+    reviews; the restored session is that result, whole."""
+    from napari_pathrobust.widgets._review_session import autosave
+
+    viewer, widget, layer, rgb = session
+    first = int(layer.features["label"][0])
+    widget.set_status("rejected", labels=[first])
+    widget.save_now()
+    reopened = layer.features.copy()
+    reopened["status"] = "unreviewed"
+    other = viewer.add_labels(layer.data[:, ::-1].copy(), name="tile_export",
+                              metadata=dict(layer.metadata), features=reopened)
+    widget.bind(other)
+    widget.set_status("accepted", labels=[first])
+    widget.save_now()
+    assert autosave(other) is not None
+    again = make_napari_viewer()
+    _open(again, rgb)
+    restored = again.layers["tile_export"]
+    np.testing.assert_array_equal(restored.data, other.data)
+    assert _status(restored)[first] == "accepted"

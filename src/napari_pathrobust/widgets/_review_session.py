@@ -9,13 +9,14 @@ and only when its pixels match the result's ``source_fingerprint`` (Recognise re
 :func:`image_fingerprint`), so a different slide of the same name never gets them.
 """
 
+import weakref
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 from napari.utils.notifications import show_info, show_warning
 
-from ..engine.review.session import load_session, save_cells, save_reviews, session_files
+from ..engine.review.session import load_session, save_cells, save_reviews
 from ._settings import results_dir
 from .cell_style import auto_restyle
 
@@ -34,18 +35,21 @@ FINGERPRINT_SIDE = 64
 
 def image_fingerprint(image) -> str:
     """A cheap identity of an image layer's pixels: level-0 shape plus a hash of a
-    strided sample of its coarsest level (of its first 512 x 512 corner for a
-    single-scale lazy array, so no whole plane is read). Two slides that share a name
-    but not their pixels get different fingerprints."""
+    strided sample of its coarsest level (for a single-scale lazy array, 8 x 8 small
+    patches spread over the plane, read one by one, so no whole plane is read). Two
+    slides that share a name but not their pixels get different fingerprints."""
     import hashlib
 
     levels = list(image.data) if image.multiscale else [image.data]
     shape = tuple(int(v) for v in levels[0].shape)
     coarse = levels[-1]
-    if not image.multiscale and not isinstance(coarse, np.ndarray):
-        coarse = coarse[:512, :512]
-    step = [max(1, int(np.ceil(s / FINGERPRINT_SIDE))) for s in coarse.shape[:2]]
-    sample = np.ascontiguousarray(np.asarray(coarse[::step[0], ::step[1]]))
+    if image.multiscale or isinstance(coarse, np.ndarray):
+        step = [max(1, int(np.ceil(s / FINGERPRINT_SIDE))) for s in coarse.shape[:2]]
+        sample = np.ascontiguousarray(np.asarray(coarse[::step[0], ::step[1]]))
+    else:
+        rows, cols = (np.linspace(0, max(s - 8, 0), 8).astype(int) for s in shape[:2])
+        sample = np.ascontiguousarray(np.stack([np.asarray(coarse[y:y + 8, x:x + 8])
+                                                for y in rows for x in cols]))
     digest = hashlib.sha1(sample.tobytes()).hexdigest()[:16]
     return f"{'x'.join(map(str, shape))}:{digest}"
 
@@ -55,9 +59,15 @@ def in_memory(layer) -> bool:
     return not layer.multiscale and isinstance(layer.data, np.ndarray)
 
 
+#: (results folder, source image) -> (the layer whose cells are saved there, their token)
+_SAVED_CELLS: dict = {}
+
+
 def autosave(layer, cells: bool = False) -> Optional[Path]:
-    """Save ``layer``'s reviews (and its cells when ``cells``); the JSON path, or None
-    when the layer has no source image or the folder cannot be written."""
+    """Save ``layer``'s reviews, and its cells when ``cells`` or when the saved cells are
+    not this layer's (first save in this process, another result of the same slide);
+    the JSON path, or None when the layer has no source image or the folder cannot be
+    written."""
     source = source_of(layer)
     features = layer.features
     if not source or "label" not in features.columns:
@@ -65,11 +75,16 @@ def autosave(layer, cells: bool = False) -> Optional[Path]:
     folder = results_dir()
     meta = dict(layer.metadata or {})
     zarr_labels = None if in_memory(layer) else meta.get("zarr_labels")
+    key = (str(folder), source)
+    saved_layer, token = _SAVED_CELLS.get(key, (None, None))
     try:
-        if cells or not session_files(folder, source)["cells"].exists():
-            save_cells(folder, source, features,
-                       np.asarray(layer.data) if in_memory(layer) else None)
-        return save_reviews(folder, source, layer.name, features, meta, zarr_labels)
+        if cells or saved_layer is None or saved_layer() is not layer:
+            token = save_cells(folder, source, features,
+                               np.asarray(layer.data) if in_memory(layer) else None,
+                               layer.name, meta, zarr_labels)
+            _SAVED_CELLS[key] = (weakref.ref(layer), token)
+        return save_reviews(folder, source, layer.name, features, meta, zarr_labels,
+                            token)
     except OSError as exc:
         if str(folder) not in _FAILED:
             _FAILED.add(str(folder))

@@ -40,7 +40,7 @@ from ._layers import camera, connect_while_alive, layer_choices, prefer_cell_res
 from ._review_counts import CountsPanel
 from ._review_edits import LabelEdits
 from ._review_session import autosave, restore
-from .cell_style import auto_restyle, notify, restyle, style_if_result
+from .cell_style import auto_restyle, hides_rejected, notify, restyle, style_if_result
 
 STATUS_KEYS = {"a": "accepted", "r": "rejected", "u": "unreviewed"}
 UNDO_KEY, REDO_KEY = "Alt-Z", "Alt-Shift-Z"
@@ -48,6 +48,8 @@ UNDO_KEY, REDO_KEY = "Alt-Z", "Alt-Shift-Z"
 
 #: autosave this long after the last change (a burst of clicks is written once)
 AUTOSAVE_MS = 250
+#: ... and this long after the last label edit (the labels are rewritten with the cells)
+AUTOSAVE_CELLS_MS = 1500
 
 
 class ReviewWidget(LabelEdits, QWidget):
@@ -60,6 +62,7 @@ class ReviewWidget(LabelEdits, QWidget):
         self._pending = []
         self._keys: dict = {}  # key -> (our function, the layer's binding before ours)
         self._history = ReviewHistory()
+        self._history_labels: set = set()  # the cells the undo steps were made on
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(AUTOSAVE_MS)
@@ -172,6 +175,9 @@ class ReviewWidget(LabelEdits, QWidget):
                 self._keys[key] = (func, layer.bind_key(key, func, overwrite=True))
             self._wrap_history(layer)
             auto_restyle(layer)
+            self.hide_rejected.blockSignals(True)  # the box shows this layer's state
+            self.hide_rejected.setChecked(hides_rejected(layer))
+            self.hide_rejected.blockSignals(False)
             if self._labels_box.value is not layer:
                 self._labels_box.value = layer
         self.refresh()
@@ -237,8 +243,14 @@ class ReviewWidget(LabelEdits, QWidget):
         return frame
 
     def _features_changed(self, _event=None):
-        """Cells changed elsewhere (e.g. Recognise merged a region): reload once."""
+        """Cells changed elsewhere (e.g. Recognise merged a region): reload once. When
+        the set of cells changed, undo steps may name ids that now mean other cells:
+        they are dropped."""
         if not self._editing:
+            labels = set(self._layer.features["label"]) if self._layer is not None \
+                and "label" in self._layer.features.columns else set()
+            if labels != self._history_labels:
+                self._history.clear()
             QTimer.singleShot(0, self.refresh)
 
     def _store(self, frame: pd.DataFrame, cells: bool = False):
@@ -254,6 +266,8 @@ class ReviewWidget(LabelEdits, QWidget):
 
     def _autosave(self, cells: bool = False):
         self._cells_dirty |= cells
+        # the cells (labels included) are heavy: a stroke burst is written once, later
+        self._save_timer.setInterval(AUTOSAVE_CELLS_MS if self._cells_dirty else AUTOSAVE_MS)
         self._save_timer.start()
 
     def save_now(self):
@@ -266,6 +280,7 @@ class ReviewWidget(LabelEdits, QWidget):
     def refresh(self):
         """Reload the table, plot and counts from the layer."""
         frame = self.features()
+        self._history_labels = set(frame["label"]) if "label" in frame.columns else set()
         self.cells.set_frame(frame)
         self.plot.set_frame(frame)
         self.count_panel.update_counts(if_visible=True)

@@ -28,6 +28,8 @@ from ..tiling import Box
 __all__ = ["MergeReport", "merge_region", "union_box", "reviewed_mask"]
 
 UNREVIEWED = "unreviewed"
+#: what a cell's review columns hold before anyone reviewed it
+REVIEW_DEFAULTS = {"status": UNREVIEWED, "classification": "Nucleus"}
 
 
 @dataclass
@@ -62,15 +64,20 @@ def reviewed_mask(table: Optional[pd.DataFrame]) -> np.ndarray:
     return table["status"].astype(str).to_numpy() != UNREVIEWED
 
 
+def with_review_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (changed in place and returned) with any missing review column added
+    at its default (:data:`REVIEW_DEFAULTS`)."""
+    for column, default in REVIEW_DEFAULTS.items():
+        if column not in frame.columns:
+            frame[column] = default
+    return frame
+
+
 def _frame(table) -> pd.DataFrame:
     frame = pd.DataFrame(table).copy() if table is not None else pd.DataFrame()
     if "label" not in frame.columns:
         frame["label"] = np.zeros(len(frame), np.int64)
-    if "status" not in frame.columns:
-        frame["status"] = UNREVIEWED
-    if "classification" not in frame.columns:
-        frame["classification"] = "Nucleus"
-    return frame
+    return with_review_columns(frame)
 
 
 def merge_region(old_labels: Optional[np.ndarray], old_table, old_box: Optional[Box],
@@ -115,15 +122,18 @@ def merge_region(old_labels: Optional[np.ndarray], old_table, old_box: Optional[
     in_region = np.unique(region[region > 0]).astype(np.int64)
     orphans = np.setdiff1d(in_region, old["label"].to_numpy().astype(np.int64))
     removed = np.union1d(replaced_ids, orphans)
-    if removed.size:
-        region[np.isin(region, removed)] = 0
+    if replaced_ids.size:  # a replaced cell goes whole, also its pixels outside the region
+        old_area = canvas[oy:oy + old_labels.shape[0], ox:ox + old_labels.shape[1]]
+        old_area[np.isin(old_area, replaced_ids)] = 0
+    if orphans.size:
+        region[np.isin(region, orphans)] = 0
     old = old[~old["label"].isin(removed)]
 
     # new cells overlapping a kept old cell are dropped; the others get fresh ids
     present = np.unique(new_labels[new_labels > 0]).astype(np.int64)
     clash = np.unique(new_labels[(region > 0) & (new_labels > 0)]).astype(np.int64)
     kept_new = np.setdiff1d(present, clash)
-    start = int(old["label"].max()) if len(old) else 0
+    start = int(old["label"].max()) if len(old) else 0  # new ids above the kept ones
     start = max(start, int(canvas.max(initial=0)))
     lut = np.zeros(int(new_labels.max(initial=0)) + 1, dtype)
     lut[kept_new] = np.arange(start + 1, start + 1 + kept_new.size, dtype=dtype)

@@ -1,22 +1,24 @@
 """Review sessions: undo / redo of status and class changes, atomic autosave, restore.
 
-Files beside the results, one set per source image (``<image>`` made file-safe):
+Files beside the results, one pair per source image (``<image>`` made file-safe):
 
-* ``<image>_review.json``: layer name, metadata, and every cell's status and class
-  (as codes into short lists) - rewritten after each review change;
-* ``<image>_cells.npz``: the full features table - rewritten when the cells change
-  (a new result, a label edit);
-* ``<image>_labels.npy``: the labels of an in-memory result (a zarr result names its
-  zarr folder in the JSON instead) - rewritten with the cells.
+* ``<image>_cells.npz``: the result - features table, the labels of an in-memory
+  result (a zarr result names its folder instead), layer name, metadata and a fresh
+  token - rewritten when the cells change (a new result, a label edit, another layer);
+* ``<image>_review.json``: every cell's status and class (codes into short lists) and
+  the token of the cells they were made on - rewritten after each review change.
 
-Every file is written to a temporary sibling and moved into place (``os.replace``),
-so a killed process leaves the previous complete file. Qt-free.
+Each file is written to a temporary sibling and moved into place (``os.replace``), so
+a kill leaves the previous complete file; the token makes a review file that does not
+belong to the saved cells (a kill between the two writes, another result of the same
+slide) be ignored rather than applied to the wrong cells. Qt-free.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -25,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..writers._atomic import atomic_path, clean_json
+from .merge import REVIEW_DEFAULTS, reviewed_mask
 
 __all__ = ["ReviewHistory", "SavedSession", "session_files", "save_reviews", "save_cells",
            "load_session", "REVIEW_COLUMNS"]
@@ -41,8 +44,7 @@ def safe_name(name: str) -> str:
 def session_files(folder, image: str) -> dict[str, Path]:
     """Paths of the session files of source image ``image`` in ``folder``."""
     stem = Path(folder) / safe_name(image)
-    return {"review": Path(f"{stem}_review.json"), "cells": Path(f"{stem}_cells.npz"),
-            "labels": Path(f"{stem}_labels.npy")}
+    return {"review": Path(f"{stem}_review.json"), "cells": Path(f"{stem}_cells.npz")}
 
 
 # ------------------------------------------------------------------ undo / redo
@@ -134,11 +136,46 @@ def _codes(values) -> tuple[list[int], list[str]]:
     return codes.tolist(), [str(v) for v in names]
 
 
+def _clear_stale_temporaries(files: dict[str, Path]) -> None:
+    """Remove temporary siblings a killed write left behind (``atomic_path`` names them
+    ``.<file>.tmp-<random>``); only this process writes a session, on one thread."""
+    for path in files.values():
+        for stale in path.parent.glob(f".{path.name}.tmp-*"):
+            stale.unlink(missing_ok=True)
+
+
+def save_cells(folder, image: str, features: pd.DataFrame,
+               labels: Optional[np.ndarray] = None, layer_name: str = "",
+               metadata: Optional[dict] = None, zarr_labels: Optional[str] = None) -> str:
+    """Write the result (features table, in-memory labels, layer name, metadata) as one
+    ``<image>_cells.npz``, atomically; returns the token :func:`save_reviews` pairs with
+    it, so reviews are only ever applied to the cells they were made on."""
+    files = session_files(folder, image)
+    _clear_stale_temporaries(files)
+    token = uuid.uuid4().hex
+    columns = {}
+    for name in features.columns:
+        values = features[name].to_numpy()
+        columns[f"c_{name}"] = values.astype(str) if values.dtype == object else values
+    if labels is not None:
+        columns["__labels__"] = np.asarray(labels)
+    about = {"token": token, "layer": layer_name, "zarr_labels": zarr_labels,
+             "metadata": clean_json(dict(metadata or {}))}
+    with atomic_path(files["cells"]) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, __columns__=np.array(list(features.columns), dtype=str),
+                     __about__=np.array(json.dumps(about, allow_nan=False)), **columns)
+    return token
+
+
 def save_reviews(folder, image: str, layer_name: str, features: pd.DataFrame,
-                 metadata: Optional[dict] = None, zarr_labels: Optional[str] = None) -> Path:
-    """Write ``<image>_review.json`` (statuses and classes of every cell) atomically."""
+                 metadata: Optional[dict] = None, zarr_labels: Optional[str] = None,
+                 token: str = "") -> Path:
+    """Write ``<image>_review.json`` (statuses and classes of every cell) atomically;
+    ``token`` names the saved cells these reviews belong to."""
     files = session_files(folder, image)
     payload: dict[str, Any] = {"version": VERSION, "image": image, "layer": layer_name,
+                               "token": token,
                                "metadata": clean_json(dict(metadata or {})),
                                "zarr_labels": zarr_labels,
                                "label": features["label"].astype(np.int64).tolist()}
@@ -148,24 +185,6 @@ def save_reviews(folder, image: str, layer_name: str, features: pd.DataFrame,
     with atomic_path(files["review"]) as tmp:
         tmp.write_text(json.dumps(payload, allow_nan=False), encoding="utf-8")
     return files["review"]
-
-
-def save_cells(folder, image: str, features: pd.DataFrame,
-               labels: Optional[np.ndarray] = None) -> None:
-    """Write the features table (and in-memory labels) atomically."""
-    files = session_files(folder, image)
-    columns = {}
-    for name in features.columns:
-        values = features[name].to_numpy()
-        columns[f"c_{name}"] = values.astype(str) if values.dtype == object else values
-    with atomic_path(files["cells"]) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, __columns__=np.array(list(features.columns), dtype=str),
-                     **columns)
-    if labels is not None:
-        with atomic_path(files["labels"]) as tmp:
-            with open(tmp, "wb") as handle:
-                np.save(handle, np.asarray(labels))
 
 
 @dataclass
@@ -181,43 +200,25 @@ class SavedSession:
 
     @property
     def n_reviewed(self) -> int:
-        return int((self.features["status"].astype(str) != "unreviewed").sum()) \
-            if "status" in self.features.columns else 0
+        return int(reviewed_mask(self.features).sum())
 
 
-def _load_cells(path: Path) -> Optional[pd.DataFrame]:
-    if not path.exists():
-        return None
+def _load_cells(path: Path) -> tuple[pd.DataFrame, Optional[np.ndarray], dict]:
+    """(features, labels or None, about) of a ``_cells.npz``."""
     with np.load(path, allow_pickle=False) as data:
         names = [str(n) for n in data["__columns__"]]
         frame = pd.DataFrame({n: data[f"c_{n}"] for n in names})
-    for name in ("classification", "status"):
+        labels = data["__labels__"] if "__labels__" in data.files else None
+        about = json.loads(str(data["__about__"]))
+    for name in REVIEW_COLUMNS:
         if name in frame.columns:
             frame[name] = frame[name].astype(object)
-    return frame
+    return frame, labels, about
 
 
-def load_session(folder, image: str) -> Optional[SavedSession]:
-    """The saved session of ``image`` in ``folder``, or None when there is none (or its
-    files cannot be read)."""
-    files = session_files(folder, image)
-    try:
-        payload = json.loads(files["review"].read_text(encoding="utf-8"))
-        cells = _load_cells(files["cells"])
-    except (OSError, ValueError, KeyError):
-        return None
-    if not isinstance(payload, dict) or payload.get("version") != VERSION:
-        return None
-    zarr_labels = payload.get("zarr_labels")
-    labels = None
-    if not zarr_labels:
-        try:
-            labels = np.load(files["labels"], allow_pickle=False)
-        except (OSError, ValueError):
-            return None
+def _apply_reviews(cells: pd.DataFrame, payload: dict) -> None:
+    """Set the review columns of ``cells`` from a review JSON (cells it names only)."""
     saved = pd.Index(np.asarray(payload.get("label", []), np.int64))
-    if cells is None:
-        cells = pd.DataFrame({"label": saved.to_numpy()})
     rows = saved.get_indexer(cells["label"].to_numpy(np.int64))
     found = rows >= 0
     for column in REVIEW_COLUMNS:
@@ -227,9 +228,32 @@ def load_session(folder, image: str) -> Optional[SavedSession]:
         names = np.asarray(entry["names"] + [""], dtype=object)
         values = names[np.asarray(entry["codes"], np.int64)]
         current = cells[column].to_numpy(object).copy() if column in cells.columns \
-            else np.full(len(cells), "unreviewed" if column == "status" else "Nucleus",
-                         dtype=object)
+            else np.full(len(cells), REVIEW_DEFAULTS[column], dtype=object)
         current[found] = values[rows[found]]
         cells[column] = current
-    return SavedSession(str(payload.get("layer") or f"{image}_nuclei"), cells,
-                        dict(payload.get("metadata") or {}), labels, zarr_labels)
+
+
+def load_session(folder, image: str) -> Optional[SavedSession]:
+    """The saved session of ``image`` in ``folder``, or None when there is none (or its
+    files cannot be read). Reviews saved for other cells than the saved ones (another
+    result of the slide, or a kill between the two writes) are not applied: the cells'
+    own review columns, current when they were saved, are used instead."""
+    files = session_files(folder, image)
+    try:
+        cells, labels, about = _load_cells(files["cells"])
+    except (OSError, ValueError, KeyError):
+        return None
+    try:
+        payload = json.loads(files["review"].read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        payload = None
+    if isinstance(payload, dict) and payload.get("version") == VERSION \
+            and payload.get("token") == about.get("token"):
+        _apply_reviews(cells, payload)
+        about = {**about, "layer": payload.get("layer") or about.get("layer"),
+                 "metadata": payload.get("metadata") or about.get("metadata")}
+    zarr_labels = about.get("zarr_labels")
+    if labels is None and not zarr_labels:
+        return None
+    return SavedSession(str(about.get("layer") or f"{image}_nuclei"), cells,
+                        dict(about.get("metadata") or {}), labels, zarr_labels)
