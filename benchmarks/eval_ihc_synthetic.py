@@ -22,57 +22,31 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
-from napari_pathrobust.engine.ihc import IHC_COLUMNS, measure_labels
+from napari_pathrobust._sample_data import IHC_SAMPLE_MPP
+from napari_pathrobust.engine.ihc.scoring import IhcThresholds, classify_cells, ihc_summary
 from napari_pathrobust.engine.io import slide_from_array
 from napari_pathrobust.engine.methods import get_method
 from napari_pathrobust.engine.nucleus_records import features_table
 from napari_pathrobust.engine.pipeline import segment_slide
 from napari_pathrobust.engine.synthetic import synthetic_ihc_tile
 
-THRESHOLDS = (0.2, 0.4, 0.6)
 TARGETS = {"f1": 0.85, "pn_acc": 0.95, "bin_acc": 0.85, "ki67_err": 2.0, "h_err": 10.0}
 
-try:
-    from napari_pathrobust.engine.ihc.scoring import IhcThresholds, classify_cells, ihc_summary
-
-    SCORING = "engine.ihc.scoring"
-
-    def score(table):
-        t = IhcThresholds(mode="bins")
-        return classify_cells(table, t), ihc_summary(table, t)
-except ImportError:  # the scoring module is not there yet: plain thresholds
-    SCORING = "local fallback"
-
-    def score(table):
-        b = np.searchsorted(THRESHOLDS, np.asarray(table["dab_nucleus_mean"]), side="right")
-        n = len(b)
-        pct = np.bincount(b, minlength=4) / max(n, 1) * 100
-        table = {**table, "ihc_bin": b}
-        return table, {"n_cells": n, "n_positive": int((b > 0).sum()),
-                       "ki67_index": float((b > 0).mean() * 100) if n else 0.0,
-                       "h_score": float(pct[1] + 2 * pct[2] + 3 * pct[3])}
+def score(table):
+    """Classes (bins 0.2 / 0.4 / 0.6 on dab_nucleus_mean) and the summary, as a run does."""
+    t = IhcThresholds(mode="bins")
+    return classify_cells(table, t), ihc_summary(table, t)
 
 
-def run(method_name: str, rgb: np.ndarray):
+def run(method_name: str, rgb: np.ndarray, mpp=None):
     """Segment one image as IHC: (cell table with the IHC columns, labels, seconds)."""
     kw = {"device": "cpu"} if method_name == "psm" else {}
     method = get_method(method_name, stain="ihc", **kw)
     start = time.perf_counter()
-    res = segment_slide(slide_from_array(rgb), method, workers=1, keep_records=True,
-                        polygons=False)
+    res = segment_slide(slide_from_array(rgb, mpp=mpp), method, workers=1,
+                        keep_records=True, polygons=False)
     seconds = time.perf_counter() - start
-    table = features_table(res.records)
-    labels = np.asarray(res.labels)
-    if table["label"].size and "dab_nucleus_mean" not in table:  # hook not wired: measure
-        m = measure_labels(labels, rgb, method.measure_records.vectors,
-                           method.measure_records.expansion_px(None))
-        for col in IHC_COLUMNS:
-            table[col] = np.array([m[int(v)][col] for v in table["label"]])
-        run.post_hoc = True
-    return table, labels, seconds
-
-
-run.post_hoc = False
+    return features_table(res.records), np.asarray(res.labels), seconds
 
 
 def match(truth_yx: np.ndarray, pred_yx: np.ndarray, radius: float = 6.0):
@@ -122,9 +96,6 @@ def main(argv=None) -> int:
         agg = {k: np.array([p[k] for p in per]) for k in per[0]}
         rows.append((name, agg))
         print(f"{name}: " + ", ".join(f"{k} {v.mean():.3f}" for k, v in agg.items()), flush=True)
-    source = "measured after the run (pipeline hook not wired)" if run.post_hoc \
-        else "from the pipeline's records"
-    print(f"\nScoring: {SCORING}; measurements {source}.")
     print(f"{args.tiles} synthetic IHC tiles of {args.size} x {args.size} px (seeds "
           f"0-{args.tiles - 1}); worst tile (mean) per column.\n")
     print("| method | detection F1 @ 6 px | pos/neg accuracy | bin accuracy | "
@@ -148,10 +119,11 @@ def main(argv=None) -> int:
     he = np.asarray(open_image(resource_path(DEMO_IMAGE)).data.compute())[..., :3]
     print("\n| image | method | cells | positive | Ki-67 index % | H-score |")
     print("|---|---|---|---|---|---|")
-    for label, rgb in (("H&E demo crop run as IHC", he),
-                       ("scikit-image IHC sample (no truth)", immunohistochemistry())):
+    for label, rgb, mpp in (("H&E demo crop run as IHC", he, 0.25),
+                            (f"scikit-image IHC sample (no truth, {IHC_SAMPLE_MPP} um/px)",
+                             immunohistochemistry(), IHC_SAMPLE_MPP)):
         for name in args.methods:
-            table, _, _ = run(name, rgb)
+            table, _, _ = run(name, rgb, mpp)
             _, s = score(table)
             print(f"| {label} | {name} | {s['n_cells']} | {s['n_positive']} | "
                   f"{s['ki67_index']:.1f} | {s['h_score']:.1f} |")

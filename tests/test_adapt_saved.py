@@ -92,3 +92,11 @@ def test_cli_adapt_prints_and_records_the_decision(tmp_path, capsys):
     assert line.startswith("tile: kept source (none): adaptation off"), line
     assert json.loads((out / "tile_run.json").read_text())["parameters"]["adaptation"][
         "decision"] == "kept source"
+
+
+def test_an_adapted_network_refuses_ihc_with_one_line():
+    from napari_pathrobust.engine.adapt.saved import build_adapted
+
+    with pytest.raises(ValueError, match="H&E only") as info:
+        build_adapted("any", stain="ihc")
+    assert "\n" not in str(info.value)

@@ -168,6 +168,7 @@ def test_blank_image_gives_zero_nuclei_and_one_warning_line(tmp_path, capsys):
     (["bins=0.2,0.4"], "3 bin thresholds"),
     (["ihc_auto=maybe"], "true or false"),
     (["ihc_mode=triple"], "mode"),
+    (["ihc_measurement=dab_nuc_mean"], "expected one of"),  # before any segmentation
 ])
 def test_bad_ihc_thresholds_exit_2_with_one_line(demo_image, tmp_path, capsys, pairs, message):
     argv = ["segment", str(demo_image), "-o", str(tmp_path), "--stain", "ihc"]

@@ -1,11 +1,9 @@
 """IHC per-cell measurements: cell regions, known values, tiled == untiled."""
 
-import inspect
 
 import numpy as np
 import pytest
 
-from napari_pathrobust.engine import tile_executor
 from napari_pathrobust.engine.ihc import IHC_COLUMNS, IhcMeasurer, cell_region, measure_labels
 from napari_pathrobust.engine.io import slide_from_array
 from napari_pathrobust.engine.methods import get_method
@@ -94,11 +92,6 @@ def test_tiled_equals_untiled_across_tile_corners():
     assert checked > 40
 
 
-_HOOKED = "measure_records" in inspect.getsource(tile_executor)
-
-
-@pytest.mark.skipif(not _HOOKED, reason="the pipeline's record hook (tile_records calls "
-                    "method.measure_records) is not wired yet")
 @pytest.mark.parametrize("stain", ["he", "ihc"])
 def test_pipeline_columns_tiled_equal_untiled(stain):
     rgb, _, _ = synthetic_ihc_tile(size=256, seed=4)
@@ -111,3 +104,14 @@ def test_pipeline_columns_tiled_equal_untiled(stain):
     assert out[0] == out[1]
     has = [set(IHC_COLUMNS) <= set(m) for m in out[0].values()]
     assert all(has) if stain == "ihc" else not any(has)
+
+
+@pytest.mark.parametrize("method", ["classical", "psm"])
+def test_the_halo_covers_the_grown_cell(method):
+    """A tile's context must reach as far as a cell is grown for its measurements, or
+    dab_cell_* would change with the tile size (a 60 um expansion here)."""
+    from napari_pathrobust.engine.methods import get_method
+
+    kw = {"device": "cpu"} if method == "psm" else {}
+    m = get_method(method, stain="ihc", cell_expansion_um=60.0, **kw)
+    assert m.halo >= m.measure_records.halo() > 200

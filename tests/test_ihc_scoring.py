@@ -137,6 +137,7 @@ def test_auto_cut_separates_two_populations_and_falls_back_without_dab():
     (dict(positive=-0.2), ">= 0"),
     (dict(bins=(0.2, 0.4)), "3 bin thresholds"),
     (dict(mode="triple"), "mode"),
+    (dict(measurement="dab_nuc_mean"), "expected one of dab_nucleus_mean"),
 ])
 def test_bad_thresholds_are_refused_with_one_line(kwargs, words):
     with pytest.raises(ValueError, match=words) as info:

@@ -43,6 +43,7 @@ from ._layers import (
     view_region,
 )
 from ._remembered import remember
+from .cell_style import auto_restyle
 
 MEASUREMENTS = ("dab_nucleus_mean", "dab_nucleus_max", "dab_cell_mean", "dab_cell_max")
 MODES = {"positive / negative": "positive", "bins (negative, 1+, 2+, 3+)": "bins"}
@@ -66,16 +67,6 @@ def score_text(summary: Optional[dict]) -> str:
             f"{summary['n_cells']}), H-score {summary['h_score']:.1f}; 0: {summary['n_0']}, "
             f"1+: {summary['n_1plus']}, 2+: {summary['n_2plus']}, 3+: {summary['n_3plus']}")
 
-
-def _restyle(layer) -> None:
-    """Recolour by class with the review display, when that module is there."""
-    try:
-        from . import cell_style
-    except ImportError:
-        return
-    style = getattr(cell_style, "auto_restyle", None) or getattr(cell_style, "restyle", None)
-    if style is not None:
-        style(layer)
 
 
 class IhcScoringWidget(Container):
@@ -231,7 +222,7 @@ class IhcScoringWidget(Container):
             self._sync_centroids(layer, classified)
             if isinstance(layer.metadata, dict):
                 layer.metadata = {**layer.metadata, "ihc_thresholds": thresholds.describe()}
-            _restyle(layer)
+            auto_restyle(layer)
         finally:
             self._applying = False
         cut = thresholds.fitted_cut

@@ -81,6 +81,9 @@ def build_adapted(name: str, folder: Path | str | None = None, device: Optional[
     from .slide import AdaptedNetworkMethod
     from .stain_norm import ReinhardNormaliser
 
+    if params.get("stain", "he") != "he":
+        raise ValueError(f"{PREFIX}{name}: adapted networks recognise H&E only; use psm "
+                         "or classical with stain ihc")
     folder = Path(folder) if folder is not None else default_models_dir()
     path = folder / f"{name}.pt"
     if not path.is_file():

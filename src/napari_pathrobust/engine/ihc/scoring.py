@@ -11,8 +11,8 @@ Conventions (QuPath's positive cell detection is the reference):
   H-score (``1 * %1+ + 2 * %2+ + 3 * %3+``, 0-300) is always defined;
 * Ki-67 labelling index = positive / scored cells, in %; rejected cells
   (``status == "rejected"``) are classified but left out of every score;
-* ``auto``: the positive threshold (the 1+ threshold in bin mode) is the cut of a per-slide
-  1-D 2-means (Otsu) on the scored cells' measurement; when the two groups are closer than
+* ``auto``: the positive threshold and the 1+ threshold (both modes: the bins, and so
+  ``ihc_bin`` and the H-score, move with it) become the cut of a per-slide 1-D 2-means (Otsu) on the scored cells' measurement; when the two groups are closer than
   ``min_separation`` OD the slide has no second population and the set thresholds are used.
   Regions are scored with the whole table's cut, never re-fitted.
 
@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
+
+from .measurements import IHC_COLUMNS
 
 POSITIVE, NEGATIVE = "Positive", "Negative"
 BIN_NAMES = ("Negative", "1+", "2+", "3+")
@@ -75,8 +77,9 @@ class IhcThresholds:
         if self.mode not in MODES:
             raise ValueError(f"IHC thresholds: mode {self.mode!r}: expected 'positive' "
                              "or 'bins'")
-        if not isinstance(self.measurement, str) or not self.measurement:
-            raise ValueError("IHC thresholds: the measurement must be a column name")
+        if self.measurement not in IHC_COLUMNS:  # refused before any slide is segmented
+            raise ValueError(f"IHC thresholds: measurement {self.measurement!r}: expected "
+                             f"one of {', '.join(IHC_COLUMNS)}")
         if not self.min_separation >= 0:
             raise ValueError(f"IHC thresholds: min_separation {self.min_separation!r} "
                              "must be >= 0")

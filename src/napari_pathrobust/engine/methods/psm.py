@@ -241,8 +241,12 @@ class PSMMethod(MethodBase):
 
     @property
     def halo(self) -> int:
-        """Receptive field of the networks plus the largest nucleus, rounded to 8."""
-        return 128 if self.detector is None else 128 + 8 * -(-self.detector.reach // 8)
+        """Receptive field of the networks plus the largest nucleus, rounded to 8; for IHC
+        also the DAB opening and the grown cell's measurement reach."""
+        if self.detector is None:
+            return 128
+        reach = max(self.detector.reach, self.measure_records.halo())
+        return 128 + 8 * -(-reach // 8)
 
     def _input(self, rgb: np.ndarray) -> np.ndarray:
         """What the networks see: the RGB itself, or for IHC its detection image rendered
