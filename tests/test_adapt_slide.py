@@ -130,3 +130,30 @@ def test_clean_image_keeps_source_and_equals_source_labels():
     assert adaptation.summary().startswith("kept source (stain): ")
     assert np.array_equal(labels(AdaptedNetworkMethod(psm, adaptation)),
                           labels(PSMMethod(maps=False, device="cpu")))
+
+
+def test_adaptation_reads_tissue_at_the_working_resolution(demo_image):
+    """Adaptation samples what the network segments: the working grid (a 20x image is
+    read at 40x) and tissue, not the glass around it."""
+    from PIL import Image
+
+    from napari_pathrobust.engine.io import slide_from_array
+    from napari_pathrobust.engine.jobs.adapt import adaptation_sample
+    from napari_pathrobust.engine.methods.psm import PSMMethod
+    from napari_pathrobust.engine.pipeline import tissue_fraction
+
+    psm = PSMMethod(device="cpu")
+    rgb = np.asarray(Image.open(demo_image).convert("RGB"))
+    same = adaptation_sample(slide_from_array(rgb, mpp=0.25), psm)
+    assert same.shape[:2] == rgb.shape[:2]
+    half = rgb[::2, ::2]
+    at_20x = adaptation_sample(slide_from_array(half, mpp=0.5), psm)
+    assert abs(at_20x.shape[0] - rgb.shape[0]) <= 2  # resampled to the working grid
+    glass = np.full((2600, 2600, 3), 242, np.uint8)
+    glass[1000:1000 + rgb.shape[0], 1000:1000 + rgb.shape[1]] = rgb
+    sample = adaptation_sample(slide_from_array(glass, mpp=0.25), psm)
+    boxes = sample_boxes(sample.shape, 256, 8, keep=lambda b: tissue_fraction(
+        sample[b[0]:b[2], b[1]:b[3]]) > 0.5)  # as adapt_to_slide chooses its tiles
+    assert len(boxes) >= 1 and all(tissue_fraction(sample[y0:y1, x0:x1]) > 0.5
+                                   for y0, x0, y1, x1 in boxes)
+    assert tissue_fraction(glass) < 0.1  # the slide itself is mostly glass

@@ -135,7 +135,7 @@ def sample_mosaic(read, shape: tuple[int, int], seed: int, max_pixels: int,
         y = int(rng.integers(0, max(1, height - patch + 1)))
         x = int(rng.integers(0, max(1, width - patch + 1)))
         tile = read(y, x, patch, patch)
-        (patches if _tissue_fraction(tile) > 0.5 else fallback).append(tile)
+        (patches if tissue_fraction(tile) > 0.5 else fallback).append(tile)
         if len(patches) == n:
             break
     patches = (patches + fallback)[:n]
@@ -147,7 +147,7 @@ def sample_mosaic(read, shape: tuple[int, int], seed: int, max_pixels: int,
     return mosaic
 
 
-def _tissue_fraction(rgb: np.ndarray) -> float:
+def tissue_fraction(rgb: np.ndarray) -> float:
     """Fraction of pixels that look like stained tissue (not white glass)."""
     rgbf = rgb[..., :3].astype(np.float32)
     spread = rgbf.max(axis=-1) - rgbf.min(axis=-1)
@@ -164,7 +164,7 @@ def image_problem(sample: np.ndarray) -> Optional[str]:
     if float(np.max(hi - lo)) <= UNIFORM_RANGE:
         colour = ", ".join(str(int(v)) for v in np.median(pixels, axis=0))
         return f"the image is uniform (RGB {colour}), no tissue"
-    if _tissue_fraction(pixels) < MIN_TISSUE_FRACTION:
+    if tissue_fraction(pixels) < MIN_TISSUE_FRACTION:
         return "the image shows no stained tissue (blank glass)"
     return None
 

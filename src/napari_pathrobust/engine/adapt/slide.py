@@ -25,6 +25,7 @@ import torch
 
 from ..methods.base import MethodBase
 from ..models.unet import padded_input
+from ..pipeline import tissue_fraction
 from ..progress import Reporter
 from .bn_stats import reestimate_bn
 from .gate import Decision, GateThresholds, decide, gate_signals
@@ -61,16 +62,20 @@ class SlideAdaptConfig:
             self.thresholds = GateThresholds(**self.thresholds)
 
 
-def sample_boxes(shape, tile: int, max_tiles: int, seed: int = 0, multiple: int = 8
-                 ) -> list[tuple[int, int, int, int]]:
+def sample_boxes(shape, tile: int, max_tiles: int, seed: int = 0, multiple: int = 8,
+                 keep=None) -> list[tuple[int, int, int, int]]:
     """Grid of ``tile`` boxes (y0, x0, y1, x1) covering ``shape``; a seeded choice of
-    ``max_tiles`` of them when there are more. Sides are multiples of ``multiple``."""
+    ``max_tiles`` of them when there are more. Sides are multiples of ``multiple``.
+    ``keep(box) -> bool`` (e.g. "mostly tissue") limits the choice to the boxes it
+    accepts, when it accepts any."""
     h, w = int(shape[0]), int(shape[1])
     th = max(multiple, min(tile, h) // multiple * multiple)
     tw = max(multiple, min(tile, w) // multiple * multiple)
     ys = np.unique(np.linspace(0, max(h - th, 0), max(1, -(-h // th))).astype(int))
     xs = np.unique(np.linspace(0, max(w - tw, 0), max(1, -(-w // tw))).astype(int))
     boxes = [(int(y), int(x), int(y) + th, int(x) + tw) for y in ys for x in xs]
+    if keep is not None:
+        boxes = [b for b in boxes if keep(b)] or boxes
     if len(boxes) > max_tiles:
         pick = np.random.default_rng(seed).choice(len(boxes), max_tiles, replace=False)
         boxes = [boxes[i] for i in sorted(pick)]
@@ -138,7 +143,9 @@ def adapt_to_slide(image, psm, config: Optional[SlideAdaptConfig] = None,
     if source is None:
         raise ValueError("adaptation needs the PSM downstream network (seg_weights)")
     device = next(source.parameters()).device
-    boxes = sample_boxes(image.shape, config.tile, config.max_tiles, config.seed)
+    boxes = sample_boxes(image.shape, config.tile, config.max_tiles, config.seed,
+                         keep=lambda b: tissue_fraction(np.asarray(
+                             image[b[0]:b[2], b[1]:b[3]])) > 0.5)  # not glass
     tiles = [np.ascontiguousarray(np.asarray(image[y0:y1, x0:x1])[..., :3])
              for y0, x0, y1, x1 in boxes]
     n = len(tiles)

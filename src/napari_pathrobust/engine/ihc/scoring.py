@@ -12,7 +12,8 @@ Conventions (QuPath's positive cell detection is the reference):
 * Ki-67 labelling index = positive / scored cells, in %; rejected cells
   (``status == "rejected"``) are classified but left out of every score;
 * ``auto``: the positive threshold and the 1+ threshold (both modes: the bins, and so
-  ``ihc_bin`` and the H-score, move with it) become the cut of a per-slide 1-D 2-means (Otsu) on the scored cells' measurement; when the two groups are closer than
+  ``ihc_bin`` and the H-score, move with it) become the cut of a per-slide 1-D 2-means
+  (Otsu) on the scored cells' measurement; when the two groups are closer than
   ``min_separation`` OD the slide has no second population and the set thresholds are used.
   Regions are scored with the whole table's cut, never re-fitted.
 

@@ -14,10 +14,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
+
 from ..adapt.adapter import LOG_FIELDS, AdaptConfig
 from ..adapt.method import ADAPT_TILE, AdaptedPSM
 from ..adapt.slide import AdaptedNetworkMethod, SlideAdaptation, SlideAdaptConfig, adapt_to_slide
-from ..io import Slide
+from ..io import Slide, slide_from_array
 from ..progress import Reporter
 from ..writers import atomic_path
 from .segment import JobOptions, JobResult, segment_to_files
@@ -27,6 +29,19 @@ def _psm(device: str, seed: int, params: Optional[dict] = None):
     from ..methods.psm import PSMMethod
 
     return PSMMethod(device=device, seed=seed, **dict(params or {}))
+
+
+def adaptation_sample(slide: Slide, psm, seed: int = 0) -> np.ndarray:
+    """What adaptation reads of ``slide``: the pipeline's fit sample at the network's
+    working resolution, tissue first (a small slide whole; a large one a seeded mosaic
+    of tissue patches), so the colours, BatchNorm statistics and gate signals come
+    from what the network will segment, not from glass or another magnification."""
+    from ..pipeline import fit_sample
+    from ..resample import working_grid
+    from ..working_tiles import working_sample
+
+    grid = working_grid(slide, slide.mpp, psm.working_mpp)
+    return working_sample(grid, seed) if grid is not None else fit_sample(slide, seed)
 
 
 def adapt_slide_to_files(slide: Slide, outdir: str | Path,
@@ -41,7 +56,8 @@ def adapt_slide_to_files(slide: Slide, outdir: str | Path,
     config = config or SlideAdaptConfig(seed=options.seed)
     params = {"maps": False, **dict(options.method_params or {})}
     psm = _psm(options.device, options.seed, params)
-    adaptation = adapt_to_slide(slide.data, psm, config, reporter.sub(0, 1, 4))
+    adaptation = adapt_to_slide(adaptation_sample(slide, psm, config.seed), psm, config,
+                                reporter.sub(0, 1, 4))
     method = AdaptedNetworkMethod(psm, adaptation)
     options = replace(options, method="psm", checkpoint=False, resume=False)
     result = segment_to_files(slide, outdir, options, reporter.sub(1, 3, 4), method=method)
@@ -68,7 +84,9 @@ def adapt_region(image, box, config: Optional[SlideAdaptConfig] = None, device: 
     config = config or SlideAdaptConfig()
     box = Box.of(box)
     psm = _psm(device, config.seed, {"maps": False})
-    adaptation = adapt_to_slide(image[box.slices], psm, config, reporter.sub(0, 1, 3))
+    region = slide_from_array(image[box.slices], name=name, mpp=mpp)
+    adaptation = adapt_to_slide(adaptation_sample(region, psm, config.seed), psm, config,
+                                reporter.sub(0, 1, 3))
     method = AdaptedNetworkMethod(psm, adaptation)
     meta = {**dict(metadata or {}), "adaptation": adaptation.describe(),
             "adapted": adaptation.kept}
