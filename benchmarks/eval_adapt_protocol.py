@@ -100,6 +100,8 @@ def run(args) -> list[dict]:
             a = adapt_to_slide(img, psm, SlideAdaptConfig(method=name, **over),
                                source_signals=signals)
             signals = a.decision.source if a.decision else signals
+            if a.decision is None:  # method none, or the gate off: nothing to compare
+                continue
             a.kept, kept, reason = True, a.kept, a.reason  # segment the adapted net: scored
             labels = segment_whole(img, AdaptedNetworkMethod(psm, a), tile.stem)
             score = aji(gt, labels)

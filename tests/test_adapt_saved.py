@@ -82,7 +82,7 @@ def test_cli_adapt_prints_and_records_the_decision(tmp_path, capsys):
                  "cpu", "--no-gate", "--keep", "t", "--models-dir", str(tmp_path / "m")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("tile: adapted (stain): gate off;"), lines
-    assert "psm@t" in lines[1] and (tmp_path / "m" / "t.pt").is_file()
+    assert "default models folder only" in lines[1] and (tmp_path / "m" / "t.pt").is_file()
     run = json.loads((out / "tile_run.json").read_text())
     info = run["parameters"]["adaptation"]
     assert info["decision"] == "adapted" and info["reason"] == "gate off"

@@ -84,3 +84,23 @@ def test_slide_level_geojson_opens_lazily(tmp_path):
     features = kwargs["features"]
     assert features["label"] == [1, 2] and features["area"] == [100, 144]
     assert features["x"][1] == 100_005.5 and features["y"][0] == 24.5
+
+
+def test_a_tiff_exported_again_without_cells_does_not_pick_up_the_old_table(tmp_path):
+    """The sidecar is attached only to the labels it was written with."""
+    from napari_pathrobust._reader import read_slide
+    from napari_pathrobust.engine.jobs.export import export_labels_tiff, tiff_sidecar
+
+    labels = np.zeros((16, 16), np.uint32)
+    labels[2:6, 2:6], labels[9:13, 9:13] = 1, 2
+    features = {"label": [1, 2], "x": [3.5, 10.5], "y": [3.5, 10.5], "area": [16, 16],
+                "classification": ["Tumor", "Nucleus"], "status": ["rejected", "accepted"]}
+    path = tmp_path / "x.tif"
+    export_labels_tiff(path, labels, {}, features)
+    (_, kwargs, _), = read_slide(str(path))
+    assert list(kwargs["features"]["status"]) == ["rejected", "accepted"]
+    export_labels_tiff(path, (labels > 0).astype(np.uint32), {})  # no cells this time
+    assert tiff_sidecar(path).exists()  # the earlier table is still there...
+    (data, kwargs, _), = read_slide(str(path))
+    assert "features" not in kwargs  # ...but it is not this TIFF's
+    assert set(np.unique(data)) == {0, 1}

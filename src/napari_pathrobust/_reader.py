@@ -95,11 +95,12 @@ def _is_cells_csv(path: Path) -> bool:
         return False
 
 
-def _with_cells(kwargs: dict, table: Path, metadata: dict) -> dict:
-    """``kwargs`` plus the features stored in ``table`` (when the file exists)."""
-    from .engine.jobs.export import read_cells_csv
+def _with_cells(kwargs: dict, table: Path, metadata: dict, digest=None) -> dict:
+    """``kwargs`` plus the features stored in ``table`` (when the file exists and, with
+    ``digest``, is the very table written with the labels)."""
+    from .engine.jobs.export import file_digest, read_cells_csv
 
-    if table.is_file():
+    if table.is_file() and (digest is None or file_digest(table) == digest):
         kwargs["features"] = read_cells_csv(table, metadata)
     return kwargs
 
@@ -133,7 +134,8 @@ def read_slide(path):
             from .engine.jobs.export import tiff_sidecar
 
             labels, stored = read_labels_tiff(p)
-            kwargs = _with_cells(_labels_kwargs(_stem(p), stored), tiff_sidecar(p), stored)
+            kwargs = _with_cells(_labels_kwargs(_stem(p), stored), tiff_sidecar(p), stored,
+                                 digest=stored.get("cells_sha256") or "")
             return [(labels, kwargs, "labels")]
     if p.is_dir() and _ome_label_attrs(p) is not None:
         import dask.array as da

@@ -90,7 +90,9 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             folder = args.models_dir or default_models_dir()
             name = args.keep if len(inputs) == 1 else f"{args.keep}-{result.name}"
             saved = save_adapted(adaptation, folder, name, image=str(path))
-            print(f"  kept adapted network -> {saved} (method psm@{saved.stem})")
+            usable = (f" (method psm@{saved.stem})" if folder == default_models_dir()
+                      else " (segment and Recognise list the default models folder only)")
+            print(f"  kept adapted network -> {saved}{usable}")
         elif args.keep:
             print("  nothing saved: the source network was kept")
     return 1 if failed else 0

@@ -4,8 +4,8 @@ Slide level (the default of ``pathrobust adapt`` and the Adapt widget): adapt on
 tiles, let the never-worse gate keep the adapted network or roll back, then segment::
 
     >>> from napari_pathrobust.engine.adapt import SlideAdaptConfig, adapt_to_slide
-    >>> adaptation = adapt_to_slide(rgb, psm, SlideAdaptConfig())   # method "bn"
-    >>> adaptation.summary()       # "adapted (bn): ..." or "kept source (bn): ..."
+    >>> adaptation = adapt_to_slide(rgb, psm, SlideAdaptConfig())   # method "stain"
+    >>> adaptation.summary()       # "adapted (stain): ..." or "kept source (stain): ..."
     >>> method = AdaptedNetworkMethod(psm, adaptation)   # a pipeline method
 
 Tile stream (continual OCL / TENT over tiles, the earlier adapter):

@@ -1,7 +1,8 @@
 """Never-worse gate: per slide, keep the adapted network or roll back to the source.
 
-Label-free signals, measured for the source and the adapted network on the slide's
-sample tiles (those held back from adaptation where there are any):
+Label-free signals, measured for the source and the adapted network on all the slide's
+sample tiles (``confidence`` on the tiles held back from adaptation only; the others
+include tiles the adaptation saw):
 
 - ``flip_agreement``: Dice between the nucleus masks predicted on a tile and on its
   mirror image (mapped back); a network the slide confuses disagrees with itself.

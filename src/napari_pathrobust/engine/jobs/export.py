@@ -39,7 +39,7 @@ from ..writers import (
 __all__ = [
     "export_labels_tiff", "export_labels_zarr", "export_csv", "export_geojson",
     "feature_records", "iter_label_objects", "region_origin", "with_geometry",
-    "rejected_labels", "read_cells_csv", "tiff_sidecar", "ZARR_CELLS", "CSV_HEADER",
+    "rejected_labels", "read_cells_csv", "tiff_sidecar", "file_digest", "ZARR_CELLS", "CSV_HEADER",
 ]
 
 #: name of the cells table inside an exported OME-Zarr folder
@@ -186,6 +186,17 @@ def _clean_metadata(metadata: Optional[dict]) -> dict:
     return clean_json(dict(metadata or {}))
 
 
+def file_digest(path) -> str:
+    """SHA-256 of a file (hex), read in blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def tiff_sidecar(path) -> Path:
     """The cells table written beside a label TIFF: ``<stem>_cells.csv``."""
     path = Path(path)
@@ -221,11 +232,14 @@ def export_labels_tiff(path, labels: Any, metadata: Optional[dict] = None, featu
         return out
     outputs = OutputSet(path.parent, f"{path.name}.export")
     try:
-        write_labels_tiff(outputs.stage("labels", path.name), data, metadata=metadata,
-                          mpp=metadata.get("mpp"))
+        cells = export_csv(outputs.stage("cells", tiff_sidecar(path).name), table, metadata)
         if reporter is not None:
             reporter.check()
-        export_csv(outputs.stage("cells", tiff_sidecar(path).name), table, metadata)
+        # the TIFF names its own cells table: a sidecar left by another export (or a
+        # kill between the two renames) never passes for this one's (see file_digest)
+        write_labels_tiff(outputs.stage("labels", path.name), data,
+                          metadata={**metadata, "cells_sha256": file_digest(cells)},
+                          mpp=metadata.get("mpp"))
         outputs.publish()
     finally:
         outputs.discard()

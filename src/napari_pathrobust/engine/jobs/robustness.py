@@ -134,7 +134,9 @@ def corrupt_slide(image, kind: str, severity: int, seed: int = 0, device: str = 
     try:
         group = zarr.open_group(store=str(target.tmp), mode="w", zarr_format=3)
         outs = [group.create_array(str(k), shape=(h, w, 3), dtype="uint8",
-                                   chunks=(min(tile, h), min(tile, w), 3), fill_value=0)
+                                   # level k is written in blocks of tile / 2**k
+                                   chunks=(min(max(tile >> k, 1), h),
+                                           min(max(tile >> k, 1), w), 3), fill_value=0)
                 for k, (h, w) in enumerate(shapes)]
         group.attrs.update({"pathrobust": {"kind": kind, "severity": int(severity),
                                            "seed": int(seed)}})
