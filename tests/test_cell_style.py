@@ -179,3 +179,15 @@ def test_without_a_compiled_backend(monkeypatch):
         big.refresh()  # draws without error
     finally:
         accel.set_colormap_backend(ColormapBackend.fastest_available)
+
+
+def test_napari_internals_missing_means_the_plain_path(monkeypatch):
+    """The fast paths read napari internals; without them styling falls back, never
+    raises (pyproject allows napari versions other than the one measured)."""
+    from napari.utils.colormaps import _accelerated_cmap as accel
+
+    from napari_pathrobust.widgets import cell_style
+
+    monkeypatch.delattr(accel, "_labels_raw_to_texture_direct_numpy")
+    assert cell_style._fast_backend() is False
+    cell_style._clear_cache(object())  # a colormap without napari 0.9's cache

@@ -165,3 +165,16 @@ def test_view_and_region_scores_follow_the_camera_and_the_shapes(scored, qtbot):
     inside = layer.features[(layer.features.x < 100) & (layer.features.y < 100)]
     qtbot.waitUntil(lambda: widget.summaries["drawn region"]
                     == ihc_summary(inside, widget.thresholds), timeout=3000)
+
+
+def test_an_ellipse_or_a_line_is_not_scored_as_a_polygon(scored):
+    viewer, widget, layer = scored
+    shapes = viewer.add_shapes(name="roi")
+    widget._shapes.value = shapes
+    shapes.add_ellipses([np.array([[0, 0], [100, 100]])])
+    widget.update_scores()
+    assert widget.summaries["drawn region"] is None
+    assert "rectangle or polygon" in widget._scores["drawn region"].value
+    shapes.add_paths([np.array([[0, 0], [100, 100], [0, 100]])])
+    widget.update_scores()
+    assert widget.summaries["drawn region"] is None

@@ -99,14 +99,3 @@ def remeasure(labels, features: Optional[pd.DataFrame], ids, box: Box,
     return table[[c for c in (features.columns if features is not None else table.columns)
                   if c in table.columns] + [c for c in table.columns
                                             if features is None or c not in features.columns]]
-
-
-def counts(features: Optional[pd.DataFrame]) -> tuple[dict, dict]:
-    """(cells per status, cells per classification), in first-seen order."""
-    if features is None or len(features) == 0:
-        return {}, {}
-    by_status = features["status"].astype(str).value_counts(sort=False).to_dict() \
-        if "status" in features else {}
-    by_class = features["classification"].astype(str).value_counts(sort=False).to_dict() \
-        if "classification" in features else {}
-    return by_status, by_class

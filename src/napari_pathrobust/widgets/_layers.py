@@ -59,6 +59,16 @@ def shape_region(shapes, layer) -> Optional[Box]:
     return _world_box_to_data(layer, world)
 
 
+def region_geometry(image, region) -> dict:
+    """``scale``, ``translate`` and ``units`` that put a result computed on ``region``
+    (a box, first two values y0, x0; None = the whole image) of ``image`` over it."""
+    scale = np.asarray(image.scale[-2:], dtype=float)
+    y0, x0 = (region or (0, 0))[:2]
+    translate = np.asarray(image.translate[-2:], dtype=float) + scale * (y0, x0)
+    return {"scale": tuple(scale), "translate": tuple(translate),
+            "units": tuple(image.units)[-2:]}
+
+
 #: the regions Recognise and Adapt offer
 REGIONS = ("whole image", "current view", "shapes rectangle")
 

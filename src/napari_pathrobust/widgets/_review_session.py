@@ -17,6 +17,7 @@ import numpy as np
 from napari.utils.notifications import show_info, show_warning
 
 from ..engine.review.session import load_session, save_cells, save_reviews
+from ._layers import region_geometry
 from ._settings import results_dir
 from .cell_style import auto_restyle
 
@@ -92,14 +93,6 @@ def autosave(layer, cells: bool = False) -> Optional[Path]:
         return None
 
 
-def _geometry(image, region) -> dict:
-    scale = np.asarray(image.scale[-2:], dtype=float)
-    y0, x0 = (region or (0, 0))[:2]
-    translate = np.asarray(image.translate[-2:], dtype=float) + scale * (y0, x0)
-    return {"scale": tuple(scale), "translate": tuple(translate),
-            "units": tuple(image.units)[-2:]}
-
-
 def restore(viewer, image) -> Optional[object]:
     """Add the saved result of image layer ``image`` (reviews included) unless it is
     already open; returns the new Labels layer, or None."""
@@ -133,7 +126,7 @@ def restore(viewer, image) -> Optional[object]:
         features["index"] = features["label"]
     layer = viewer.add_labels(data, name=saved.layer, metadata=saved.metadata,
                               features=features,
-                              **_geometry(image, saved.metadata.get("region")))
+                              **region_geometry(image, saved.metadata.get("region")))
     auto_restyle(layer)
     show_info(f"restored {saved.layer}: {len(features)} cells, {saved.n_reviewed} reviewed "
               f"(autosaved in {results_dir()})")

@@ -10,12 +10,11 @@ card in the models folder and appears in Recognise's methods as ``psm@<name>``.
 """
 
 import napari
-import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, LineEdit
 
 from ..engine.adapt.slide import DEFAULT_SLIDE_METHOD, SLIDE_METHODS, SlideAdaptConfig
 from ..engine.device import check_device_name
-from ._layers import REGIONS, chosen_region, layer_choices, upsert_layer
+from ._layers import REGIONS, chosen_region, layer_choices, region_geometry, upsert_layer
 from ._runner import JobWidget
 from ._settings import load_settings
 from .recognise import layer_mpp, mpp_field, pixel_note
@@ -105,13 +104,9 @@ class AdaptWidget(JobWidget):
         result, adaptation = out.region, out.adaptation
         self.last_result, self.saved = out, saved
         metadata = dict(result.metadata, kept_network=str(saved) if saved else None)
-        y0, x0 = metadata["region"][:2]
-        scale = np.asarray(source.scale[-2:], dtype=float)
-        translate = np.asarray(source.translate[-2:], dtype=float) + scale * (y0, x0)
         table = result.table
         upsert_layer(self._viewer, f"{source.name}_adapted_nuclei", "labels", result.labels,
-                     {"scale": tuple(scale), "translate": tuple(translate),
-                      "units": tuple(source.units)[-2:], "metadata": metadata,
+                     {**region_geometry(source, metadata["region"]), "metadata": metadata,
                       "features": dict(table, index=table["label"])})
         note = ""
         if saved is not None:

@@ -57,9 +57,22 @@ def cell_color(classification: str, status: str, hide_rejected: bool = False) ->
 
 def _fast_backend() -> bool:
     """True when napari maps big label ids with a compiled backend (numba, PartSegCore)."""
-    from napari.utils.colormaps import _accelerated_cmap as accel
+    try:  # napari internals: any other napari counts as "no fast backend"
+        from napari.utils.colormaps import _accelerated_cmap as accel
 
-    return accel.labels_raw_to_texture_direct is not accel._labels_raw_to_texture_direct_numpy
+        return accel.labels_raw_to_texture_direct is not \
+            accel._labels_raw_to_texture_direct_numpy
+    except (ImportError, AttributeError):
+        return False
+
+
+def _clear_cache(cmap) -> None:
+    """Drop the colormap's cached lookups (napari internals; a newer colormap that has
+    no such cache needs nothing)."""
+    try:
+        cmap._clear_cache()
+    except AttributeError:
+        pass
 
 
 class _Styler:
@@ -129,7 +142,7 @@ class _Styler:
             fresh[label] = colors[k]
         table.clear()
         table.update(fresh)
-        cmap._clear_cache()
+        _clear_cache(cmap)
         self.codes, self.cmap = codes, cmap
         self.data_id = id(layer.data)
         layer.colormap = cmap
@@ -143,8 +156,8 @@ class _Styler:
                 layer.colormap is not cmap or key not in self.palette:
             return False
         cached = cmap.__dict__.get("_label_mapping_and_color_dict")
-        if cached is None or len(cmap._cache_other):
-            return False
+        if cached is None or len(getattr(cmap, "_cache_other", ())):
+            return False  # not napari 0.9's cache layout: rebuild
         mapping, index_colors = cached
         k = self.palette[key]
         index = mapping.get(RESERVED_TOP - k)
@@ -203,7 +216,7 @@ class _Styler:
         for label in changed.tolist():
             table[label] = colors[int(codes.at[label])]
         if not _patch_caches(cmap, before, colors, codes, changed, gone):
-            cmap._clear_cache()
+            _clear_cache(cmap)
         if len(self.palette) != before:
             layer.events.colormap()  # the GPU colour table gains the new colours
         # removed cells' pixels already show another id (the edit redrew them)
@@ -220,8 +233,9 @@ def _patch_caches(cmap, before: int, colors, codes, changed, gone) -> bool:
     """Update the colormap's cached label -> colour index mapping in place (instead of
     rebuilding it from every cell); False when the caches are not as expected."""
     cached = cmap.__dict__
-    if "_label_mapping_and_color_dict" not in cached or len(cmap._cache_other):
-        return False  # (numba's typed dicts: rebuilt from scratch)
+    if "_label_mapping_and_color_dict" not in cached \
+            or len(getattr(cmap, "_cache_other", ())):
+        return False  # (numba's typed dicts, or another napari: rebuilt from scratch)
     mapping, index_colors = cached["_label_mapping_and_color_dict"]
     for k in range(before, len(colors)):
         color = tuple(colors[k])

@@ -48,6 +48,8 @@ from .cell_style import auto_restyle
 MEASUREMENTS = ("dab_nucleus_mean", "dab_nucleus_max", "dab_cell_mean", "dab_cell_max")
 MODES = {"positive / negative": "positive", "bins (negative, 1+, 2+, 3+)": "bins"}
 SCOPES = ("whole result", "current view", "drawn region")
+#: Shapes that enclose an area scored as its polygon (ellipses, lines and paths do not)
+AREA_SHAPES = ("rectangle", "polygon")
 #: the view and drawn-region scores update this long after the last pan, zoom or edit
 RESCORE_MS = 200
 
@@ -117,7 +119,8 @@ class IhcScoringWidget(Container):
         self._rescore = QTimer(self.native)  # dies with the widget
         self._rescore.setSingleShot(True)
         self._rescore.setInterval(RESCORE_MS)
-        self._rescore.timeout.connect(self.update_scores)
+        self._rescore.timeout.connect(
+            lambda: self.update_scores(scopes=("current view", "drawn region")))
         cam = camera(napari_viewer)
         connect_while_alive(self, [(napari_viewer.layers.events.inserted, self.reset_choices),
                                    (napari_viewer.layers.events.removed, self.reset_choices),
@@ -257,12 +260,16 @@ class IhcScoringWidget(Container):
         if shapes is None or len(shapes.data) == 0:
             return None
         selected = sorted(shapes.selected_data)
-        vertices = np.asarray(shapes.data[selected[0] if selected else -1], dtype=float)
+        index = selected[0] if selected else len(shapes.data) - 1
+        if shapes.shape_type[index] not in AREA_SHAPES:  # an ellipse is stored as its
+            return None                                  # box, a line has no inside
+        vertices = np.asarray(shapes.data[index], dtype=float)
         world = [shapes.data_to_world(v) for v in vertices]
         return np.array([np.asarray(layer.world_to_data(w), float)[-2:] for w in world])
 
-    def update_scores(self, _=None) -> None:
-        """Scores of the whole result, the current view and the drawn region."""
+    def update_scores(self, _=None, scopes=SCOPES) -> None:
+        """Scores of ``scopes`` (default: the whole result, the current view and the
+        drawn region); a pan or a shape edit updates only the last two."""
         layer, thresholds = self._layer.value, self.thresholds
         if layer is None or thresholds is None \
                 or thresholds.measurement not in layer.features.columns:
@@ -271,15 +278,18 @@ class IhcScoringWidget(Container):
                 self._scores[scope].value = "-"
             return
         frame = layer.features
-        self.summaries["whole result"] = ihc_summary(frame, thresholds)
-        box = view_region(self._viewer, layer)
-        self.summaries["current view"] = (summary_in_region(frame, box, thresholds)
-                                          if box is not None else None)
-        polygon = self.region_polygon(layer)
-        self.summaries["drawn region"] = (summary_in_region(frame, polygon, thresholds)
-                                          if polygon is not None and len(polygon) >= 3
-                                          else None)
-        for scope in SCOPES:
+        if "whole result" in scopes:
+            self.summaries["whole result"] = ihc_summary(frame, thresholds)
+        if "current view" in scopes:
+            box = view_region(self._viewer, layer)
+            self.summaries["current view"] = (summary_in_region(frame, box, thresholds)
+                                              if box is not None else None)
+        if "drawn region" in scopes:
+            polygon = self.region_polygon(layer)
+            self.summaries["drawn region"] = (summary_in_region(frame, polygon, thresholds)
+                                              if polygon is not None and len(polygon) >= 3
+                                              else None)
+        for scope in scopes:
             text = score_text(self.summaries[scope])
             if scope == "drawn region" and self.summaries[scope] is None:
                 text = "draw a rectangle or polygon in the chosen Shapes layer"

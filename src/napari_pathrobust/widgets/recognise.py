@@ -16,7 +16,6 @@ reviewed cells. Results are autosaved beside the results and restored when the
 image is opened again.
 """
 
-import re
 from contextlib import nullcontext
 
 import napari
@@ -29,12 +28,14 @@ from ..engine.jobs import LARGE_IMAGE_PIXELS
 from ..engine.jobs.region import RegionOptions, segment_region
 from ..engine.methods import DEFAULT_METHOD, available_methods
 from ..engine.review.merge import merge_region, reviewed_mask, union_box
+from ..engine.review.session import safe_name
 from ..engine.tiling import Box
 from ._layers import (
     REGIONS,
     chosen_region,
     connect_while_alive,
     layer_choices,
+    region_geometry,
     upsert_layer,
 )
 from ._remembered import remember
@@ -266,15 +267,11 @@ class RecogniseWidget(JobWidget):
 
     @staticmethod
     def _dest(source):
-        return results_dir() / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', source.name)}_nuclei.zarr"
+        return results_dir() / f"{safe_name(source.name)}_nuclei.zarr"
 
     @staticmethod
     def _geometry(source, metadata: dict) -> dict:
-        y0, x0 = metadata["region"][:2]
-        scale = np.asarray(source.scale[-2:], dtype=float)
-        translate = np.asarray(source.translate[-2:], dtype=float) + scale * (y0, x0)
-        return {"scale": tuple(scale), "translate": tuple(translate),
-                "units": tuple(source.units)[-2:], "metadata": metadata}
+        return {**region_geometry(source, metadata["region"]), "metadata": metadata}
 
     def _show_map(self, layer_name: str, role: str, data, geometry: dict):
         """Add or update a map layer, hidden when new (tick its eye to show it)."""
