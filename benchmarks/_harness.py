@@ -63,7 +63,7 @@ def segment_whole(rgb: np.ndarray, method, name: str = "") -> np.ndarray:
     """Labels of one tile segmented whole by the pipeline (one tile, one worker), as the
     CLI does for a 1000 x 1000 image."""
     from napari_pathrobust.engine.io import slide_from_array
-    from napari_pathrobust.engine.pipeline import segment_slide
+    from napari_pathrobust.engine.tiled.pipeline import segment_slide
 
     result = segment_slide(slide_from_array(rgb, name=name), method, tile=1024, workers=1)
     return np.asarray(result.labels)

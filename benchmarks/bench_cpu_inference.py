@@ -23,13 +23,13 @@ from pathlib import Path
 import torch
 from _harness import DATA
 
-from napari_pathrobust.engine.methods import get_method
 from napari_pathrobust.engine.models.inference import (
     NetworkRunner,
     fold_batchnorm,
     onnxruntime_available,
 )
 from napari_pathrobust.engine.models.unet import padded_input
+from napari_pathrobust.engine.registry import get_method
 
 
 def candidates(net: torch.nn.Module, x: torch.Tensor, compile_: bool) -> dict:

@@ -94,7 +94,7 @@ def train_one(cache: Path, strategy: str, seed: int, steps: int, batch: int, cro
 
 def score(weights: Path) -> dict:
     """Mean train-13 scores of the full PSM pipeline with ``weights``."""
-    from napari_pathrobust.engine.methods import get_method
+    from napari_pathrobust.engine.registry import get_method
 
     res = score_train13(lambda: get_method("psm", device="cpu", seg_weights=str(weights),
                                            maps=False), columns=COLUMNS)

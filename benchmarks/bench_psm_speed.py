@@ -17,10 +17,10 @@ import numpy as np
 from _harness import DATA
 
 from napari_pathrobust.engine.io import open_image, slide_from_array
-from napari_pathrobust.engine.methods import get_method
-from napari_pathrobust.engine.pipeline import segment_slide
 from napari_pathrobust.engine.psm.instances import instances_from_outputs
+from napari_pathrobust.engine.registry import get_method
 from napari_pathrobust.engine.synthetic import synthetic_he_tile
+from napari_pathrobust.engine.tiled.pipeline import segment_slide
 
 DEFAULT = DATA / "images" / "TCGA-18-5592-01Z-00-DX1.tif"
 

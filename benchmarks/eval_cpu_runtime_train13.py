@@ -16,8 +16,8 @@ import time
 import numpy as np
 from _harness import DATA, segment_whole, train13
 
-from napari_pathrobust.engine.methods import get_method
 from napari_pathrobust.engine.metrics import evaluate
+from napari_pathrobust.engine.registry import get_method
 
 
 def main() -> None:

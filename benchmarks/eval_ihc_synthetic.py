@@ -25,10 +25,10 @@ from scipy.spatial import cKDTree
 from napari_pathrobust._sample_data import IHC_SAMPLE_MPP
 from napari_pathrobust.engine.ihc.scoring import IhcThresholds, classify_cells, ihc_summary
 from napari_pathrobust.engine.io import slide_from_array
-from napari_pathrobust.engine.methods import get_method
 from napari_pathrobust.engine.nucleus_records import features_table
-from napari_pathrobust.engine.pipeline import segment_slide
+from napari_pathrobust.engine.registry import get_method
 from napari_pathrobust.engine.synthetic import synthetic_ihc_tile
+from napari_pathrobust.engine.tiled.pipeline import segment_slide
 
 TARGETS = {"f1": 0.85, "pn_acc": 0.95, "bin_acc": 0.85, "ki67_err": 2.0, "h_err": 10.0}
 

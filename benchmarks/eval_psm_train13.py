@@ -17,7 +17,7 @@ from pathlib import Path
 
 from _harness import DATA, SCORES, run_evaluator, score_train13
 
-from napari_pathrobust.engine.methods import get_method
+from napari_pathrobust.engine.registry import get_method
 
 
 def rows(extra: dict[str, str]) -> list[tuple[str, str, dict]]:

@@ -105,7 +105,7 @@ def network_throughput(device: str, precision: str, tile: int, batch: int,
                        seconds: float) -> None:
     import torch
 
-    from napari_pathrobust.engine.methods import get_method
+    from napari_pathrobust.engine.registry import get_method
 
     method = get_method("psm", device=device, maps=False, precision=precision)
     x = torch.rand(batch, 3, tile, tile, device=method.device)
@@ -143,8 +143,8 @@ def end_to_end(src: Path, out: Path, size: int, tissue: float, extra: list[str],
 def agreement(device: str, precision: str, n_tiles: int, side: int) -> None:
     from _harness import segment_whole
 
-    from napari_pathrobust.engine.methods import get_method
     from napari_pathrobust.engine.metrics import evaluate
+    from napari_pathrobust.engine.registry import get_method
     from napari_pathrobust.engine.synthetic import synthetic_he_tile
 
     paths = sorted((DATA / "images").glob("*.tif"))[:n_tiles]

@@ -30,7 +30,7 @@ def _adapted(method="stain+bn"):
 @pytest.mark.slow
 def test_saved_network_is_listed_and_built_by_the_registry(config_dir):
     from napari_pathrobust.engine.adapt.saved import default_models_dir, save_adapted
-    from napari_pathrobust.engine.methods import (
+    from napari_pathrobust.engine.registry import (
         DEFAULT_METHOD,
         available_methods,
         get_method,
@@ -54,7 +54,7 @@ def test_saved_network_is_listed_and_built_by_the_registry(config_dir):
     for key, value in method.psm.seg_net.state_dict().items():
         assert np.array_equal(value.numpy(), adaptation.net.state_dict()[key].numpy()), key
     from napari_pathrobust.engine.io import slide_from_array
-    from napari_pathrobust.engine.pipeline import segment_slide
+    from napari_pathrobust.engine.tiled.pipeline import segment_slide
 
     labels = segment_slide(slide_from_array(_tile(3)), method, workers=1).labels
     assert np.asarray(labels).max() > 0

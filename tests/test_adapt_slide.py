@@ -115,7 +115,7 @@ def test_clean_image_keeps_source_and_equals_source_labels():
     from napari_pathrobust.engine.adapt.slide import AdaptedNetworkMethod, adapt_to_slide
     from napari_pathrobust.engine.io import slide_from_array
     from napari_pathrobust.engine.methods.psm import PSMMethod
-    from napari_pathrobust.engine.pipeline import segment_slide
+    from napari_pathrobust.engine.tiled.pipeline import segment_slide
 
     (rgb, _kwargs, _), = demo_crop()
     rgb = np.ascontiguousarray(rgb[..., :3])
@@ -140,7 +140,7 @@ def test_adaptation_reads_tissue_at_the_working_resolution(demo_image):
     from napari_pathrobust.engine.io import slide_from_array
     from napari_pathrobust.engine.jobs.adapt import adaptation_sample
     from napari_pathrobust.engine.methods.psm import PSMMethod
-    from napari_pathrobust.engine.pipeline import tissue_fraction
+    from napari_pathrobust.engine.tiled.sampling import tissue_fraction
 
     psm = PSMMethod(device="cpu")
     rgb = np.asarray(Image.open(demo_image).convert("RGB"))

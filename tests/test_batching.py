@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from napari_pathrobust.engine.io import slide_from_array
-from napari_pathrobust.engine.methods import get_method
 from napari_pathrobust.engine.methods.psm import autocast_dtype
 from napari_pathrobust.engine.metrics import aji
 from napari_pathrobust.engine.models.batching import MicroBatcher
-from napari_pathrobust.engine.pipeline import segment_slide
+from napari_pathrobust.engine.registry import get_method
 from napari_pathrobust.engine.synthetic import synthetic_he_tile
+from napari_pathrobust.engine.tiled.pipeline import segment_slide
 
 
 def _concurrent(batcher, inputs):

@@ -91,7 +91,7 @@ def test_split_of_a_clump_ignores_other_components():
     holds: the reason `classical` split 2-4 nuclei differently when only the tile size
     changed (issue 14, bug 11)."""
     from napari_pathrobust.engine.morphology import split_touching
-    from napari_pathrobust.engine.tiling import canonical_relabel
+    from napari_pathrobust.engine.tiled.tiling import canonical_relabel
 
     yy, xx = np.mgrid[:200, :200]
 

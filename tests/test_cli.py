@@ -38,7 +38,7 @@ def test_tiled_run_matches_untiled_run(demo_image, tmp_path):
     assert main(["-q", "segment", str(demo_image), "-o", str(tmp_path / "a")]) == 0
     assert main(["-q", "segment", str(demo_image), "-o", str(tmp_path / "b"),
                  "--tile", "128", "--workers", "2"]) == 0
-    from napari_pathrobust.engine.tiling import canonical_relabel
+    from napari_pathrobust.engine.tiled.tiling import canonical_relabel
 
     a = tifffile.imread(tmp_path / "a" / "demo_he_crop_labels.tif")
     b = tifffile.imread(tmp_path / "b" / "demo_he_crop_labels.tif")

@@ -69,7 +69,7 @@ def test_mpp_from_the_file_and_the_user(tmp_path, capsys):
 
 
 def test_training_images_are_resampled_to_the_working_resolution(tmp_path):
-    from napari_pathrobust.engine.psm.training_images import load_training_images
+    from napari_pathrobust.engine.jobs.training_images import load_training_images
 
     path = _tile(tmp_path, mpp=0.5)
     (image,) = load_training_images([path])

@@ -60,7 +60,7 @@ def test_qt_free_modules_import_without_gui_packages():
     modules = qt_free_modules()
     assert len(modules) > 50
     assert {"napari_pathrobust.engine.jobs.region", "napari_pathrobust.cli.segment",
-            "napari_pathrobust.engine.pipeline"} <= set(modules)
+            "napari_pathrobust.engine.tiled.pipeline"} <= set(modules)
     code = CHECK.format(gui=GUI_PACKAGES, modules=modules)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -12,7 +12,7 @@ from napari_pathrobust.engine.ihc.scoring import (
     ihc_summary,
 )
 from napari_pathrobust.engine.jobs.region import RegionOptions, segment_region
-from napari_pathrobust.engine.methods import get_method
+from napari_pathrobust.engine.registry import get_method
 from napari_pathrobust.engine.stain import RGB_FROM_HED, od_to_rgb
 from napari_pathrobust.engine.synthetic import synthetic_he_tile, synthetic_ihc_tile
 

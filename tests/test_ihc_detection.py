@@ -10,9 +10,9 @@ from napari_pathrobust.engine.ihc import (
     hdab_channels,
 )
 from napari_pathrobust.engine.ihc.detection import _angle
-from napari_pathrobust.engine.methods import get_method
 from napari_pathrobust.engine.methods.classical import ClassicalMethod
 from napari_pathrobust.engine.metrics import centroids, detection_scores
+from napari_pathrobust.engine.registry import get_method
 from napari_pathrobust.engine.stain import RGB_FROM_HDX, od_to_rgb
 from napari_pathrobust.engine.synthetic import PIGMENT_OD, synthetic_he_tile, synthetic_ihc_tile
 

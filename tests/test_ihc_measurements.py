@@ -6,11 +6,11 @@ import pytest
 
 from napari_pathrobust.engine.ihc import IHC_COLUMNS, IhcMeasurer, cell_region, measure_labels
 from napari_pathrobust.engine.io import slide_from_array
-from napari_pathrobust.engine.methods import get_method
 from napari_pathrobust.engine.nucleus_records import measure_objects
-from napari_pathrobust.engine.pipeline import segment_slide
+from napari_pathrobust.engine.registry import get_method
 from napari_pathrobust.engine.stain import RGB_FROM_HDX, od_to_rgb
 from napari_pathrobust.engine.synthetic import synthetic_ihc_tile
+from napari_pathrobust.engine.tiled.pipeline import segment_slide
 
 THRESHOLDS = (0.2, 0.4, 0.6)  # QuPath's default bins, used by the scoring step
 
@@ -110,7 +110,7 @@ def test_pipeline_columns_tiled_equal_untiled(stain):
 def test_the_halo_covers_the_grown_cell(method):
     """A tile's context must reach as far as a cell is grown for its measurements, or
     dab_cell_* would change with the tile size (a 60 um expansion here)."""
-    from napari_pathrobust.engine.methods import get_method
+    from napari_pathrobust.engine.registry import get_method
 
     kw = {"device": "cpu"} if method == "psm" else {}
     m = get_method(method, stain="ihc", cell_expansion_um=60.0, **kw)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import ndimage as ndi
 
-from napari_pathrobust.engine import tile_executor
+from napari_pathrobust.engine.tiled import executor as tile_executor
 from napari_pathrobust.engine.ihc.scoring import (
     IhcThresholds,
     auto_thresholds,

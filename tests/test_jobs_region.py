@@ -10,7 +10,7 @@ from napari_pathrobust.engine.jobs.region import (
     segment_region,
 )
 from napari_pathrobust.engine.nucleus_records import NucleusRecord
-from napari_pathrobust.engine.tiling import Box
+from napari_pathrobust.engine.tiled.tiling import Box
 
 
 def _record(label: int, y: float, x: float, area: int) -> NucleusRecord:
@@ -44,8 +44,8 @@ def test_clip_box():
 
 def test_region_equals_segmenting_the_crop(demo_image):
     from napari_pathrobust.engine.io import open_image, slide_from_array
-    from napari_pathrobust.engine.methods import get_method
-    from napari_pathrobust.engine.pipeline import segment_slide
+    from napari_pathrobust.engine.registry import get_method
+    from napari_pathrobust.engine.tiled.pipeline import segment_slide
 
     rgb = np.asarray(open_image(demo_image).data)
     box = Box(100, 50, 356, 306)

@@ -103,7 +103,7 @@ def test_every_import_is_a_declared_dependency():
 
 
 def test_a_scheduler_without_distributed_says_how_to_install_it(monkeypatch):
-    from napari_pathrobust.engine.distributed import connect
+    from napari_pathrobust.engine.tiled.distributed import connect
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
     with pytest.raises(ImportError, match=r"napari-pathrobust\[distributed\]"):

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from napari_pathrobust._resources import resource_path
-from napari_pathrobust.engine.methods import get_method
+from napari_pathrobust.engine.registry import get_method
 
 
 def test_shipped_cards_record_their_pixel_size():

@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 
 from napari_pathrobust.engine.io import slide_from_array
-from napari_pathrobust.engine.methods import get_method
-from napari_pathrobust.engine.pipeline import segment_slide
-from napari_pathrobust.engine.resample import (
+from napari_pathrobust.engine.registry import get_method
+from napari_pathrobust.engine.synthetic import synthetic_he_tile
+from napari_pathrobust.engine.tiled.pipeline import segment_slide
+from napari_pathrobust.engine.tiled.resample import (
     AxisMap,
     choose_level,
     resample_image,
     resample_labels,
     working_grid,
 )
-from napari_pathrobust.engine.synthetic import synthetic_he_tile
-from napari_pathrobust.engine.tiling import Box
+from napari_pathrobust.engine.tiled.tiling import Box
 
 
 def _corner_image_at(mpp):

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from napari_pathrobust.engine.io import slide_from_array
-from napari_pathrobust.engine.methods import get_method
-from napari_pathrobust.engine.pipeline import segment_slide
+from napari_pathrobust.engine.registry import get_method
 from napari_pathrobust.engine.synthetic import synthetic_he_tile
+from napari_pathrobust.engine.tiled.pipeline import segment_slide
 
 METHODS = [("classical", {}), ("psm", {"device": "cpu"})]
 
@@ -73,7 +73,7 @@ def test_method_itself_drops_giant_objects(name, params):
 
 
 def test_max_area_is_a_method_parameter():
-    from napari_pathrobust.engine.methods import parse_method_params
+    from napari_pathrobust.engine.registry import parse_method_params
 
     assert parse_method_params("classical", ["max_area_um2=31.25"]) == {"max_area_um2": 31.25}
     assert get_method("classical", max_area_um2=31.25).max_area == 500  # px at 0.25 um/px

@@ -9,10 +9,8 @@ import torch
 
 from napari_pathrobust.engine.errors import InputError
 from napari_pathrobust.engine.io import slide_from_array
-from napari_pathrobust.engine.methods import get_method
 from napari_pathrobust.engine.methods.psm import PSMMethod, PSMParams
 from napari_pathrobust.engine.metrics import aji
-from napari_pathrobust.engine.pipeline import segment_slide
 from napari_pathrobust.engine.psm.clustering import SemanticClustering, kmeans
 from napari_pathrobust.engine.psm.instances import instances_from_outputs
 from napari_pathrobust.engine.psm.pseudolabels import (
@@ -21,8 +19,10 @@ from napari_pathrobust.engine.psm.pseudolabels import (
     normalised_distance,
     voronoi_edges,
 )
+from napari_pathrobust.engine.registry import get_method
 from napari_pathrobust.engine.synthetic import synthetic_he_tile
-from napari_pathrobust.engine.tiling import canonical_relabel
+from napari_pathrobust.engine.tiled.pipeline import segment_slide
+from napari_pathrobust.engine.tiled.tiling import canonical_relabel
 
 
 @pytest.fixture(scope="module")

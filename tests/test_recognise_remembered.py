@@ -15,7 +15,7 @@ def _remembered() -> dict:
 
 
 def test_recognise_remembers_method_tile_seed_stain_region(make_napari_viewer):
-    from napari_pathrobust.engine.methods import available_methods
+    from napari_pathrobust.engine.registry import available_methods
     from napari_pathrobust.widgets._settings import load_settings, save_settings
     from napari_pathrobust.widgets.recognise import RecogniseWidget
 

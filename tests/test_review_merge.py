@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from napari_pathrobust.engine.review.merge import merge_region
-from napari_pathrobust.engine.tiling import Box
+from napari_pathrobust.engine.tiled.tiling import Box
 
 
 def _cells(labels: np.ndarray, status=None, classes=None) -> pd.DataFrame:

@@ -10,12 +10,12 @@ import tifffile
 from napari_pathrobust.engine.errors import Cancelled
 from napari_pathrobust.engine.io import open_image, slide_from_array
 from napari_pathrobust.engine.jobs import JobOptions, checkpoint_path, segment_to_files
-from napari_pathrobust.engine.methods import get_method
-from napari_pathrobust.engine.pipeline import segment_slide
 from napari_pathrobust.engine.progress import Reporter
+from napari_pathrobust.engine.registry import get_method
 from napari_pathrobust.engine.synthetic import synthetic_he_tile
-from napari_pathrobust.engine.tiling import canonical_relabel, plan_tiles
-from napari_pathrobust.engine.tissue import detect_tissue
+from napari_pathrobust.engine.tiled.pipeline import segment_slide
+from napari_pathrobust.engine.tiled.tiling import canonical_relabel, plan_tiles
+from napari_pathrobust.engine.tiled.tissue import detect_tissue
 
 TISSUE = (64, 448, 96, 480)  # y0, y1, x0, x1 of the tissue block on the glass
 
@@ -82,7 +82,7 @@ def cluster():
 
 
 def test_distributed_equals_local(cluster, tmp_path):
-    from napari_pathrobust.engine.distributed import DistributedExecutor
+    from napari_pathrobust.engine.tiled.distributed import DistributedExecutor
 
     path = tmp_path / "slide.tif"
     tifffile.imwrite(path, he_slide(768), photometric="rgb")

@@ -105,8 +105,8 @@ def test_predict_maps_covers_odd_sized_images_and_keeps_training_mode():
 
 def test_self_training_progress_runs_once_to_the_end(demo_image, tmp_path):
     from napari_pathrobust.engine.jobs.train_psm import train_downstream
+    from napari_pathrobust.engine.jobs.training_images import load_training_images
     from napari_pathrobust.engine.progress import Reporter
-    from napari_pathrobust.engine.psm.training_images import load_training_images
 
     calls = []
     out = train_downstream([demo_image], load_training_images([demo_image]),

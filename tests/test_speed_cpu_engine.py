@@ -14,15 +14,15 @@ import pytest
 import torch
 
 from napari_pathrobust.engine.io import slide_from_array
-from napari_pathrobust.engine.methods import get_method
 from napari_pathrobust.engine.models.inference import (
     NetworkRunner,
     fold_batchnorm,
     onnxruntime_available,
 )
 from napari_pathrobust.engine.models.unet import CompactUNet
-from napari_pathrobust.engine.pipeline import segment_slide
+from napari_pathrobust.engine.registry import get_method
 from napari_pathrobust.engine.synthetic import synthetic_he_tile
+from napari_pathrobust.engine.tiled.pipeline import segment_slide
 
 needs_ort = pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime not installed")
 

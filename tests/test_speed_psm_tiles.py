@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from napari_pathrobust.engine.io import slide_from_array
-from napari_pathrobust.engine.methods import get_method
-from napari_pathrobust.engine.pipeline import segment_slide
+from napari_pathrobust.engine.registry import get_method
 from napari_pathrobust.engine.synthetic import synthetic_he_tile
+from napari_pathrobust.engine.tiled.pipeline import segment_slide
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from napari_pathrobust.engine.io import slide_from_array
-from napari_pathrobust.engine.methods import MethodBase, get_method
-from napari_pathrobust.engine.pipeline import segment_slide
+from napari_pathrobust.engine.methods import MethodBase
+from napari_pathrobust.engine.registry import get_method
 from napari_pathrobust.engine.synthetic import synthetic_he_tile
-from napari_pathrobust.engine.tiling import auto_tile_size, canonical_relabel, plan_tiles
+from napari_pathrobust.engine.tiled.pipeline import segment_slide
+from napari_pathrobust.engine.tiled.tiling import auto_tile_size, canonical_relabel, plan_tiles
 
 
 def test_plan_covers_image_once():

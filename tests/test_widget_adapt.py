@@ -63,7 +63,7 @@ def test_current_view_and_empty_shapes_messages(adapt):
 
 
 def test_keep_network_saves_card_and_lists_it_for_recognise(adapt, tmp_path):
-    from napari_pathrobust.engine.methods import available_methods
+    from napari_pathrobust.engine.registry import available_methods
 
     viewer, widget = adapt
     widget._shapes.value = _rectangle(viewer, 0, 0, 160, 160)

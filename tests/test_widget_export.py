@@ -15,9 +15,9 @@ def result(make_napari_viewer):
     """Viewer with a reviewed result of the classical method on the demo crop."""
     from napari_pathrobust._sample_data import demo_crop
     from napari_pathrobust.engine.io import slide_from_array
-    from napari_pathrobust.engine.methods import get_method
     from napari_pathrobust.engine.nucleus_records import features_table
-    from napari_pathrobust.engine.pipeline import segment_slide
+    from napari_pathrobust.engine.registry import get_method
+    from napari_pathrobust.engine.tiled.pipeline import segment_slide
 
     (data, kwargs, _), = demo_crop()
     crop = data[100:356, 50:306]

@@ -91,7 +91,7 @@ class _ToyMethod(MethodBase):
     def segment_tile(self, rgb):
         from scipy import ndimage
 
-        from napari_pathrobust.engine.pipeline import TileOutput
+        from napari_pathrobust.engine.methods.base import TileOutput
 
         time.sleep(self.delay)
         dark = rgb.mean(axis=2) < 120
@@ -120,7 +120,7 @@ def _patch_get_method(monkeypatch, factory):
 
 @pytest.fixture
 def toy_method(monkeypatch):
-    from napari_pathrobust.engine.methods import get_method
+    from napari_pathrobust.engine.registry import get_method
     from napari_pathrobust.widgets import recognise
 
     monkeypatch.setattr(recognise, "available_methods", lambda: ["classical", "toy"])
@@ -315,7 +315,7 @@ def test_method_gets_device_seed_stain_or_fails_loudly(viewer_with_demo, qtbot, 
 def test_bad_weights_come_back_as_a_notification(viewer_with_demo, qtbot, monkeypatch,
                                                  tmp_path, errors):
     """Weight-loading errors are the worker's, shown as a notification (bug 8)."""
-    from napari_pathrobust.engine.methods import get_method
+    from napari_pathrobust.engine.registry import get_method
 
     bad = tmp_path / "missing_unet.pt"
 

@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from napari_pathrobust.engine.jobs.train_psm import agreement_labels
 from napari_pathrobust.engine.psm.activation import SelfActivation
 from napari_pathrobust.engine.psm.clustering import SemanticClustering
 from napari_pathrobust.engine.psm.pretext import PretextConfig, train_pretext
 from napari_pathrobust.engine.psm.pseudolabels import TargetParams
 from napari_pathrobust.engine.psm.segtrain import SegTrainConfig, train_segmentation
 from napari_pathrobust.engine.psm.workflow import (
-    agreement_labels,
     pseudo_masks,
     targets_for,
     variant_sources,

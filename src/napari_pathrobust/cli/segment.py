@@ -12,7 +12,7 @@ from ._common import add_mpp_argument, device_arg, inputs_or_error, positive_int
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that runs recognition and writes outputs."""
-    from ..engine.methods import DEFAULT_METHOD, available_methods
+    from ..engine.registry import DEFAULT_METHOD, available_methods
 
     parser.add_argument("-o", "--outdir", type=Path, required=True, help="output folder")
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=available_methods(),
@@ -61,7 +61,7 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
 def job_options(args: argparse.Namespace):
     """JobOptions from parsed arguments (see :func:`add_job_arguments`)."""
     from ..engine.jobs import JobOptions
-    from ..engine.methods import parse_method_params
+    from ..engine.registry import parse_method_params
 
     params = {}
     if args.method == "psm":

@@ -2,7 +2,7 @@
 
 * :func:`upsert_layer` updates ``<image>_<role>`` in place or adds it,
 * :func:`view_region` / :func:`shape_region` turn the current view or a Shapes
-  rectangle into a pixel :class:`~..engine.tiling.Box` of an image layer,
+  rectangle into a pixel :class:`~..engine.tiled.tiling.Box` of an image layer,
 * :func:`connect_while_alive` ties viewer-event connections to a widget's lifetime,
 * :func:`is_cell_result` / :func:`cell_result_choices` tell cell results (Labels with a
   per-cell features table, e.g. ``<image>_nuclei``) from maps such as the pseudo-mask.
@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from ..engine.jobs.region import clip_box
-from ..engine.tiling import Box
+from ..engine.tiled.tiling import Box
 
 
 def image_shape(layer) -> tuple[int, int]:

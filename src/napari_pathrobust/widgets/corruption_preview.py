@@ -26,8 +26,8 @@ from qtpy.QtCore import QTimer
 
 from ..engine.corrupt import BENCHMARK_KINDS, available_corruptions, corrupt
 from ..engine.jobs.robustness import corrupt_slide
-from ..engine.methods import available_methods
-from ..engine.tiling import Box
+from ..engine.registry import available_methods
+from ..engine.tiled.tiling import Box
 from ._layers import camera, connect_while_alive, upsert_layer, view_region
 from ._remembered import remember
 from ._runner import JobWidget

@@ -26,10 +26,10 @@ from ..engine.device import check_device_name
 from ..engine.image_formats import unit_to_um
 from ..engine.jobs import LARGE_IMAGE_PIXELS
 from ..engine.jobs.region import RegionOptions, segment_region
-from ..engine.methods import DEFAULT_METHOD, available_methods
+from ..engine.registry import DEFAULT_METHOD, available_methods
 from ..engine.review.merge import merge_region, reviewed_mask, union_box
 from ..engine.review.session import safe_name
-from ..engine.tiling import Box
+from ..engine.tiled.tiling import Box
 from ._layers import (
     REGIONS,
     chosen_region,

@@ -25,8 +25,8 @@ import torch
 
 from ..methods.base import MethodBase
 from ..models.unet import padded_input
-from ..pipeline import tissue_fraction
 from ..progress import Reporter
+from ..tiled.sampling import tissue_fraction
 from .bn_stats import reestimate_bn
 from .gate import Decision, GateThresholds, decide, gate_signals
 from .objectives import optimise

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..device import resolve_device
-from ..tiling import Box
+from ..tiled.tiling import Box
 from .fields import Context, bilinear
 from .registry import Corruption, get_corruption
 

@@ -36,9 +36,9 @@ def adaptation_sample(slide: Slide, psm, seed: int = 0) -> np.ndarray:
     working resolution, tissue first (a small slide whole; a large one a seeded mosaic
     of tissue patches), so the colours, BatchNorm statistics and gate signals come
     from what the network will segment, not from glass or another magnification."""
-    from ..pipeline import fit_sample
-    from ..resample import working_grid
-    from ..working_tiles import working_sample
+    from ..tiled.resample import working_grid
+    from ..tiled.sampling import fit_sample
+    from ..tiled.working_tiles import working_sample
 
     grid = working_grid(slide, slide.mpp, psm.working_mpp)
     return working_sample(grid, seed) if grid is not None else fit_sample(slide, seed)
@@ -77,7 +77,7 @@ def adapt_region(image, box, config: Optional[SlideAdaptConfig] = None, device: 
                  mpp: Optional[float] = None, tile: Optional[int] = None,
                  metadata: Optional[dict] = None) -> AdaptRegionResult:
     """Adapt to ``image[box]`` and segment it (labels + features table in memory)."""
-    from ..tiling import Box
+    from ..tiled.tiling import Box
     from .region import RegionOptions, segment_region
 
     reporter = reporter or Reporter()

@@ -23,11 +23,11 @@ import numpy as np
 
 from ..ihc.scoring import IhcThresholds, auto_thresholds, classify_cells, ihc_summary
 from ..io import slide_from_array
-from ..methods import DEFAULT_METHOD, get_method
 from ..nucleus_records import NucleusRecord, features_table
-from ..pipeline import segment_slide
 from ..progress import Reporter
-from ..tiling import Box
+from ..registry import DEFAULT_METHOD, get_method
+from ..tiled.pipeline import segment_slide
+from ..tiled.tiling import Box
 from ..writers import OmeZarrLabelsWriter, read_ome_zarr_labels
 from ..writers._atomic import AtomicDest
 

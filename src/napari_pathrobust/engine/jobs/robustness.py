@@ -47,8 +47,8 @@ def load_robustness_images(paths, gt_dir=None, crop: int = 0, mpp: Optional[floa
     project method's resolution) images are resampled to it from their pixel size
     (``mpp`` when given, else the file's; unknown: as read), labels by nearest neighbour."""
     from ..io import open_image
-    from ..resample import resample_labels, working_grid
-    from ..tiling import Box
+    from ..tiled.resample import resample_labels, working_grid
+    from ..tiled.tiling import Box
 
     images = []
     for p in paths:
@@ -102,8 +102,8 @@ def robustness_files(inputs, outdir, model: str, kinds, severities, gt_dir=None,
     optional centred crop); see :func:`robustness_report`. A project method runs at its
     working resolution (images and labels resampled there; ``mpp`` wins over the files'
     pixel size); other models see the images as read."""
-    from ..methods import available_methods
     from ..methods.base import WORKING_MPP
+    from ..registry import available_methods
 
     working = WORKING_MPP if model in available_methods() else None
     images = load_robustness_images(inputs, gt_dir, crop, mpp=mpp, working_mpp=working)

@@ -29,9 +29,9 @@ from ... import __version__
 from ..errors import InputError
 from ..ihc.scoring import IhcCellSink
 from ..io import Slide, open_image, with_pixel_size
-from ..methods import DEFAULT_METHOD, get_method
-from ..pipeline import segment_slide
 from ..progress import Reporter
+from ..registry import DEFAULT_METHOD, get_method
+from ..tiled.pipeline import segment_slide
 from ..writers import (
     GeoJSONWriter,
     OmeZarrLabelsWriter,
@@ -146,7 +146,7 @@ def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOpti
             canvas = zarr_writer.array
         else:
             canvas = np.zeros((height, width), dtype=np.uint32)
-        from ..distributed import executor_for  # the job picks where tiles run
+        from ..tiled.distributed import executor_for  # the job picks where tiles run
 
         ihc = IhcCellSink(options.ihc) if method_stain(method) == "ihc" else None
         result = segment_slide(

@@ -14,7 +14,15 @@ import numpy as np
 from ..errors import InputError
 from ..methods.base import WORKING_MPP
 from ..progress import Reporter
-from ..psm.training_images import load_training_images
+from .training_images import load_training_images
+
+
+def agreement_labels(images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Instances from the independent hematoxylin cue (the classical method, per image),
+    the cross-check of the ``classical-agree`` pseudo-label variant."""
+    from ..methods.classical import ClassicalMethod
+
+    return [ClassicalMethod().fit(img[..., :3]).segment_tile(img[..., :3]) for img in images]
 
 
 def train_activation_network(paths: Sequence[Path], output: Path, config,
@@ -67,7 +75,7 @@ def train_downstream(paths: Sequence[Path], images: Optional[Sequence[np.ndarray
     from ..psm.pseudolabels import TargetParams
     from ..psm.segtrain import SegTrainConfig, train_segmentation
     from ..psm.selftrain import SelfTrainingRule, next_round_targets
-    from ..psm.workflow import agreement_labels, pseudo_masks, targets_for, variant_sources
+    from ..psm.workflow import pseudo_masks, targets_for, variant_sources
 
     reporter = reporter or Reporter()
     images = load_training_images(paths, seed=seed, mpp=mpp) if images is None else images

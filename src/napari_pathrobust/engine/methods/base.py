@@ -25,8 +25,11 @@ from typing import Any, Callable, Iterable, Optional, Protocol, Union
 
 import numpy as np
 
-from ..resample import WORKING_MPP
-from ..tiling import DEFAULT_BYTES_PER_PIXEL
+#: the pixel size (um) the shipped networks were trained at and the methods work at (40x)
+WORKING_MPP = 0.25
+#: bytes of working memory a method needs per window pixel (RGB, float maps,
+#: labels, distance transform, watershed queues): measured for `classical`.
+DEFAULT_BYTES_PER_PIXEL = 96
 
 #: the largest nucleus diameter a method accepts (um): large tumour nuclei reach ~20 um,
 #: so an object wider than this is a stain blob, a fold or a whole dark image
@@ -113,4 +116,4 @@ class MethodBase:
 
 
 __all__ = ["TileOutput", "Method", "MethodBase", "MAX_NUCLEUS_AREA", "WORKING_MPP",
-           "MAX_NUCLEUS_DIAMETER_UM"]
+           "DEFAULT_BYTES_PER_PIXEL", "MAX_NUCLEUS_DIAMETER_UM"]

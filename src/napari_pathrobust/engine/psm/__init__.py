@@ -18,7 +18,7 @@ seg_strategies   the downstream network's loss strategies (ERM, focal, GCE, rewe
 step_runner      one optimiser step with loss bookkeeping, shared by the two trainers
 selftrain        confidence-filtered self-training rounds
 training_options names of the pseudo-label variants and strategies (no heavy imports)
-training_images  training images: small ones whole, large slides as seeded crops
 
-The jobs that write trained weights are in :mod:`..jobs.train_psm`.
+The jobs that load training images and write trained weights are in
+:mod:`..jobs.train_psm` and :mod:`..jobs.training_images`.
 """

@@ -51,13 +51,6 @@ def pseudo_masks(activation: SelfActivation, clustering: SemanticClustering,
     return out
 
 
-def agreement_labels(images: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Instances from the independent hematoxylin cue (the classical method, per image)."""
-    from ..methods.classical import ClassicalMethod
-
-    return [ClassicalMethod().fit(img[..., :3]).segment_tile(img[..., :3]) for img in images]
-
-
 def targets_for(masks: Sequence[np.ndarray], params: Optional[TargetParams] = None,
                 agree_with: Optional[Sequence[np.ndarray]] = None,
                 reporter: Optional[Reporter] = None) -> list[Targets]:

@@ -23,7 +23,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from ..tiling import Box
+from ..tiled.tiling import Box
 
 __all__ = ["MergeReport", "merge_region", "union_box", "reviewed_mask"]
 

@@ -34,7 +34,7 @@ class Model:
 def method_model(name: str, device: str = "auto") -> Model:
     """A project method as a model: built once on ``device`` (its networks loaded once),
     then fitted on every image it sees, as a deployment fits once per slide."""
-    from ..methods import get_method
+    from ..registry import get_method
 
     method = get_method(name, device=device)
 
@@ -108,7 +108,7 @@ def load_model(spec: str, device: str = "auto") -> Model:
     """Resolve ``spec`` (method name, ``module:function``, TorchScript or ONNX file).
 
     ``device`` reaches project methods and TorchScript models; ONNX runs on the CPU."""
-    from ..methods import available_methods
+    from ..registry import available_methods
 
     if spec in available_methods():
         return method_model(spec, device)

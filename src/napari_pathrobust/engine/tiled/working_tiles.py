@@ -3,7 +3,7 @@
 A :class:`WorkingTileJob` reads a tile's window on the working grid (best pyramid level,
 resampled, the halo included), runs the method there, drops objects larger than the
 method's ``max_area`` (working pixels), brings labels and maps back to the slide's own
-pixel grid by nearest neighbour and hands them to :func:`.tile_executor.tile_records`:
+pixel grid by nearest neighbour and hands them to :func:`.executor.tile_records`:
 ownership, records, polygons, CSV and GeoJSON are all in slide pixels, and measurements
 in microns use the slide's pixel size.
 """
@@ -15,9 +15,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .methods.base import TileOutput
+from ..methods.base import TileOutput
+from .executor import TileJob, TileResult, tile_records
 from .resample import WorkingGrid
-from .tile_executor import TileJob, TileResult, tile_records
 from .tiling import Box, Tile
 
 
@@ -36,7 +36,7 @@ class _Ready:
 
 @dataclass
 class WorkingTileJob(TileJob):
-    """A :class:`.tile_executor.TileJob` that runs the method on the working grid."""
+    """A :class:`.executor.TileJob` that runs the method on the working grid."""
 
     grid: Optional[WorkingGrid] = None
     align: int = 1
@@ -65,9 +65,9 @@ class WorkingTileJob(TileJob):
 
 def working_sample(grid: WorkingGrid, seed: int = 0, max_pixels: Optional[int] = None,
                    patch: int = 256) -> np.ndarray:
-    """:func:`.pipeline.fit_sample` on the working grid: the whole working image when
+    """:func:`.sampling.fit_sample` on the working grid: the whole working image when
     small, else a seeded mosaic of working-grid patches drawn from tissue."""
-    from .pipeline import FIT_SAMPLE_PIXELS, sample_mosaic
+    from .sampling import FIT_SAMPLE_PIXELS, sample_mosaic
 
     max_pixels = FIT_SAMPLE_PIXELS if max_pixels is None else max_pixels
     height, width = grid.shape
@@ -84,7 +84,8 @@ def working_tile_size(grid: WorkingGrid, halo: int, memory_budget_mb: float,
                       bytes_per_pixel: int) -> int:
     """Tile side in slide pixels whose working window fits the memory budget (the
     slide-grid labels, RGB and measurements of the window included)."""
-    from .tiling import DEFAULT_BYTES_PER_PIXEL, auto_tile_size
+    from ..methods.base import DEFAULT_BYTES_PER_PIXEL
+    from .tiling import auto_tile_size
 
     per_working = bytes_per_pixel + DEFAULT_BYTES_PER_PIXEL / grid.scale ** 2
     side = auto_tile_size(grid.shape, halo, memory_budget_mb, int(per_working))

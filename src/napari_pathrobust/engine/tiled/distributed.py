@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .tile_executor import TileJob, tile_records
+from .executor import TileJob, tile_records
 from .tiling import Tile
 
 
@@ -40,7 +40,7 @@ def total_threads(client) -> int:
 
 @functools.lru_cache(maxsize=4)
 def _worker_slide(path: str):
-    from .io import open_image
+    from ..io import open_image
 
     return open_image(path)
 
@@ -75,7 +75,7 @@ def remote_tile(method: Any, source: Any, t: Tile, shape: tuple[int, int],
 
 
 class DistributedExecutor:
-    """A :class:`.tile_executor.TileExecutor` on a dask.distributed cluster.
+    """A :class:`.executor.TileExecutor` on a dask.distributed cluster.
 
     ``scheduler`` is an address or a ``distributed.Client``; a client this object
     connected itself is closed by :meth:`close`.

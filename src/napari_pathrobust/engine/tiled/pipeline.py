@@ -42,21 +42,19 @@ from typing import Any, Iterable, Optional, Protocol
 
 import numpy as np
 
-from .errors import Cancelled
-from .io import Slide
-from .label_ids import IdBook, relabel_canvas, relabel_records
-from .methods.base import Method, TileOutput
-from .nucleus_records import NucleusRecord
-from .progress import Reporter
-from .resample import working_grid
-from .tile_executor import (
+from ..io import Slide
+from ..methods.base import Method
+from ..nucleus_records import NucleusRecord
+from ..progress import Reporter
+from .executor import (
     Done,
     LocalExecutor,
     TileExecutor,
     TileJob,
-    default_workers,
-    tile_records,
 )
+from .label_ids import IdBook, relabel_canvas, relabel_records
+from .resample import working_grid
+from .sampling import FIT_SAMPLE_PIXELS, fit_sample, image_problem
 from .tiling import Tile, auto_tile_size, plan_tiles
 from .working_tiles import (
     WorkingTileJob,
@@ -64,12 +62,6 @@ from .working_tiles import (
     working_sample,
     working_tile_size,
 )
-
-#: a sample whose 0.5-99.5 percentile range is at most this (grey levels, every
-#: channel) is uniform: black, white, grey or NaN images (the reader makes NaN black)
-UNIFORM_RANGE = 4
-#: a sample with fewer stained pixels than this fraction has no tissue (blank glass)
-MIN_TISSUE_FRACTION = 1e-4
 
 
 class ImageWarning(UserWarning):
@@ -101,74 +93,6 @@ class SegmentResult:
     maps: dict[str, Any] = field(default_factory=dict)  # stitched TileOutput.maps
 
 
-#: slides up to this many pixels are their own fit sample (used whole)
-FIT_SAMPLE_PIXELS = 2048 * 2048
-
-
-def fit_sample(slide: Slide, seed: int = 0, max_pixels: int = FIT_SAMPLE_PIXELS,
-               patch: int = 256) -> np.ndarray:
-    """An RGB sample of the whole slide for fitting global parameters.
-
-    Small slides are used whole; large ones give a seeded mosaic of full-resolution
-    patches drawn from tissue (not from background glass). At another resolution than
-    the method's, :func:`.working_tiles.working_sample` draws it from the working grid.
-    """
-    height, width = slide.shape
-    if height * width <= max_pixels:
-        return np.asarray(slide.data.compute(scheduler="synchronous"))
-
-    def read(y: int, x: int, h: int, w: int) -> np.ndarray:
-        return np.asarray(slide.data[y:y + h, x:x + w].compute(scheduler="synchronous"))
-
-    return sample_mosaic(read, (height, width), seed, max_pixels, patch)
-
-
-def sample_mosaic(read, shape: tuple[int, int], seed: int, max_pixels: int,
-                  patch: int) -> np.ndarray:
-    """A seeded mosaic of ``patch``-sided patches (``read(y, x, h, w)``), tissue first."""
-    height, width = shape
-    n = max(1, max_pixels // (patch * patch))
-    rng = np.random.default_rng(seed)
-    patches: list[np.ndarray] = []
-    fallback: list[np.ndarray] = []
-    for _ in range(4 * n):
-        y = int(rng.integers(0, max(1, height - patch + 1)))
-        x = int(rng.integers(0, max(1, width - patch + 1)))
-        tile = read(y, x, patch, patch)
-        (patches if tissue_fraction(tile) > 0.5 else fallback).append(tile)
-        if len(patches) == n:
-            break
-    patches = (patches + fallback)[:n]
-    side = int(np.ceil(np.sqrt(len(patches))))
-    mosaic = np.full((side * patch, side * patch, 3), 255, np.uint8)
-    for i, tile in enumerate(patches):
-        r, c = divmod(i, side)
-        mosaic[r * patch:r * patch + tile.shape[0], c * patch:c * patch + tile.shape[1]] = tile
-    return mosaic
-
-
-def tissue_fraction(rgb: np.ndarray) -> float:
-    """Fraction of pixels that look like stained tissue (not white glass)."""
-    rgbf = rgb[..., :3].astype(np.float32)
-    spread = rgbf.max(axis=-1) - rgbf.min(axis=-1)
-    return float(np.mean((spread > 20) | (rgbf.mean(axis=-1) < 200)))
-
-
-def image_problem(sample: np.ndarray) -> Optional[str]:
-    """Why no nucleus can be read from an image's sample (None: it looks like tissue)."""
-    pixels = np.asarray(sample)[..., :3].reshape(-1, 3)
-    pixels = pixels[::max(1, pixels.shape[0] // 2**20)]
-    if pixels.size == 0:
-        return "the image is empty"
-    lo, hi = np.percentile(pixels, [0.5, 99.5], axis=0)
-    if float(np.max(hi - lo)) <= UNIFORM_RANGE:
-        colour = ", ".join(str(int(v)) for v in np.median(pixels, axis=0))
-        return f"the image is uniform (RGB {colour}), no tissue"
-    if tissue_fraction(pixels) < MIN_TISSUE_FRACTION:
-        return "the image shows no stained tissue (blank glass)"
-    return None
-
-
 def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
                   halo: Optional[int] = None, workers: Optional[int] = None,
                   seed: int = 0, memory_budget_mb: float = 1024,
@@ -193,7 +117,7 @@ def segment_slide(slide: Slide, method: Method, *, tile: Optional[int] = None,
 
     Scale options: ``tissue`` (True, or a :class:`.tissue.TissueMask`) skips tiles whose
     whole window is background glass; ``executor`` runs the tiles (default: a
-    :class:`.tile_executor.LocalExecutor` of ``workers`` threads; the pipeline starts and
+    :class:`.executor.LocalExecutor` of ``workers`` threads; the pipeline starts and
     closes it); ``checkpoint`` (a folder) records finished tiles, and ``resume``
     continues a matching interrupted run from it. None of them changes the labels.
     """
@@ -353,5 +277,4 @@ def _paint(canvas: Any, records: list[NucleusRecord]) -> None:
     canvas[y0:y1, x0:x1] = region
 
 
-__all__ = ["SegmentResult", "segment_slide", "tile_records", "fit_sample", "default_workers",
-           "image_problem", "ImageWarning", "RecordSink", "TileOutput", "Cancelled"]
+__all__ = ["SegmentResult", "segment_slide", "ImageWarning", "RecordSink"]

@@ -10,8 +10,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import open_image
-from ..resample import WORKING_MPP, working_grid
-from ..tiling import Box
+from ..methods.base import WORKING_MPP
+from ..tiled.resample import working_grid
+from ..tiled.tiling import Box
 
 MAX_WHOLE_PIXELS = 4096 * 4096
 

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .nucleus_records import NucleusRecord
+from ..nucleus_records import NucleusRecord
 
 
 def first_pixel(rec: NucleusRecord, width: int) -> int:

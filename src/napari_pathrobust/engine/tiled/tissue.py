@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from .io import Slide
+from ..io import Slide
 from .tiling import Tile
 
 #: longest side of the image the mask is computed on

@@ -18,9 +18,9 @@ from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
 
-from .io import Slide
-from .methods.base import Method, TileOutput
-from .nucleus_records import NucleusRecord, measure_objects, record_polygon
+from ..io import Slide
+from ..methods.base import Method, TileOutput
+from ..nucleus_records import NucleusRecord, measure_objects, record_polygon
 from .tiling import Tile, ownership_filter
 
 TileResult = tuple[list[NucleusRecord], dict[str, np.ndarray]]

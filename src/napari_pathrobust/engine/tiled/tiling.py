@@ -19,9 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-#: bytes of working memory a method needs per window pixel (RGB, float maps,
-#: labels, distance transform, watershed queues): measured for `classical`.
-DEFAULT_BYTES_PER_PIXEL = 96
+from ..methods.base import DEFAULT_BYTES_PER_PIXEL
 
 
 class Box(NamedTuple):

@@ -25,9 +25,6 @@ import numpy as np
 
 from .tiling import Box
 
-#: the pixel size (um) the shipped networks were trained at and the methods work at (40x)
-WORKING_MPP = 0.25
-
 #: relative difference from the working resolution within which pixels are used as read
 #: (40x scanners give 0.23-0.27 um/px)
 MPP_TOLERANCE = 0.1
@@ -199,7 +196,7 @@ def working_grid(slide, slide_mpp: Optional[float],
 def resample_image(rgb: np.ndarray, mpp: float, working_mpp: float) -> np.ndarray:
     """A whole in-memory image resampled to ``working_mpp`` (unchanged when within
     MPP_TOLERANCE); for training images and whole-image predictions."""
-    from .io import slide_from_array
+    from ..io import slide_from_array
 
     grid = working_grid(slide_from_array(rgb, mpp=mpp), mpp, working_mpp)
     if grid is None:
