@@ -64,12 +64,8 @@ def main(argv=None) -> None:
 
     from napari.layers import Labels
 
-    from napari_pathrobust.widgets.cell_style import (
-        _fast_backend,
-        auto_restyle,
-        cell_color,
-        restyle,
-    )
+    from napari_pathrobust.widgets._napari_compat import fast_labels_backend
+    from napari_pathrobust.widgets.cell_style import auto_restyle, cell_color, restyle
 
     labels, frame = grid_cells(args.size, args.cells)
     viewer, draw = None, None
@@ -147,7 +143,7 @@ def main(argv=None) -> None:
             ("hide / show rejected + one canvas draw", "toggle_draw")]
     n = int(labels.max())
     print(f"\n{n} cells, {args.size} x {args.size} labels (uint32), "
-          f"compiled colormap backend: {_fast_backend()}, "
+          f"compiled colormap backend: {fast_labels_backend()}, "
           f"{'bare layer' if viewer is None else 'viewer under a display'}\n")
     print("| step | median ms |")
     print("|---|---|")

@@ -76,7 +76,7 @@ def evaluate_tile(method_name: str, seed: int, size: int) -> dict:
     pct = np.bincount(truth["bin"], minlength=4) / len(truth) * 100
     return {"f1": f1, "pn_acc": float(np.mean((pred_bin > 0) == (true_bin > 0))),
             "bin_acc": float(np.mean(pred_bin == true_bin)),
-            "ki67_err": abs(summary["ki67_index"] - truth["positive"].mean() * 100),
+            "ki67_err": abs(summary["labelling_index"] - truth["positive"].mean() * 100),
             "h_err": abs(summary["h_score"] - (pct[1] + 2 * pct[2] + 3 * pct[3])),
             "seconds": seconds, "mp": size * size / 1e6}
 
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
             table, _, _ = run(name, rgb, mpp)
             _, s = score(table)
             print(f"| {label} | {name} | {s['n_cells']} | {s['n_positive']} | "
-                  f"{s['ki67_index']:.1f} | {s['h_score']:.1f} |")
+                  f"{s['labelling_index']:.1f} | {s['h_score']:.1f} |")
     return 0
 
 

@@ -104,8 +104,7 @@ def he_session(viewer):
     review.set_status("rejected", labels=cells[12:16])
     review.set_class("Tumor", labels=cells[16:26])  # naming a cell accepts it
     review.set_class("Immune cells", labels=cells[26:30])
-    review.select_label(cells[0])  # a click on a row: centres the view on the cell
-    getattr(viewer, "scene", viewer).camera.zoom *= 1.6  # the mouse wheel
+    review.select_label(cells[0])  # a click on a row: centres, zooms and rings the cell
     _shot(viewer, "review-widget.png")
 
     tabs = review.findChild(QTabWidget)
@@ -137,11 +136,10 @@ def he_session(viewer):
     _undock(viewer, dock)
 
     dock, preview = _dock(viewer, "Corruption preview")
-    preview.update_preview()  # what the live preview does after the first pan
+    preview.update_preview()  # what the live preview does as the dock opens
     _wait(lambda: not preview.running)
     _shot(viewer, "corruption-preview-widget.png")
-    _undock(viewer, dock)
-    viewer.layers.remove(viewer.layers["demo_he_crop_corrupted"])
+    _undock(viewer, dock)  # closing the dock takes its preview away
 
     try:
         dock, _adapt = _dock(viewer, "Adapt to image")

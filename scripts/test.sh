@@ -18,4 +18,4 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 bash scripts/setup.sh --testing
 export QT_QPA_PLATFORM=xcb CUDA_VISIBLE_DEVICES=""
-exec xvfb-run -a -s "-screen 0 1280x1024x24" .venv/bin/python -m pytest --durations=15 "$@"
+exec xvfb-run -a -s "-screen 0 1440x900x24" .venv/bin/python -m pytest --durations=15 "$@"

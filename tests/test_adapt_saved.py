@@ -81,15 +81,18 @@ def test_cli_adapt_prints_and_records_the_decision(tmp_path, capsys):
     assert main(["-q", "adapt", str(tmp_path / "tile.tif"), "-o", str(out), "--device",
                  "cpu", "--no-gate", "--keep", "t", "--models-dir", str(tmp_path / "m")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("tile: adapted (stain): gate off;"), lines
+    assert lines[0].startswith("tile: Adapted network used: the never-worse check was off "
+                               "[adapted (stain): gate off];"), lines
     assert "default models folder only" in lines[1] and (tmp_path / "m" / "t.pt").is_file()
     run = json.loads((out / "tile_run.json").read_text())
     info = run["parameters"]["adaptation"]
     assert info["decision"] == "adapted" and info["reason"] == "gate off"
+    assert info["message"] == "Adapted network used: the never-worse check was off"
     assert main(["-q", "adapt", str(tmp_path / "tile.tif"), "-o", str(out), "--device",
                  "cpu", "--method", "none"]) == 0
     line = capsys.readouterr().out.splitlines()[0]
-    assert line.startswith("tile: kept source (none): adaptation off"), line
+    assert line.startswith("tile: Original network used: adaptation was off (method none) "
+                           "[kept source (none): adaptation off"), line
     assert json.loads((out / "tile_run.json").read_text())["parameters"]["adaptation"][
         "decision"] == "kept source"
 

@@ -206,7 +206,7 @@ def test_stain_ihc_thresholds_reach_outputs_and_summary_line(tmp_path, capsys, m
     Image.fromarray(disc_image()).save(tmp_path / "ki67.png")
     out = tmp_path / "out"
     assert main(["segment", str(tmp_path / "ki67.png"), "-o", str(out), "--stain", "ihc",
-                 "--param", "positive_threshold=0.25", "--param", "bins=0.2,0.45,0.7",
+                 "--param", "positive_threshold=0.25", "--param", "bins=0.25,0.45,0.7",
                  "--param", "ihc_mode=bins", "--param", "threshold=0.4"]) == 0
     assert built["stain"] == "ihc" and built["threshold"] == 0.4  # the rest: to the method
     assert "positive_threshold" not in built
@@ -214,11 +214,11 @@ def test_stain_ihc_thresholds_reach_outputs_and_summary_line(tmp_path, capsys, m
     assert len(lines) == 1 and lines[0].startswith("ki67: Ki-67 index") and "H-score" in lines[0]
     run = json.loads((out / "ki67_run.json").read_text())
     th = run["ihc_summary"]["thresholds"]
-    assert th["bins"] == [0.2, 0.45, 0.7] and th["positive"] == 0.25 and th["mode"] == "bins"
+    assert th["bins"] == [0.25, 0.45, 0.7] and th["positive"] == 0.25 and th["mode"] == "bins"
     with open(out / "ki67_summary.csv", newline="") as handle:
         (row,) = list(csv.DictReader(handle))
     assert float(row["h_score"]) == pytest.approx(run["ihc_summary"]["h_score"])
-    assert f"{run['ihc_summary']['ki67_index']:.1f} %" in lines[0]
+    assert f"{run['ihc_summary']['labelling_index']:.1f} %" in lines[0]
     with open(out / "ki67_points.csv", newline="") as handle:
         assert {r["classification"] for r in csv.DictReader(handle)} <= {"Negative", "1+", "2+",
                                                                        "3+"}

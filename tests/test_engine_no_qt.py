@@ -1,7 +1,7 @@
 """Everything that needs no GUI imports without Qt, napari or magicgui.
 
 Checked in a fresh process where importing any GUI package fails: the engine, the
-CLI, the npe2 reader / writer / sample-data adapters and the Qt-free widget helpers.
+CLI, the npe2 reader / writer / sample-data contributions and the Qt-free widget helpers.
 """
 
 import pkgutil

@@ -130,7 +130,9 @@ def test_the_whole_review_session(make_napari_viewer, qtbot):
 
     # -- colours: the layer's colormap and the pixels on the canvas ----------------------
     colour = {k: np.asarray(nuclei.get_color(k), float) for k in cells}
-    assert colour[tumour][0] > 0.6 and colour[tumour][1] < 0.2 and colour[tumour][3] == 1
+    # Tumor red, made pale enough to read on the dark H&E nuclei (issue 28.2)
+    assert colour[tumour][0] > 0.6 and colour[tumour][0] > colour[tumour][1] + 0.1 and \
+        colour[tumour][3] == 1
     red, green, blue = colour[rejected][:3]
     assert abs(red - green) < 0.05 and abs(green - blue) < 0.05  # rejected grey
     assert not np.allclose(colour[accepted], colour[later])  # accepted != unreviewed
@@ -150,7 +152,7 @@ def test_the_whole_review_session(make_napari_viewer, qtbot):
         assert np.abs(shown[label] - expected).max() < 24, (label, shown[label], expected)
         # outlines only: the nucleus itself is drawn as the slide shows it
         assert np.abs(shown[label, "inside"] - under[label, "inside"]).max() < 8
-    assert shown[tumour][0] - shown[tumour][1:].max() > 60  # red on the canvas
+    assert shown[tumour][0] - shown[tumour][1:].max() > 25  # red on the canvas
     assert np.ptp(shown[rejected]) < np.ptp(under[rejected]) + 12  # greyed, not coloured
     review.hide_rejected.setChecked(True)  # the "Hide rejected" toggle
     assert nuclei.get_color(rejected)[3] == 0 and nuclei.get_color(tumour)[3] > 0.9

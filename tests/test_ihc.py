@@ -39,7 +39,7 @@ def truth_table(rgb, labels):
 def test_auto_cut_separates_positive_cells():
     """The per-slide 2-means (the former DabClassifier) is the ``auto`` option."""
     table = truth_table(*ihc_tile())
-    th = IhcThresholds(auto=True, positive=5.0)  # the set threshold would call none
+    th = IhcThresholds(auto=True, bins=(5.0, 5.5, 6.0))  # the set ones would call none
     classes = classify_cells(table, th)["classification"]
     expected = np.where(table["label"] % 2 == 0, "Positive", "Negative")
     assert list(classes) == list(expected)
@@ -62,7 +62,7 @@ def test_ihc_region_is_classified_and_scored(method):
     assert set(table["classification"]) == {"Positive", "Negative"}
     assert summary == ihc_summary(table, IhcThresholds())
     assert summary["n_cells"] == len(table["label"]) == result.n_nuclei
-    assert abs(summary["ki67_index"] - 100 * truth.positive.mean()) < 15
+    assert abs(summary["labelling_index"] - 100 * truth.positive.mean()) < 15
 
 
 def test_stain_is_validated():

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from scipy import ndimage as ndi
 
-from napari_pathrobust.engine.tiled import executor as tile_executor
 from napari_pathrobust.engine.ihc.scoring import (
+    SUMMARY_COLUMNS,
     IhcThresholds,
     auto_thresholds,
     classify_cells,
@@ -17,6 +17,7 @@ from napari_pathrobust.engine.ihc.scoring import (
     region_mask,
     split_params,
     summary_in_region,
+    summary_row,
     two_means_cut,
 )
 from napari_pathrobust.engine.io import slide_from_array
@@ -24,6 +25,7 @@ from napari_pathrobust.engine.jobs import JobOptions, segment_to_files
 from napari_pathrobust.engine.jobs.region import RegionOptions, segment_region
 from napari_pathrobust.engine.methods import MethodBase
 from napari_pathrobust.engine.nucleus_records import NucleusRecord
+from napari_pathrobust.engine.tiled import executor as tile_executor
 from napari_pathrobust.engine.writers import GeoJSONWriter, PointsCSVWriter
 
 DAB = "dab_nucleus_mean"
@@ -54,7 +56,7 @@ def test_bins_give_negative_1_2_3_plus():
 def test_moving_thresholds_moves_classes():
     values = [0.1, 0.25, 0.35, 0.5, 0.65, 0.8]
     low = classify_cells(cells(values), IhcThresholds(positive=0.2))
-    high = classify_cells(cells(values), IhcThresholds(positive=0.45))
+    high = classify_cells(cells(values), IhcThresholds(bins=(0.45, 0.6, 0.7)))
     assert (low["classification"] == "Positive").sum() == 5
     assert (high["classification"] == "Positive").sum() == 3
     bins = classify_cells(cells(values), IhcThresholds(mode="bins", bins=(0.3, 0.6, 0.7)))
@@ -83,7 +85,7 @@ def test_summary_equals_the_features_and_skips_rejected():
     assert summary["n_2plus"] == counts.get("2+", 0)
     assert summary["n_3plus"] == counts.get("3+", 0)
     assert summary["n_positive"] == (kept["ihc_bin"] > 0).sum()
-    assert summary["ki67_index"] == pytest.approx(100 * summary["n_positive"] / 180)
+    assert summary["labelling_index"] == pytest.approx(100 * summary["n_positive"] / 180)
     pct = kept["ihc_bin"].value_counts(normalize=True) * 100
     h = sum(k * pct.get(k, 0) for k in (1, 2, 3))
     assert summary["h_score"] == pytest.approx(h)
@@ -94,7 +96,7 @@ def test_h_score_extremes():
     assert ihc_summary(cells([0.9] * 5))["h_score"] == pytest.approx(300)
     assert ihc_summary(cells([0.0] * 5))["h_score"] == 0
     empty = ihc_summary(cells([]))
-    assert empty["n_cells"] == 0 and empty["ki67_index"] == 0
+    assert empty["n_cells"] == 0 and empty["labelling_index"] == 0
 
 
 def test_region_summary_equals_summary_of_the_cells_inside():
@@ -123,7 +125,7 @@ def test_auto_cut_separates_two_populations_and_falls_back_without_dab():
     fitted = auto_thresholds(cells(values), IhcThresholds(auto=True))
     assert 0.15 < fitted.fitted_cut < 0.4 and fitted.positive == fitted.fitted_cut
     summary = ihc_summary(cells(values), IhcThresholds(auto=True))
-    assert summary["ki67_index"] == pytest.approx(25, abs=1)
+    assert summary["labelling_index"] == pytest.approx(25, abs=1)
     flat = auto_thresholds(cells(rng.normal(0.05, 0.005, 200)), IhcThresholds(auto=True))
     assert flat.fitted_cut is None and flat.positive == 0.2
     lo, hi, cut = two_means_cut(np.array([0, 0, 1, 1.0]))
@@ -138,6 +140,10 @@ def test_auto_cut_separates_two_populations_and_falls_back_without_dab():
     (dict(bins=(0.2, 0.4)), "3 bin thresholds"),
     (dict(mode="triple"), "mode"),
     (dict(measurement="dab_nuc_mean"), "expected one of dab_nucleus_mean"),
+    (dict(positive=0.5), "below the 2\\+ threshold 0.4"),
+    (dict(positive=0.3, bins=(0.2, 0.4, 0.6)), "same cut"),
+    (dict(marker="  "), "marker"),
+    (dict(marker="x" * 41), "at most 40"),
 ])
 def test_bad_thresholds_are_refused_with_one_line(kwargs, words):
     with pytest.raises(ValueError, match=words) as info:
@@ -146,11 +152,17 @@ def test_bad_thresholds_are_refused_with_one_line(kwargs, words):
 
 
 def test_thresholds_from_params():
-    ihc, rest = split_params(["positive_threshold=0.25", "bins=0.2,0.45,0.7", "ihc_auto=true",
-                              "threshold=0.4", "ihc-mode=bins"])
+    ihc, rest = split_params(["positive_threshold=0.25", "bins=0.25,0.45,0.7", "ihc_auto=true",
+                              "threshold=0.4", "ihc-mode=bins", "marker=ER"])
     assert rest == ["threshold=0.4"]
     th = IhcThresholds.from_params(ihc)
-    assert (th.positive, th.bins, th.auto, th.mode) == (0.25, (0.2, 0.45, 0.7), True, "bins")
+    assert (th.positive, th.bins, th.auto, th.mode) == (0.25, (0.25, 0.45, 0.7), True, "bins")
+    assert th.marker == "ER"
+    moved = IhcThresholds.from_params({"positive_threshold": "0.3"}, base=th)
+    assert moved.bins == (0.3, 0.45, 0.7) and moved.positive == 0.3  # 2+/3+ kept
+    assert IhcThresholds.from_params({"bins": "0.1,0.5,0.9"}, base=th).positive == 0.1
+    with pytest.raises(ValueError, match="same cut"):
+        IhcThresholds.from_params({"positive_threshold": "0.25", "bins": "0.2,0.45,0.7"})
     with pytest.raises(ValueError, match="strictly increasing"):
         IhcThresholds.from_params({"bins": "0.5,0.4,0.6"})
     with pytest.raises(ValueError, match="number"):
@@ -251,13 +263,17 @@ def test_ihc_job_writes_classes_summary_csv_and_run_json(tmp_path, dab_measured)
     geo = json.loads(result.outputs["geojson"].read_text())
     assert [f["properties"]["classification"]["name"] for f in geo["features"]] == expected
     with open(result.outputs["summary"], newline="") as fh:
-        (summary_row,) = list(csv.DictReader(fh))
+        reader = csv.DictReader(fh)
+        (row,) = list(reader)
     summary = ihc_summary(table, th)
-    assert int(summary_row["n_cells"]) == 16
-    assert float(summary_row["h_score"]) == pytest.approx(summary["h_score"])
-    assert int(summary_row["n_2plus"]) == summary["n_2plus"]
+    assert tuple(reader.fieldnames) == SUMMARY_COLUMNS  # the napari export's columns
+    assert (row["slide"], row["layer"], row["region"]) == ("ki", "", "whole result")
+    assert (row["marker"], row["mode"], row["bin_2plus"]) == ("Ki-67", "bins", "0.4")
+    assert int(row["n_cells"]) == 16
+    assert float(row["h_score"]) == pytest.approx(summary["h_score"])
+    assert int(row["n_2plus"]) == summary["n_2plus"]
     run = json.loads(result.outputs["run"].read_text())
-    assert run["ihc_summary"]["ki67_index"] == pytest.approx(summary["ki67_index"])
+    assert run["ihc_summary"]["labelling_index"] == pytest.approx(summary["labelling_index"])
     assert run["outputs"]["summary"] == "ki_summary.csv"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         p.name for p in result.outputs.values())
@@ -282,3 +298,47 @@ def test_segment_region_classifies_and_returns_the_summary(dab_measured):
     assert result.metadata["ihc_summary"] == ihc_summary(table, th)
     assert result.metadata["ihc_thresholds"]["positive"] == 0.3
     assert 0 < result.metadata["ihc_summary"]["n_positive"] < 16
+
+
+# ------------------------------------------------------------------ one set of thresholds
+
+
+def test_the_positive_threshold_is_the_1plus_bound_so_all_scores_agree():
+    """Issue 28/10: moving the positive threshold moves the 1+ bound, so the labelling
+    index, the H-score and the bin counts follow the same cut."""
+    table = cells(np.linspace(0, 0.75, 16))
+    low, high = IhcThresholds(positive=0.2), IhcThresholds(positive=0.35)
+    assert high.bins == (0.35, 0.4, 0.6) and high.positive_cut == 0.35
+    for th in (low, high, IhcThresholds(mode="bins", positive=0.35)):
+        s = ihc_summary(table, th)
+        assert s["n_positive"] == s["n_1plus"] + s["n_2plus"] + s["n_3plus"]
+        assert s["n_0"] == s["n_cells"] - s["n_positive"]
+    a, b = ihc_summary(table, low), ihc_summary(table, high)
+    assert b["n_positive"] < a["n_positive"] and b["n_1plus"] < a["n_1plus"]
+    assert b["h_score"] < a["h_score"]
+    fitted = auto_thresholds(cells([0.05] * 50 + [0.6] * 50), IhcThresholds(auto=True))
+    assert fitted.positive == fitted.bins[0] == fitted.fitted_cut
+
+
+def test_the_marker_names_the_index_in_the_summary_and_the_row():
+    table = cells([0.1, 0.3, 0.5, 0.7])
+    th = IhcThresholds(mode="bins", marker="  ER \n")
+    assert th.marker == "ER" and th.describe()["marker"] == "ER"
+    summary = ihc_summary(table, th)
+    assert summary["marker"] == "ER" and summary["labelling_index"] == 75
+    row = summary_row(summary, slide="s1", layer="s1_nuclei", region="drawn region")
+    assert tuple(row) == SUMMARY_COLUMNS
+    assert (row["slide"], row["layer"], row["region"], row["marker"]) == (
+        "s1", "s1_nuclei", "drawn region", "ER")
+    assert (row["positive_threshold"], row["bin_1plus"], row["mode"]) == (0.2, 0.2, "bins")
+    assert summary_row(ihc_summary(table))["marker"] == "Ki-67"  # the default
+
+
+def test_ihc_job_summary_names_the_marker(tmp_path, dab_measured):
+    th = IhcThresholds(marker="PR")
+    result = segment_to_files(slide_from_array(disc_image(), name="pr1"), tmp_path,
+                              JobOptions(tile=96, workers=1, ihc=th), method=DiscMethod())
+    with open(result.outputs["summary"], newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert (row["slide"], row["marker"], row["region"]) == ("pr1", "PR", "whole result")
+    assert json.loads(result.outputs["run"].read_text())["ihc_summary"]["marker"] == "PR"

@@ -47,7 +47,9 @@ def _assert_tiled_equals_untiled(slide, method_name, tiles, workers=2):
     return ref
 
 
-@pytest.mark.parametrize("mpp, tiles", [(0.5, (128, 96)), (0.125, (512, 384))])
+# 0.35 um/px: 40x corners at 256 and 512 px land at 182.9 and 365.7 slide px
+@pytest.mark.parametrize("mpp, tiles", [(0.5, (128, 96)), (0.35, (183, 137)),
+                                        (0.125, (512, 384))])
 def test_classical_tiled_equals_untiled_at_other_scales(mpp, tiles):
     slide = slide_from_array(_corner_image_at(mpp), name="mpp", mpp=mpp)
     ref = _assert_tiled_equals_untiled(slide, "classical", tiles)
@@ -57,10 +59,15 @@ def test_classical_tiled_equals_untiled_at_other_scales(mpp, tiles):
         assert len(ids[ids > 0]) == 1
 
 
-@pytest.mark.parametrize("mpp, tiles", [(0.5, (96,)), (0.125, (384,))])
+@pytest.mark.parametrize("mpp, tiles", [(0.5, (128,)), (0.35, (183,)), (0.125, (384,))])
 def test_psm_tiled_equals_untiled_at_other_scales(mpp, tiles):
     slide = slide_from_array(_corner_image_at(mpp), name="mpp", mpp=mpp)
-    _assert_tiled_equals_untiled(slide, "psm", tiles)
+    ref = _assert_tiled_equals_untiled(slide, "psm", tiles)
+    if mpp > 0.25:  # enlarged with the cubic kernel; nuclei on tile corners: one id each
+        assert ref.info["interpolation"] == "cubic"
+        for c in (tiles[0], 2 * tiles[0]):
+            ids = np.unique(ref.labels[c - 1:c + 2, c - 1:c + 2])
+            assert len(ids[ids > 0]) == 1
 
 
 def test_outputs_are_in_slide_pixels_with_micron_measurements():

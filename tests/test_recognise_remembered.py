@@ -47,17 +47,18 @@ def test_ihc_scoring_remembers_mode_thresholds_and_auto(make_napari_viewer):
     first = IhcScoringWidget(make_napari_viewer())
     bins_mode = list(MODES)[1]
     first._mode.value = bins_mode
-    first._positive.value = 0.33
-    for box, value in zip(first._bins, (0.2, 0.45, 0.9)):
+    for box, value in zip(first._bins[::-1], (0.9, 0.45, 0.33)):  # positive = the 1+ box
         box.value = value
+    first._marker.value = "ER"
     first._auto.value = True
     saved = _remembered()["ihc_scoring"]
-    assert saved["Classes"] == bins_mode and saved["Positive threshold"] == pytest.approx(0.33)
+    assert saved["Classes"] == bins_mode and saved["positive_threshold"] == pytest.approx(0.33)
+    assert saved["marker"] == "ER"
     first.close()
 
     again = IhcScoringWidget(make_napari_viewer())
-    assert again._mode.value == bins_mode
+    assert again._mode.value == bins_mode and again._marker.value == "ER"
     assert again._positive.value == pytest.approx(0.33)
-    assert [b.value for b in again._bins] == pytest.approx([0.2, 0.45, 0.9])
+    assert [b.value for b in again._bins] == pytest.approx([0.33, 0.45, 0.9])
     assert again._auto.value is True
     assert again.read_thresholds().mode == "bins"

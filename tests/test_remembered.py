@@ -53,10 +53,10 @@ def test_settings_are_napari_preferences():
     """napari 0.9+ renders the manifest's configurations in Preferences: they build
     into a settings model with the plugin's defaults."""
     napari_settings = pytest.importorskip("napari.settings._plugin_config_generator")
-    from napari_pathrobust.widgets._settings import DEFAULTS
+    from napari_pathrobust.widgets._settings import SETTING_DEFAULTS
 
     model = napari_settings.plugin_configuration_generator()["napari-pathrobust"]
-    assert model(config_path=None).general.model_dump() == DEFAULTS
+    assert model(config_path=None).general.model_dump() == SETTING_DEFAULTS
 
 
 def test_preferences_win_and_are_written(config, monkeypatch):
@@ -64,7 +64,7 @@ def test_preferences_win_and_are_written(config, monkeypatch):
 
     from napari_pathrobust.widgets import _settings
 
-    prefs = SimpleNamespace(**_settings.DEFAULTS)
+    prefs = SimpleNamespace(**_settings.SETTING_DEFAULTS)
     monkeypatch.setattr(_settings, "napari_preferences", lambda: prefs)
     (config / "settings.json").write_text('{"tile": 512}')
     prefs.device = "cpu"

@@ -88,7 +88,8 @@ def test_unreviewed_cell_straddling_the_edge_is_kept_whole(old):
     _square(new, 7, 15, 0, 4)  # the region's view of cell 4 (cut at the edge)
     out, merged, _union, report = merge_region(labels, table, box, new, _cells(new),
                                                Box(25, 50, 55, 90))
-    assert (out[:40, :60][labels == 4] == 4).all() and report.dropped_new == 1
+    assert (out[:40, :60][labels == 4] == 4).all() and report.dropped_at_edge == 1
+    assert report.dropped_new == 0 and "dropped" not in report.message()  # none reviewed
     assert 4 in set(merged["label"])
 
 

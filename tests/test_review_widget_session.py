@@ -78,9 +78,12 @@ def test_autosave_then_restore_in_a_new_viewer(session, make_napari_viewer, resu
     np.testing.assert_array_equal(restored.data, layer.data)
     assert "restored tile_nuclei" in new_widget.status.text()
     assert new_widget.layer is restored
-    from napari_pathrobust.widgets.cell_style import cell_color
+    from napari_pathrobust.widgets.cell_style import layer_color
 
-    np.testing.assert_allclose(restored.colormap.map(second), cell_color("Tumor", "accepted"))
+    # coloured against the stain measured on the reopened slide
+    assert "outline_under" in restored.metadata
+    np.testing.assert_allclose(restored.colormap.map(second),
+                               layer_color(restored, "Tumor", "accepted"))
 
 
 def test_undo_redo_review_and_colours(session):
@@ -197,7 +200,7 @@ def test_hide_box_follows_the_layer_and_undo_forgets_replaced_cells(session):
     layer.features = layer.features[layer.features["label"] != first].reset_index(drop=True)
     widget.undo_review()
     assert first not in set(layer.features["label"])
-    assert not widget._history.can_undo
+    assert not widget.actions.history.can_undo
 
 
 def test_reviews_of_another_result_of_the_slide_do_not_mix(session, make_napari_viewer,

@@ -1,6 +1,6 @@
 """Adapt widget in a real viewer (xvfb): region choice as in Recognise, device from the
-settings, result with features and what was done, keep-network saved with a card and
-listed for Recognise."""
+settings, the cells in the slide's result (outlines, reviews kept) with what was done
+in plain words, keep-network saved with a card and listed for Recognise."""
 
 import json
 
@@ -39,15 +39,22 @@ def test_shapes_region_result_with_features_and_decision(adapt):
     widget._region.value = "shapes rectangle"
     widget.run()
     assert widget.last_error is None, widget.last_error
-    layer = viewer.layers["demo_adapted_nuclei"]
+    assert "demo_adapted_nuclei" not in viewer.layers  # no copy beside the result
+    layer = viewer.layers["demo_nuclei"]
     assert layer.data.shape == (192, 192)
     assert np.allclose(layer.translate[-2:], (40, 60))
     meta = layer.metadata
     assert meta["region"] == [40, 60, 232, 252] and meta["source_layer"] == "demo"
     assert meta["adaptation"]["decision"] in ("adapted", "kept source")
     assert meta["adaptation"]["method"] == "stain" and meta["kept_network"] is None
-    assert meta["adaptation"]["decision"] in widget._status.value
-    assert "nuclei" in widget._status.value
+    status = widget._status.value
+    assert status.startswith(meta["adaptation"]["message"] + ". ")
+    assert status.startswith(("Adapted network kept: ", "Original network kept: "))
+    assert "nuclei in" in status
+    for jargon in ("kept source", "flip", "(stain)"):
+        assert jargon not in status, status
+    tooltip = widget._status.tooltip
+    assert meta["adaptation"]["reason"] in tooltip and "flip agreement: " in tooltip
     n = int(layer.data.max())
     assert n > 0 and len(layer.features) == n and {"label", "area"} <= set(layer.features)
 
@@ -81,7 +88,8 @@ def test_keep_network_saves_card_and_lists_it_for_recognise(adapt, tmp_path):
     assert card["source_model_hash"] and card["sha256"]
     assert "psm@mine" in available_methods()
     assert "kept as psm@mine" in widget._status.value
-    assert viewer.layers["demo_adapted_nuclei"].metadata["kept_network"] == str(weights)
+    assert widget._status.value.startswith("Adapted network used: ")
+    assert viewer.layers["demo_nuclei"].metadata["kept_network"] == str(weights)
 
 
 def test_recognise_lists_a_kept_network_when_its_method_list_opens(adapt):
@@ -100,3 +108,96 @@ def test_recognise_lists_a_kept_network_when_its_method_list_opens(adapt):
     recognise._method.native.showPopup()
     recognise._method.native.hidePopup()
     assert "psm@late" in recognise._method.choices
+
+
+# -- issue 28, item 9 -----------------------------------------------------------------
+PLUGIN = "napari-pathrobust"
+
+
+def _cell_pixels(labels):
+    """(label, outline pixel next to background only, deepest interior pixel) of the
+    largest cell that has both."""
+    from scipy import ndimage as ndi
+
+    sizes = np.bincount(labels.ravel())
+    for label in np.argsort(sizes[1:])[::-1] + 1:
+        mask = labels == label
+        others = ndi.binary_dilation((labels > 0) & ~mask, iterations=2)
+        outline = mask & ~ndi.binary_erosion(mask) & ~others & ndi.binary_dilation(labels == 0)
+        depth = ndi.distance_transform_edt(mask)
+        if outline.any() and depth.max() >= 4:
+            inside = np.unravel_index(int(np.argmax(depth)), depth.shape)
+            return int(label), tuple(np.argwhere(outline)[0]), tuple(int(v) for v in inside)
+    raise AssertionError("no cell with a clean outline")
+
+
+def _canvas_at(viewer, layer, pixel, zoom_px=12):
+    from napari_pathrobust.widgets._layers import camera
+
+    cam = camera(viewer)
+    world = np.asarray(layer.data_to_world(np.asarray(pixel, float)))
+    cam.center, cam.zoom = tuple(world[-2:]), zoom_px / float(layer.scale[-1])
+    shot = np.asarray(viewer.screenshot(canvas_only=True, flash=False))
+    return shot[shot.shape[0] // 2, shot.shape[1] // 2, :3].astype(float)
+
+
+def test_adapt_draws_outlines_into_the_slides_result_and_keeps_reviews(make_napari_viewer,
+                                                                     qtbot):
+    """Adapt shows its cells as Recognise does: outlines in ``<image>_nuclei`` (the
+    tissue inside a nucleus stays visible), no second result layer; run again over
+    reviewed cells, it keeps them."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    from napari_pathrobust.widgets._settings import save_settings
+
+    save_settings({"device": "cpu"})
+    viewer = make_napari_viewer(show=True)
+    viewer.open_sample(PLUGIN, "demo_he_crop")
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Adapt to image")
+    widget.run()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=180_000)
+    assert widget.last_error is None, widget.last_error
+    names = [layer.name for layer in viewer.layers]
+    assert names.count("demo_he_crop_nuclei") == 1 and not any("adapted" in n for n in names)
+    nuclei = viewer.layers["demo_he_crop_nuclei"]
+    assert nuclei.contour >= 1 and isinstance(nuclei.colormap, DirectLabelColormap)
+    label, edge, inside = _cell_pixels(np.asarray(nuclei.data))
+    drawn = [_canvas_at(viewer, nuclei, p) for p in (edge, inside)]
+    nuclei.visible = False
+    bare = [_canvas_at(viewer, nuclei, p) for p in (edge, inside)]
+    nuclei.visible = True
+    assert np.abs(drawn[1] - bare[1]).max() <= 3, (drawn[1], bare[1])  # tissue shows
+    assert np.abs(drawn[0] - bare[0]).max() > 20, (drawn[0], bare[0])  # outline drawn
+    assert widget._status.value.startswith(("Adapted network kept", "Original network kept"))
+
+    table = nuclei.features.copy()
+    reviewed = [int(v) for v in table["label"][:3]] + [label]
+    table.loc[table["label"].isin(reviewed), "status"] = "accepted"
+    nuclei.features = table
+    widget.run()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=180_000)
+    assert widget.last_error is None, widget.last_error
+    nuclei = viewer.layers["demo_he_crop_nuclei"]
+    f = nuclei.features
+    assert set(f.loc[f["status"] == "accepted", "label"]) == set(reviewed)
+    assert "4 reviewed kept" in widget._status.value
+    assert [layer.name for layer in viewer.layers].count("demo_he_crop_nuclei") == 1
+
+
+def test_a_large_region_goes_to_zarr_as_in_recognise(adapt, tmp_path, monkeypatch):
+    """Above Recognise's in-memory limit the adapted cells are written to the results
+    folder's zarr and shown as the slide's result, as Recognise's are."""
+    from napari_pathrobust.widgets import recognise
+    from napari_pathrobust.widgets._settings import save_settings
+
+    save_settings({"results_dir": str(tmp_path / "results")})
+    monkeypatch.setattr(recognise, "LARGE_PIXELS", 1000)
+    viewer, widget = adapt
+    widget._shapes.value = _rectangle(viewer, 0, 0, 128, 160)
+    widget._region.value = "shapes rectangle"
+    widget.run()
+    assert widget.last_error is None, widget.last_error
+    layer = viewer.layers["demo_nuclei"]
+    zarr = tmp_path / "results" / "demo_nuclei.zarr"
+    assert layer.metadata["zarr_labels"] == str(zarr) and zarr.is_dir()
+    assert tuple(layer.data.shape[-2:]) == (128, 160) and len(layer.features) > 0

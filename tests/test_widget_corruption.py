@@ -12,9 +12,15 @@ def _own_config(tmp_path, monkeypatch):
     monkeypatch.setenv("NAPARI_PATHROBUST_CONFIG_DIR", str(tmp_path / "config"))
 
 
+def _idle(widget, qtbot, timeout=30_000):
+    """Wait until no preview runs or waits (a shown dock previews on its own)."""
+    qtbot.waitUntil(lambda: widget.worker is None and not widget._pending
+                    and not widget._timer.isActive(), timeout=timeout)
+
+
 def _preview(widget, qtbot):
     widget.update_preview()
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
+    _idle(widget, qtbot)
     assert widget.last_error is None, widget.last_error
 
 
@@ -56,6 +62,7 @@ def test_contact_sheet_and_report(viewer_widget, qtbot):
     qtbot.waitUntil(lambda: widget.worker is None, timeout=10_000)
     sheet = viewer.layers["tile_contact_sheet"]
     assert sheet.data.ndim == 3 and len(sheet.metadata["kinds"]) == 19
+    widget._method.value = "classical"  # quick; the default is psm (test below)
     widget._severities.value = "3"
     widget._view_only.value = True
     widget.run_report()
@@ -67,6 +74,7 @@ def test_contact_sheet_and_report(viewer_widget, qtbot):
 
 def test_report_cancel(viewer_widget, qtbot):
     viewer, widget, _ = viewer_widget
+    widget._method.value = "classical"
     widget._severities.value = "1-5"
     widget.run_report()
     widget.cancel()
@@ -116,6 +124,7 @@ def test_report_reads_the_image_in_the_worker(viewer_widget, qtbot):
     viewer.add_image(lazy, name="lazy", rgb=True)
     widget._image.value = viewer.layers["lazy"]
     widget._live.value = False
+    widget._method.value = "classical"
     widget._severities.value = "3"
     with dask.config.set(scheduler="synchronous"):  # reads run in the reading thread
         main_reads.clear()
@@ -280,3 +289,104 @@ def test_a_closed_preview_dock_no_longer_follows_the_camera(make_napari_viewer, 
     qtbot.wait(400)  # longer than the debounce
     assert widget.worker is None
     assert [layer.name for layer in viewer.layers] == ["demo_he_crop"]
+
+
+# -- issue 28, item 11 ----------------------------------------------------------------
+PLUGIN = "napari-pathrobust"
+
+
+def test_live_preview_renders_when_the_dock_opens_and_goes_when_it_closes(
+        make_napari_viewer, qtbot):
+    """With Live preview ticked the view is corrupted as soon as the dock opens (no
+    change, no pan needed); closing the dock takes the preview off the slide, and
+    opening it again brings it back."""
+    viewer = make_napari_viewer(show=True)
+    viewer.open_sample(PLUGIN, "demo_he_crop")
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Corruption preview")
+    assert widget._live.value is True
+    qtbot.waitUntil(lambda: "demo_he_crop_corrupted" in viewer.layers, timeout=30_000)
+    _idle(widget, qtbot)
+    assert widget.last_error is None, widget.last_error
+    dock.destroyOnClose()  # napari's close button
+    assert [layer.name for layer in viewer.layers] == ["demo_he_crop"]
+    viewer.window.add_dock_widget(widget, name="Corruption preview")
+    qtbot.waitUntil(lambda: "demo_he_crop_corrupted" in viewer.layers, timeout=30_000)
+    _idle(widget, qtbot)
+
+
+def test_ticking_live_preview_renders_at_once(viewer_widget, qtbot):
+    viewer, widget, _rgb = viewer_widget
+    widget._live.value = False
+    assert "tile_corrupted" not in viewer.layers
+    widget._live.value = True
+    assert widget.worker is not None  # started now, not after a pan or a debounce
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
+    assert "tile_corrupted" in viewer.layers
+
+
+def test_a_destroyed_preview_widget_leaves_no_preview(viewer_widget, qtbot):
+    viewer, widget, _rgb = viewer_widget
+    _preview(widget, qtbot)
+    assert "tile_corrupted" in viewer.layers
+    widget.native.deleteLater()
+    qtbot.waitUntil(lambda: "tile_corrupted" not in viewer.layers, timeout=10_000)
+    assert [layer.name for layer in viewer.layers] == ["tile"]
+
+
+def test_contact_sheet_is_captioned_at_the_slides_scale_without_unit_warnings(
+        make_napari_viewer, qtbot):
+    """Tiles are named (kind + severity), the sheet sits beside the slide in its units
+    and scale (no "Inconsistent units" warning), and its progress reaches 100 %."""
+    import warnings
+
+    from napari.utils.notifications import notification_manager
+
+    viewer = make_napari_viewer(show=True)
+    viewer.open_sample(PLUGIN, "demo_he_crop")
+    image = viewer.layers["demo_he_crop"]
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Corruption preview")
+    widget._live.value = False
+    notes = []
+    notification_manager.notification_ready.connect(notes.append)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            widget._severity.value = 2
+            _data, box, _factor = widget.visible_region(image)
+            widget.contact_sheet()
+            qtbot.waitUntil(lambda: "demo_he_crop_contact_sheet" in viewer.layers,
+                            timeout=60_000)
+            qtbot.waitUntil(lambda: widget.worker is None, timeout=10_000)
+            viewer.reset_view()
+            qtbot.wait(300)  # drawn: napari checks the units on the next draw
+    finally:
+        notification_manager.notification_ready.disconnect(notes.append)
+    said = [str(n.message) for n in notes] + [str(w.message) for w in caught]
+    assert not [m for m in said if "units" in m.lower()], said
+    from napari_pathrobust.engine.robustness.sheet import SHEET_THUMB
+
+    sheet = viewer.layers["demo_he_crop_contact_sheet"]
+    assert tuple(sheet.units) == tuple(image.units)
+    side = min(*box.shape, 512)  # the sheet's crop of the view
+    np.testing.assert_allclose(sheet.scale, np.asarray(image.scale) * side / SHEET_THUMB)
+    assert sheet.translate[1] >= image.data.shape[1] * image.scale[1]  # beside the slide
+    captions = sheet.metadata["captions"]
+    assert captions[0] == "clean" and captions[1:] == [f"{k} 2" for k in
+                                                      sheet.metadata["kinds"][1:]]
+    assert len(captions) == 19
+    assert widget._progress.value == widget._progress.max > 1
+    assert "contact sheet" in widget._status.value
+
+
+def test_report_defaults_to_recognises_method_and_explains_its_heatmap(viewer_widget, qtbot):
+    from napari_pathrobust.engine.registry import DEFAULT_METHOD
+
+    viewer, widget, _rgb = viewer_widget
+    assert widget._method.value == DEFAULT_METHOD == "psm"
+    widget._method.value = "classical"  # quick
+    widget._live.value = False
+    widget._severities.value = "3"
+    widget.run_report()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    assert widget.last_report is not None, widget.last_error
+    assert "clean image's result (1 = unchanged)" in widget.heatmap_label.toolTip()

@@ -1,6 +1,7 @@
 """The IHC scoring widget: live classes, scores per scope, bad thresholds, export."""
 
 import csv
+from pathlib import Path
 
 import napari
 import numpy as np
@@ -45,12 +46,17 @@ def classes(layer):
 def test_thresholds_recolour_live_and_scores_match_the_features(scored):
     viewer, widget, layer = scored
     assert classes(layer).count("Positive") == 12  # DAB >= 0.2: labels 5..16
+    widget._bins[2].value = 0.7  # 3+, 2+, then positive / 1+: increasing at every step
+    widget._bins[1].value = 0.6
     widget._positive.value = 0.5
     assert classes(layer).count("Positive") == 6
     whole = widget.summaries["whole result"]
-    assert whole == ihc_summary(layer.features, IhcThresholds(positive=0.5))
+    assert whole == ihc_summary(layer.features, IhcThresholds(bins=(0.5, 0.6, 0.7)))
     assert whole["n_positive"] == (layer.features["classification"] == "Positive").sum()
-    assert "Ki-67 37.5 %" in widget._scores["whole result"].value
+    assert "Ki-67 index 37.5 %" in widget._scores["whole result"].value
+    widget._positive.value = 0.2
+    widget._bins[1].value = 0.4
+    widget._bins[2].value = 0.6
     widget._mode.value = "bins (negative, 1+, 2+, 3+)"
     assert classes(layer)[:5] == ["Negative"] * 4 + ["1+"]
     assert set(classes(layer)) == {"Negative", "1+", "2+", "3+"}
@@ -103,7 +109,7 @@ def test_rejected_cells_leave_the_scores_and_export_writes_rows(scored, tmp_path
     with open(dest, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert rows[0]["region"] == "whole result" and int(rows[0]["n_cells"]) == 15
-    assert float(rows[0]["ki67_index"]) == pytest.approx(11 / 15 * 100)
+    assert float(rows[0]["labelling_index"]) == pytest.approx(11 / 15 * 100)
     assert not [p for p in tmp_path.iterdir() if p.name != "scores.csv"]
 
 
@@ -178,3 +184,87 @@ def test_an_ellipse_or_a_line_is_not_scored_as_a_polygon(scored):
     shapes.add_paths([np.array([[0, 0], [100, 100], [0, 100]])])
     widget.update_scores()
     assert widget.summaries["drawn region"] is None
+
+
+# ------------------------------------------------------------------ issue 28, items 3 and 10
+
+
+def test_moving_the_positive_threshold_moves_every_score(scored):
+    """The positive threshold is the 1+ bound: index, H-score and bins follow it."""
+    viewer, widget, layer = scored
+    widget._positive.value = 0.3  # DAB 0.05 k: 1+ k = 6, 7; 2+ k = 8..11; 3+ k = 12..15
+    whole = widget.summaries["whole result"]
+    assert widget.thresholds.bins == (0.3, 0.4, 0.6)
+    assert whole == ihc_summary(layer.features, IhcThresholds(bins=(0.3, 0.4, 0.6)))
+    assert (whole["n_positive"], whole["n_1plus"], whole["n_2plus"], whole["n_3plus"]) == (
+        10, 2, 4, 4)
+    assert whole["h_score"] == pytest.approx((2 + 2 * 4 + 3 * 4) / 16 * 100)
+    assert "1+: 2, 2+: 4, 3+: 4" in widget._scores["whole result"].value
+    assert list(layer.features["ihc_bin"] > 0) == list(layer.features["classification"]
+                                                       == "Positive")
+    before = classes(layer)
+    widget._positive.value = 0.45  # above 2+: refused, nothing recoloured
+    assert "strictly increasing" in widget._status.value and classes(layer) == before
+
+
+def test_the_fitted_cut_is_shown_in_its_box_and_the_set_value_comes_back(scored):
+    from napari_pathrobust.widgets._remembered import load_remembered
+
+    viewer, widget, layer = scored
+    widget._auto.value = True
+    cut = widget.thresholds.fitted_cut
+    assert cut is not None and abs(cut - 0.2) > 0.05
+    assert widget._positive.value == pytest.approx(cut, abs=5e-4)
+    assert not widget._positive.enabled and "fitted" in widget._positive.label
+    whole = widget.summaries["whole result"]
+    assert whole == ihc_summary(layer.features, widget.thresholds)
+    assert whole["n_positive"] == whole["n_1plus"] + whole["n_2plus"] + whole["n_3plus"]
+    assert widget.read_thresholds().positive == 0.2  # the set value is kept ...
+    saved = load_remembered().get("ihc_scoring", {})
+    assert saved.get("positive_threshold", 0.2) == 0.2  # ... and the fitted one not saved
+    widget._auto.value = False
+    assert widget._positive.value == pytest.approx(0.2) and widget._positive.enabled
+    assert "fitted" not in widget._positive.label
+    assert widget.summaries["whole result"]["n_positive"] == 12
+
+
+def test_the_marker_names_the_index_and_the_export(scored, tmp_path):
+    viewer, widget, layer = scored
+    widget._marker.value = "ER"
+    text = widget._scores["whole result"].value
+    assert text.startswith("ER index 75.0 %") and "Ki-67" not in text
+    assert layer.metadata["ihc_thresholds"]["marker"] == "ER"
+    with open(widget.export_summary(tmp_path / "er.csv"), newline="") as fh:
+        assert {row["marker"] for row in csv.DictReader(fh)} == {"ER"}
+    widget._marker.value = " "
+    assert "IHC marker" in widget._status.value
+    assert widget._scores["whole result"].value.startswith("ER index")
+
+
+def test_the_summary_csv_follows_the_chosen_layer_and_rows_say_where(scored, tmp_path):
+    viewer, widget, layer = scored
+    widget._dest.value = tmp_path / "ki_nuclei_summary.csv"
+    other = viewer.add_labels(np.asarray(layer.data).copy(), name="b2_nuclei",
+                              features=layer.features.copy(),
+                              metadata={"source_layer": "slide b2"})
+    widget._layer.value = other
+    assert Path(widget._dest.value) == tmp_path / "b2_nuclei_summary.csv"
+    shapes = viewer.add_shapes([np.array([[0, 0], [0, 100], [100, 100], [100, 0]])],
+                               shape_type="rectangle", name="roi")
+    widget._shapes.value = shapes
+    widget._positive.value = 0.3
+    dest = widget.export_summary()
+    assert dest == tmp_path / "b2_nuclei_summary.csv"
+    assert not (tmp_path / "ki_nuclei_summary.csv").exists()
+    with open(dest, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["region"] for r in rows] == ["whole result", "current view", "drawn region"]
+    assert {(r["slide"], r["layer"], r["marker"], r["mode"]) for r in rows} == {
+        ("slide b2", "b2_nuclei", "Ki-67", "positive")}
+    assert {(r["positive_threshold"], r["bin_1plus"], r["bin_2plus"]) for r in rows} == {
+        ("0.3", "0.3", "0.4")}
+    widget._layer.value = layer  # back: the name follows, the folder stays
+    assert Path(widget._dest.value) == tmp_path / "ki_nuclei_summary.csv"
+    layer.name = "ki renamed_nuclei"  # stays chosen; the name follows
+    assert widget._layer.value is layer
+    assert Path(widget._dest.value) == tmp_path / "ki_renamed_nuclei_summary.csv"

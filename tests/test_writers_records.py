@@ -11,12 +11,8 @@ from _writer_scenes import labelled_records, leftovers, rasterise, scene  # noqa
 from shapely.geometry import shape as shapely_shape
 
 from napari_pathrobust.engine.errors import Cancelled
-from napari_pathrobust.engine.writers import (
-    GeoJSONWriter,
-    PointsCSVWriter,
-    feature_id,
-    read_geojson_polygons,
-)
+from napari_pathrobust.engine.results import read_geojson_polygons
+from napari_pathrobust.engine.writers import GeoJSONWriter, PointsCSVWriter, feature_id
 
 # --------------------------------------------------------------------------- CSV
 

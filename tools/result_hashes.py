@@ -4,9 +4,10 @@
     ... change the code ...
     .venv/bin/python tools/result_hashes.py > after.json && diff before.json after.json
 
-Runs the CLI (defaults, one worker) on the bundled demo crop and the MoNuSeg train-13
-tiles with both methods, and on one real Ki-67 field with ``--stain ihc``; prints, per
-run and image, a SHA-256 of the label pixels and of the points table (every column).
+Runs the CLI (defaults, one worker) on the bundled demo crop (also read as 20x) and the
+MoNuSeg train-13 tiles with both methods, and on one real Ki-67 field with
+``--stain ihc``; prints, per run and image, a SHA-256 of the label pixels and of the
+points table (every column).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def _runs() -> list[tuple[str, list[str], list[Path]]]:
     ki67 = sorted((SHARED / "ki67-dev" / "deepliif" / "images").glob("*.png"))[:1]
     return [("demo-psm", ["--method", "psm"], [DEMO]),
             ("demo-classical", ["--method", "classical"], [DEMO]),
+            # read as 20x: the working-grid path (resampled tiles)
+            ("demo-psm-20x", ["--method", "psm", "--mpp", "0.5"], [DEMO]),
+            ("demo-classical-20x", ["--method", "classical", "--mpp", "0.5"], [DEMO]),
             ("train13-psm", ["--method", "psm"], train13),
             ("train13-classical", ["--method", "classical"], train13),
             ("ki67-psm-ihc", ["--method", "psm", "--stain", "ihc"], ki67),

@@ -1,6 +1,10 @@
 """napari reader: slides (lazy, multiscale RGB) and this plugin's results.
 
-* Slides (TIFF, SVS, OME-TIFF, zarr) open lazily as multiscale Image layers.
+* Slides open lazily as multiscale Image layers: the vendor formats OpenSlide reads (SVS,
+  NDPI, VMS, MRXS, SCN, BIF, SVSLIDE, Philips TIFF, DICOM WSI: one .dcm or its folder),
+  Zeiss CZI, TIFF / OME-TIFF and OME-Zarr. A file that cannot be opened raises one line
+  naming it and the problem. Associated images (label, macro) are not layers; see
+  ``engine.api.read_associated_image``.
 * Label TIFFs and OME-Zarr label pyramids written by this plugin open as Labels; their
   cells table (``<stem>_cells.csv`` beside the TIFF, ``cells.csv`` inside the zarr)
   becomes the layer's features, so statuses and classes of a review come back.
@@ -18,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-_SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".zarr")
+_SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".zarr", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs",
+                   ".bif", ".svslide", ".dcm", ".czi")
 
 
 def get_reader(path):
@@ -32,11 +37,20 @@ def get_reader(path):
         return read_geojson
     if name.endswith(".csv"):
         return read_cells_csv if _is_cells_csv(Path(path)) else None
+    if Path(path).is_dir() and not name.endswith(".zarr"):
+        return read_slide if _has_dicom(Path(path)) else None  # a DICOM WSI folder
     if not name.endswith(_SLIDE_SUFFIXES):
         return None
     if name.endswith(".zarr") and not Path(path).is_dir():
         return None
     return read_slide
+
+
+def _has_dicom(folder: Path) -> bool:
+    try:
+        return any(f.suffix.lower() == ".dcm" for f in folder.iterdir())
+    except OSError:
+        return False
 
 
 def _label_tiff_metadata(path: Path):
@@ -86,7 +100,7 @@ def _ome_label_attrs(path: Path):
 
 
 def _is_cells_csv(path: Path) -> bool:
-    from .engine.jobs.export import CSV_HEADER
+    from .engine.api import CSV_HEADER
 
     try:
         with open(path, encoding="utf-8") as fh:
@@ -98,21 +112,21 @@ def _is_cells_csv(path: Path) -> bool:
 def _with_cells(kwargs: dict, table: Path, metadata: dict, digest=None) -> dict:
     """``kwargs`` plus the features stored in ``table`` (when the file exists and, with
     ``digest``, is the very table written with the labels)."""
-    from .engine.jobs.export import file_digest, read_cells_csv
+    from .engine.api import file_digest, read_cells_table
 
     if table.is_file() and (digest is None or file_digest(table) == digest):
-        kwargs["features"] = read_cells_csv(table, metadata)
+        kwargs["features"] = read_cells_table(table, metadata)
     return kwargs
 
 
 def read_cells_csv(path):
     """Open a cells CSV as a Points layer (centroids, slide pixels) with its features."""
-    from .engine.jobs.export import read_cells_csv as read_table
+    from .engine.api import read_cells_table
 
     if isinstance(path, list):
         path = path[0]
     p = Path(path)
-    features = read_table(p)
+    features = read_cells_table(p)
     points = np.stack([np.asarray(features["y"], float), np.asarray(features["x"], float)],
                       axis=1) if features["label"] else np.zeros((0, 2))
     kwargs = {"name": _stem(p), "features": features, "size": 6, "face_color": "yellow",
@@ -122,8 +136,7 @@ def read_cells_csv(path):
 
 def read_slide(path):
     """Open a slide lazily (a pyramid when it has several levels) or a label result."""
-    from .engine.io import open_image
-    from .engine.writers import read_labels_tiff, read_ome_zarr_labels
+    from .engine.api import open_image, read_labels_tiff, read_ome_zarr_labels
 
     if isinstance(path, list):
         path = path[0]
@@ -143,7 +156,7 @@ def read_slide(path):
         levels, attrs = read_ome_zarr_labels(p)
         stored = attrs.get("pathrobust") or {}
         data = [da.from_zarr(level) for level in levels]
-        from .engine.jobs.export import ZARR_CELLS
+        from .engine.api import ZARR_CELLS
 
         kwargs = _with_cells(_labels_kwargs(_stem(p), stored), p / ZARR_CELLS, stored)
         if len(data) > 1:
@@ -176,14 +189,14 @@ def read_geojson(path):
     editable layer); larger ones (a whole slide) become a lazy pyramid painted block by
     block when napari reads it, so no slide-sized canvas is ever allocated.
     """
-    from .engine.errors import InputError
-    from .engine.polygon_labels import (
+    from .engine.api import (
         EAGER_MAX_PIXELS,
+        InputError,
         cell_features,
         lazy_label_levels,
         paint_labels,
+        read_geojson_cells,
     )
-    from .engine.writers.tables import read_geojson_cells
 
     if isinstance(path, list):
         path = path[0]

@@ -7,7 +7,7 @@ from ._resources import DEMO_IMAGE, DEMO_MPP, resource_path
 
 def demo_crop():
     """The 512x512 TCGA H&E demo crop as an RGB Image layer."""
-    from .engine.io import open_image
+    from .engine.api import open_image
 
     slide = open_image(resource_path(DEMO_IMAGE))
     um = DEMO_MPP
@@ -45,7 +45,7 @@ def ihc_sample():
 
 def synthetic_tile():
     """A seeded synthetic H&E-like tile plus its exact nucleus labels."""
-    from .engine.synthetic import synthetic_he_tile
+    from .engine.api import synthetic_he_tile
 
     rgb, labels = synthetic_he_tile(shape=(512, 512), seed=0)
     return [(rgb, {"name": "synthetic_he", "rgb": True}, "image"),

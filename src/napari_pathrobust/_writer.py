@@ -1,6 +1,6 @@
 """npe2 writer contributions (napari's single-layer signature ``(path, data, meta)``).
 
-Thin adapters around the export job :mod:`.engine.jobs.export` (Qt-free). A Labels
+Thin wrappers around the export job :mod:`.engine.jobs.export` (Qt-free). A Labels
 layer with a features table keeps its review: the TIFF writer also writes the cells table
 ``<stem>_cells.csv`` beside the TIFF, the OME-Zarr writer puts it inside the folder.
 """

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-IMAGE_SUFFIXES = (".tif", ".tiff", ".svs", ".png", ".jpg", ".jpeg", ".zarr")
+IMAGE_SUFFIXES = (".tif", ".tiff", ".svs", ".png", ".jpg", ".jpeg", ".zarr", ".ndpi", ".vms",
+                  ".vmu", ".scn", ".mrxs", ".bif", ".svslide", ".czi")
 
 
 def expand_inputs(items: Sequence[str]) -> list[Path]:
@@ -21,9 +22,11 @@ def expand_inputs(items: Sequence[str]) -> list[Path]:
             continue
         path = Path(item)
         if path.is_dir() and path.suffix.lower() != ".zarr":
-            found.extend(sorted(p for p in path.iterdir()
-                                if p.name.lower().endswith(IMAGE_SUFFIXES)
-                                and not p.name.startswith(".")))
+            images = sorted(p for p in path.iterdir()
+                            if p.name.lower().endswith(IMAGE_SUFFIXES)
+                            and not p.name.startswith("."))
+            dicom = not images and any(p.suffix.lower() == ".dcm" for p in path.iterdir())
+            found.extend([path] if dicom else images)  # a DICOM WSI folder is one slide
         else:
             found.append(path)
     return found
@@ -39,11 +42,12 @@ def inputs_or_error(items: Sequence[str]) -> Optional[list[Path]]:
 
 
 def device_arg(value: str) -> str:
-    """argparse type: a device name (auto | cpu | cuda[:N] | mps)."""
-    from ..engine.device import check_device_name
+    """argparse type: a device name (auto | cpu | cuda[:N] | mps), checked as the
+    settings check it (``engine.settings``)."""
+    from ..engine.api import check_setting
 
     try:
-        return check_device_name(value)
+        return check_setting("device", value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -132,7 +136,7 @@ def run_guarded(label: Any, job: Callable[[Callable[[int, int, str], None]], Any
                 args: argparse.Namespace) -> Optional[Any]:
     """Run ``job(progress)``; print one clear error line (no traceback) and return None
     on failure, so a batch goes on with its other inputs."""
-    from ..engine.errors import Cancelled, InputError
+    from ..engine.api import Cancelled, InputError
 
     bar = ProgressBar(str(getattr(label, "name", label)), args.quiet)
     try:

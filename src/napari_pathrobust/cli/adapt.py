@@ -21,7 +21,7 @@ def _fraction(value: str) -> float:
 
 def register(sub) -> None:
     """Add the ``adapt`` subcommand."""
-    from ..engine.adapt.slide import DEFAULT_SLIDE_METHOD, SLIDE_METHODS
+    from ..engine.api import DEFAULT_SLIDE_METHOD, SLIDE_METHODS
 
     p = sub.add_parser("adapt", help="adapt the PSM network to each image (checked: the "
                                      "source network is kept when adapting does not help), "
@@ -57,12 +57,15 @@ def register(sub) -> None:
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from ..engine.adapt.saved import default_models_dir, save_adapted
-    from ..engine.adapt.slide import SlideAdaptConfig
-    from ..engine.io import open_image
+    from ..engine.api import (
+        Reporter,
+        SlideAdaptConfig,
+        default_models_dir,
+        open_image,
+        save_adapted,
+    )
     from ..engine.jobs import JobOptions
     from ..engine.jobs.adapt import adapt_slide_to_files
-    from ..engine.progress import Reporter
     from .segment import pixel_note
 
     inputs = inputs_or_error(args.inputs)
@@ -83,8 +86,9 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             failed += 1
             continue
         result, adaptation = out
-        print(f"{result.name}: {adaptation.summary()}; {result.n_nuclei} nuclei in "
-              f"{result.seconds:.2f} s -> {result.outputs['labels'].parent}/{result.name}_*"
+        print(f"{result.name}: {adaptation.message} [{adaptation.summary()}]; "
+              f"{result.n_nuclei} nuclei in {result.seconds:.2f} s -> "
+              f"{result.outputs['labels'].parent}/{result.name}_*"
               f"{pixel_note(result)}")
         if args.keep and adaptation.kept:
             folder = args.models_dir or default_models_dir()

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..engine.api import DEFAULT_METHOD
 from ._common import add_mpp_argument, device_arg, inputs_or_error, run_guarded
 
 
@@ -41,8 +42,9 @@ def register(sub) -> None:
                                             "write robustness.csv, plots and an HTML report")
     rob.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders or globs")
     rob.add_argument("--gt", type=Path, help="folder of GT instance labels (<stem>*.tif)")
-    rob.add_argument("--method", "--model", dest="model", default="classical",
-                     help="project method, module:function, TorchScript .pt or ONNX file")
+    rob.add_argument("--method", "--model", dest="model", default=DEFAULT_METHOD,
+                     help="project method, module:function, TorchScript .pt or ONNX file "
+                          f"(default: {DEFAULT_METHOD}, as Recognise and segment)")
     rob.add_argument("--kinds", nargs="+", default=None,
                      help="corruption kinds (default: the 11 benchmark kinds)")
     rob.add_argument("--severities", default="1-5", help="e.g. 1-5 or 1,3,5 (default: 1-5)")
@@ -57,7 +59,7 @@ def register(sub) -> None:
 
 
 def cmd_corrupt(args: argparse.Namespace) -> int:
-    from ..engine.corrupt import CORRUPTIONS
+    from ..engine.api import CORRUPTIONS
 
     if args.list:
         for c in CORRUPTIONS.values():
@@ -75,10 +77,7 @@ def cmd_corrupt(args: argparse.Namespace) -> int:
     def job(bar):
         import numpy as np
 
-        from ..engine.corrupt import corrupt_tiled, map_labels
-        from ..engine.io import open_image
-        from ..engine.progress import Reporter
-        from ..engine.writers import atomic_path
+        from ..engine.api import Reporter, atomic_path, corrupt_tiled, map_labels, open_image
 
         slide = open_image(args.input)
         rgb = np.asarray(slide.data.compute(scheduler="synchronous"))
@@ -118,8 +117,7 @@ def _write_image(rgb, path: Path, atomic_path) -> None:
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
-    from ..engine.corrupt import BENCHMARK_KINDS, CORRUPTIONS
-    from ..engine.robustness import parse_severities
+    from ..engine.api import BENCHMARK_KINDS, CORRUPTIONS, parse_severities
 
     kinds = args.kinds or list(BENCHMARK_KINDS)
     bad = [k for k in kinds if k not in CORRUPTIONS]
@@ -137,8 +135,8 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         return 1
 
     def job(bar):
+        from ..engine.api import Reporter
         from ..engine.jobs.robustness import robustness_files
-        from ..engine.progress import Reporter
 
         return robustness_files(inputs, args.outdir, args.model, kinds, severities,
                                 gt_dir=args.gt, seed=args.seed, crop=args.crop,

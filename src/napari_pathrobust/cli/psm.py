@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..engine.psm.training_options import SEG_STRATEGIES, TARGET_VARIANTS
+from ..engine.api import SEG_STRATEGIES, TARGET_VARIANTS
 from ._common import (
     add_mpp_argument,
     device_arg,
@@ -90,9 +90,8 @@ def _inputs(args: argparse.Namespace):
 
 
 def cmd_train_ssl(args: argparse.Namespace) -> int:
+    from ..engine.api import PretextConfig, Reporter
     from ..engine.jobs.train_psm import train_activation_network
-    from ..engine.progress import Reporter
-    from ..engine.psm.pretext import PretextConfig
 
     paths = _inputs(args)
     config = PretextConfig(pretext=args.pretext, steps=args.steps, batch=args.batch,
@@ -125,8 +124,8 @@ def cmd_pseudo_masks(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..engine.api import Reporter
     from ..engine.jobs.train_psm import train_downstream
-    from ..engine.progress import Reporter
 
     paths = _inputs(args)
 

@@ -12,7 +12,7 @@ from ._common import add_mpp_argument, device_arg, inputs_or_error, positive_int
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that runs recognition and writes outputs."""
-    from ..engine.registry import DEFAULT_METHOD, available_methods
+    from ..engine.api import DEFAULT_METHOD, available_methods
 
     parser.add_argument("-o", "--outdir", type=Path, required=True, help="output folder")
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=available_methods(),
@@ -44,9 +44,12 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                         help="activation network weights for --method psm (default: bundled)")
     parser.add_argument("--stain", choices=("he", "ihc"), default="he",
                         help="ihc: hematoxylin-DAB detection, cells classified and scored "
-                             "(Ki-67 index, H-score; <stem>_summary.csv); thresholds with "
-                             "--param positive_threshold=0.2, bins=0.2,0.4,0.6, "
-                             "ihc_mode=positive|bins, ihc_auto=true")
+                             "(labelling index, H-score; <stem>_summary.csv); thresholds "
+                             "with --param positive_threshold=0.2 (= the 1+ threshold), "
+                             "bins=0.2,0.4,0.6, ihc_mode=positive|bins, ihc_auto=true")
+    parser.add_argument("--marker", default=None, metavar="NAME",
+                        help="--stain ihc: the marker the index is named after, e.g. ER, "
+                             "PR, p53 (default: Ki-67; same as --param marker=NAME)")
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
                         help="network arithmetic for --method psm; auto: fp16 on a GPU, "
                              "fp32 on the CPU (tolerance: docs/benchmarks.md)")
@@ -55,13 +58,13 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                         help="set a parameter of the method, e.g. threshold=0.4, "
                              "h_um=0.5 (classical, sizes in microns) or split=cores (psm), "
                              "or an IHC threshold (--stain ihc: positive_threshold, bins, "
-                             "ihc_mode, ihc_auto, ihc_measurement); repeat")
+                             "ihc_mode, ihc_auto, ihc_measurement, marker); repeat")
 
 
 def job_options(args: argparse.Namespace):
     """JobOptions from parsed arguments (see :func:`add_job_arguments`)."""
+    from ..engine.api import parse_method_params
     from ..engine.jobs import JobOptions
-    from ..engine.registry import parse_method_params
 
     params = {}
     if args.method == "psm":
@@ -80,7 +83,7 @@ def job_options(args: argparse.Namespace):
     ihc_pairs, method_pairs = split_ihc_params(getattr(args, "param", []))
     try:
         params.update(parse_method_params(args.method, method_pairs))
-        ihc = ihc_thresholds(ihc_pairs, args.stain)
+        ihc = ihc_thresholds(ihc_pairs, args.stain, getattr(args, "marker", None))
     except ValueError as exc:
         fail(str(exc))
     return JobOptions(method=args.method, method_params=params, device=args.device, ihc=ihc,
@@ -102,30 +105,35 @@ def method_has_param(method: str, name: str) -> bool:
     """Whether ``method``'s parameters include ``name`` (e.g. ``stain``)."""
     from dataclasses import fields
 
-    if method == "classical":
-        from ..engine.methods.classical import ClassicalParams as params_type
-    elif method == "psm":
-        from ..engine.methods.psm import PSMParams as params_type
-    else:
+    from ..engine.api import method_params_type
+
+    if method not in ("classical", "psm"):
         return False
-    return name in {f.name for f in fields(params_type)}
+    return name in {f.name for f in fields(method_params_type(method))}
 
 
 def split_ihc_params(pairs):
     """``--param`` pairs into (IHC threshold keys, the method's pairs)."""
-    from ..engine.ihc.scoring import split_params
+    from ..engine.api import split_params
 
     return split_params(list(pairs))
 
 
-def ihc_thresholds(pairs: dict, stain: str):
-    """IhcThresholds from the IHC ``--param`` keys (None for H&E runs); ValueError when
-    they are bad or given without ``--stain ihc``."""
-    from ..engine.ihc.scoring import IhcThresholds
+def ihc_thresholds(pairs: dict, stain: str, marker=None):
+    """IhcThresholds from the IHC ``--param`` keys and ``--marker`` (None for H&E runs);
+    ValueError when they are bad or given without ``--stain ihc``."""
+    from ..engine.api import IhcThresholds
 
+    if marker is not None:
+        if pairs.get("marker", marker) != marker:
+            raise ValueError(f"--marker {marker} and --param marker={pairs['marker']} "
+                             "differ: give the marker once")
+        pairs = {**pairs, "marker": marker}
     if stain != "ihc":
         if pairs:
-            raise ValueError(f"--param {', '.join(pairs)}: IHC thresholds need --stain ihc")
+            names = ["--marker" if k == "marker" and marker is not None else f"--param {k}"
+                     for k in pairs]
+            raise ValueError(f"{', '.join(names)}: IHC settings need --stain ihc")
         return None
     return IhcThresholds.from_params(pairs)
 
@@ -135,7 +143,9 @@ def register(sub) -> None:
     seg = sub.add_parser("segment", help="find nuclei in images and write labels, points, "
                                          "GeoJSON and an overlay")
     seg.add_argument("inputs", nargs="+", metavar="INPUT",
-                     help="image files (.tif .svs .ome.tif .zarr .png .jpg), folders or globs")
+                     help="slides and images (.svs .ndpi .vms .mrxs .scn .bif .svslide .czi "
+                          ".dcm or a DICOM folder, .tif .ome.tif .zarr .png .jpg), folders "
+                          "or globs")
     add_job_arguments(seg)
     seg.set_defaults(func=cmd_segment)
 
@@ -158,8 +168,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 def segment_one(path: Path, outdir: Path, options, args):
     """Segment one input; print its summary line or one error line. None on failure."""
+    from ..engine.api import Reporter, summary_line
     from ..engine.jobs import segment_file
-    from ..engine.progress import Reporter
 
     result = run_guarded(path, lambda bar: segment_file(path, outdir, options,
                                                         Reporter(progress=bar)), args)
@@ -167,15 +177,8 @@ def segment_one(path: Path, outdir: Path, options, args):
         print(f"{result.name}: {result.n_nuclei} nuclei in {result.seconds:.2f} s "
               f"-> {result.outputs['labels'].parent}/{result.name}_*{pixel_note(result)}")
         if result.info.get("ihc_summary"):
-            print(f"{result.name}: {ihc_line(result.info['ihc_summary'])}")
+            print(f"{result.name}: {summary_line(result.info['ihc_summary'])}")
     return result
-
-
-def ihc_line(summary: dict) -> str:
-    """``Ki-67 index 23.4 % (120/513), H-score 61.2 (0: .., 1+: .., 2+: .., 3+: ..)``."""
-    return (f"Ki-67 index {summary['ki67_index']:.1f} % ({summary['n_positive']}/"
-            f"{summary['n_cells']}), H-score {summary['h_score']:.1f} (0: {summary['n_0']}, "
-            f"1+: {summary['n_1plus']}, 2+: {summary['n_2plus']}, 3+: {summary['n_3plus']})")
 
 
 def pixel_note(result) -> str:
@@ -212,8 +215,7 @@ def _show_in_napari(image: Path, result) -> None:
         return
     import csv
 
-    from ..engine.io import open_image
-    from ..engine.writers import read_labels_tiff
+    from ..engine.api import open_image, read_labels_tiff
 
     slide = open_image(image)
     labels, meta = read_labels_tiff(result.outputs["labels"])

@@ -1,4 +1,7 @@
-"""Device selection: ``auto | cpu | cuda[:N] | mps``; CPU always works."""
+"""Device selection: ``auto | cpu | cuda[:N] | mps``; CPU always works.
+
+:func:`check_device_name` is the one check of a device name (the settings schema, the
+CLI and the widgets use it); :func:`resolve_device` also checks the device exists."""
 
 from __future__ import annotations
 
@@ -38,3 +41,13 @@ def check_device_name(name: str) -> str:
     if not _DEVICE_RE.match(name):
         raise ValueError(f"device {name!r}: expected auto, cpu, cuda, cuda:N or mps")
     return name
+
+
+def cuda_device_count() -> int:
+    """How many CUDA devices torch sees (0 without torch or CUDA)."""
+    try:
+        import torch
+
+        return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    except Exception:  # noqa: BLE001 - no torch, a broken driver: no CUDA device to offer
+        return 0

@@ -1,4 +1,5 @@
-"""Lazy image input: TIFF/SVS/OME-TIFF, OME-Zarr/zarr, PNG/JPEG and in-memory arrays.
+"""Lazy image input: vendor slides (OpenSlide), CZI, TIFF/OME-TIFF, OME-Zarr/zarr,
+DICOM WSI folders, PNG/JPEG and in-memory arrays.
 
 Everything becomes a :class:`Slide`: a pyramid of lazy dask arrays, each
 (Y, X, 3) RGB uint8, level 0 at full resolution. Large files are never read
@@ -22,7 +23,7 @@ from .image_formats import (
     guess_axes,
     one_line,
     read_file,
-    read_zarr,
+    read_folder,
 )
 
 __all__ = ["Slide", "open_image", "slide_from_array", "to_rgb_uint8", "check_mpp",
@@ -60,18 +61,20 @@ class Slide:
 def open_image(path: str | os.PathLike, mpp: float | None = None) -> Slide:
     """Open a slide or image file lazily as an RGB uint8 :class:`Slide`.
 
-    Supports TIFF, pyramidal SVS, OME-TIFF, OME-Zarr / plain zarr directories,
-    PNG and JPEG. Raises :class:`InputError` (one line naming the file) for
-    anything that cannot be used. The pixel size comes from the file (SVS MPP, OME
-    PhysicalSizeX/Y, TIFF resolution tags with their unit; screen dpi and implausible
-    values are unknown); ``mpp`` (microns per pixel, from the user) wins over it.
+    Supports the vendor slides OpenSlide reads (SVS, NDPI, VMS, MRXS, SCN, BIF, SVSLIDE,
+    Philips TIFF, DICOM WSI: one .dcm or its folder), Zeiss CZI, plain/pyramidal/OME
+    TIFF, OME-Zarr / plain zarr directories, PNG and JPEG. Raises :class:`InputError`
+    (one line naming the file) for anything that cannot be used. The pixel size comes
+    from the file (OpenSlide mpp, else objective power; OME PhysicalSizeX/Y, TIFF
+    resolution tags with their unit, CZI scaling; screen dpi and implausible values are
+    unknown); ``mpp`` (microns per pixel, from the user) wins over it.
     """
     p = Path(path)
     source = p.name or str(p)
     if not p.exists():
         raise InputError(str(path), "file not found")
     if p.is_dir():
-        raw = read_zarr(p, source)
+        raw = read_folder(p, source)
     else:
         raw = read_file(p, source)
     return with_pixel_size(_build_slide(raw, _stem(p), p, source), mpp)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .methods.base import Method
+from .values import parse_bool
 
 DEFAULT_METHOD = "psm"  # beats classical on MoNuSeg train-13 (docs/benchmarks.md, PSM)
 
@@ -22,6 +23,19 @@ def available_methods() -> list[str]:
     return ["classical", "psm"] + [PREFIX + n for n in list_adapted()]
 
 
+def method_params_type(name: str) -> type:
+    """The parameter dataclass of method ``name`` (``psm@<name>`` has PSM's)."""
+    if name == "classical":
+        from .methods.classical import ClassicalParams
+
+        return ClassicalParams
+    if name == "psm" or name.startswith("psm@"):
+        from .methods.psm import PSMParams
+
+        return PSMParams
+    raise ValueError(f"unknown method {name!r}; available: {', '.join(available_methods())}")
+
+
 def parse_method_params(name: str, pairs: list[str]) -> dict[str, Any]:
     """``["key=value", ...]`` into typed parameters of method ``name``.
 
@@ -31,12 +45,7 @@ def parse_method_params(name: str, pairs: list[str]) -> dict[str, Any]:
     """
     from dataclasses import MISSING, fields
 
-    if name == "classical":
-        from .methods.classical import ClassicalParams as params_type
-    elif name == "psm" or name.startswith("psm@"):
-        from .methods.psm import PSMParams as params_type
-    else:
-        raise ValueError(f"unknown method {name!r}; available: {', '.join(available_methods())}")
+    params_type = method_params_type(name)
     defaults = {f.name: f.default for f in fields(params_type)
                 if f.default is not MISSING and f.name not in ("device", "seed")}
     out: dict[str, Any] = {}
@@ -54,9 +63,7 @@ def parse_method_params(name: str, pairs: list[str]) -> dict[str, Any]:
 def _typed(text: str, default: Any, pair: str) -> Any:
     try:
         if isinstance(default, bool):
-            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return text.lower() in ("true", "1", "yes")
+            return parse_bool(text)
         if isinstance(default, int):
             return int(text)
         if isinstance(default, float) or (default is None and _is_number(text)):
@@ -95,4 +102,5 @@ def get_method(name: str, device: str | None = None, seed: int | None = None,
     raise ValueError(f"unknown method {name!r}; available: {', '.join(available_methods())}")
 
 
-__all__ = ["DEFAULT_METHOD", "available_methods", "parse_method_params", "get_method"]
+__all__ = ["DEFAULT_METHOD", "available_methods", "method_params_type",
+           "parse_method_params", "get_method"]

@@ -19,6 +19,9 @@ STATUSES = ("unreviewed", "accepted", "rejected")
 DEFAULT_CLASS = "Nucleus"
 #: The filters' "no filter" choice.
 ALL = "all"
+#: spellings of class words the filter takes for QuPath's (US English) class names
+SPELLINGS = {"tumour": "tumor", "tumours": "tumors", "haemorrhage": "hemorrhage",
+             "oedema": "edema"}
 _CONDITION = re.compile(r"^\s*([A-Za-z_][\w ]*?)\s*(<=|>=|==|!=|<|>|=)\s*"
                         r"([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*$", re.IGNORECASE)
 
@@ -91,7 +94,8 @@ def counts_text(frame: pd.DataFrame) -> str:
 def text_filter(frame: pd.DataFrame, text: str) -> np.ndarray:
     """Rows matching ``text``: conditions such as ``area > 50, solidity <= 0.9`` (joined
     by commas or ``and``), a label number, or words all found in the classification or
-    status. Raises ValueError for a condition on an unknown or non-numeric column."""
+    status (any case; British spellings such as ``tumour`` find QuPath's ``Tumor``).
+    Raises ValueError for a condition on an unknown or non-numeric column."""
     text = text.strip()
     mask = np.ones(len(frame), dtype=bool)
     if not text:
@@ -112,7 +116,10 @@ def text_filter(frame: pd.DataFrame, text: str) -> np.ndarray:
     for column in ("classification", "status"):
         if column in frame.columns:
             found = found + " " + frame[column].astype(str).str.lower()
+    for british, american in SPELLINGS.items():
+        found = found.str.replace(british, american, regex=False)
     for word in text.lower().split():
+        word = SPELLINGS.get(word, word)
         mask &= found.str.contains(word, regex=False).to_numpy()
     return mask
 
@@ -127,6 +134,26 @@ def filter_mask(frame: pd.DataFrame, status: Optional[str] = None,
     if classification not in (None, ALL):
         mask &= _column(frame, "classification", DEFAULT_CLASS).to_numpy() == classification
     return mask
+
+
+def no_match(frame: pd.DataFrame, status: Optional[str] = None,
+             classification: Optional[str] = None, text: str = "") -> str:
+    """Why no row of ``frame`` passes the filters ('' when some do, or there is no
+    row): which filter, and the classes and statuses there are to look for."""
+    if not len(frame):
+        return ""
+    try:
+        if filter_mask(frame, status, classification, text).any():
+            return ""
+    except ValueError as error:
+        return str(error)
+    present = ", ".join(sorted(_column(frame, "classification", DEFAULT_CLASS).unique()))
+    asked = [f"'{text.strip()}'"] if text.strip() else []
+    asked += [f"{name} {value}" for name, value in (("status", status),
+                                                   ("class", classification))
+              if value not in (None, ALL)]
+    return (f"no cell matches {' and '.join(asked)}; classes here: {present} "
+            f"(statuses: {', '.join(STATUSES)})")
 
 
 def sort_key(values: np.ndarray) -> np.ndarray:

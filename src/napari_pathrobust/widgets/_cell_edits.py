@@ -12,7 +12,7 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from ..engine.nucleus_records import measure_objects
+from ..engine.api import measure_objects
 
 Box = tuple[int, int, int, int]
 

@@ -15,7 +15,7 @@ from matplotlib.widgets import LassoSelector, SpanSelector
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ..engine.writers.tables import class_color
+from ..engine.api import class_color
 
 NONE = "(none)"
 HIGHLIGHT = "#00d8ff"  # cyan: no default class colour is near it
@@ -46,6 +46,9 @@ class CellPlot(QWidget):
         self._bins = np.zeros(0)
         self._background = None  # the axes without the highlight, to blit it on
         self.x_box, self.y_box = QComboBox(), QComboBox()
+        for box in (self.x_box, self.y_box):  # long column names never widen the dock
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(1)
         self.by_class = QCheckBox("colour by class")
         self.by_class.setChecked(True)
         self.figure = Figure(figsize=(4, 3), layout="constrained")

@@ -2,7 +2,8 @@
 
 :class:`CellTableView` puts the model of :mod:`._cell_table_model` (:class:`CellTable`,
 re-exported here) in a table with status, class and text filters and speaks in cell
-labels.
+labels. A click on a row makes its cell the current one; Shift- and Ctrl-clicks extend
+the selection instead. A filter that matches nothing says so under the text box.
 """
 
 import numpy as np
@@ -11,6 +12,7 @@ from qtpy.QtCore import QItemSelectionModel, Qt, Signal
 from qtpy.QtGui import QPalette
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -21,8 +23,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._cell_counts import ALL, STATUSES, filter_mask
+from ._cell_counts import ALL, STATUSES, filter_mask, no_match
 from ._cell_table_model import CellTable, row_ranges
+from ._status import StatusText
 
 __all__ = ["CellTable", "CellTableView"]
 
@@ -31,6 +34,8 @@ SELECT_ROWS = QItemSelectionModel.SelectionFlag.ClearAndSelect \
 #: Selections of more row runs than this are painted by the model, not Qt (Qt's
 #: selection model slows down quadratically: 18,000 runs take seconds).
 MAX_QT_RANGES = 200
+#: clicks with these keys held extend the selection (no current cell, no centring)
+EXTEND = Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.ControlModifier
 
 
 class CellTableView(QWidget):
@@ -38,8 +43,9 @@ class CellTableView(QWidget):
 
     A click on a column header sorts by it (ascending, descending, then the frame's
     order); sort and filters survive :meth:`set_frame`, and so does the selection
-    (of the rows still shown). ``cell_clicked`` gives the label of a clicked row,
-    ``selection_changed`` the labels of the selected rows whenever they change."""
+    (of the rows still shown). ``cell_clicked`` gives the label of a row clicked without
+    Shift or Ctrl, ``selection_changed`` the labels of the selected rows whenever they
+    change."""
 
     cell_clicked = Signal(int)
     selection_changed = Signal(list)
@@ -56,6 +62,8 @@ class CellTableView(QWidget):
         self.text_box.setPlaceholderText("filter: area > 50, solidity < 0.9 | label | class")
         self.text_box.setClearButtonEnabled(True)
         self.shown = QLabel("0 of 0")
+        self.hint = StatusText("", max_lines=2)  # why a filter shows no row
+        self.hint.hide()
         self.table.setModel(self.model)
         palette = self.table.palette()
         self.model.mark_colors = (palette.color(QPalette.ColorRole.Highlight),
@@ -76,16 +84,18 @@ class CellTableView(QWidget):
         for text, box in (("Status", self.status_box), ("Class", self.class_box)):
             filters.addWidget(QLabel(text))
             filters.addWidget(box)
-        filters.addWidget(self.text_box, 1)
-        filters.addWidget(self.shown)
+        text_row = QHBoxLayout()  # a line of its own: the dock stays narrow
+        text_row.addWidget(self.text_box, 1)
+        text_row.addWidget(self.shown)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(filters)
+        layout.addLayout(text_row)
+        layout.addWidget(self.hint)
         layout.addWidget(self.table)
         self._selected: list = []
         self._quiet = False  # restoring the selection: no signal unless it changed
-        self.table.clicked.connect(lambda index: self.cell_clicked.emit(
-            self.model.label_at(index.row())))
+        self.table.clicked.connect(self._clicked)
         self.table.selectionModel().selectionChanged.connect(self._selection_moved)
         self.status_box.currentTextChanged.connect(lambda _t: self._refilter())
         self.class_box.currentTextChanged.connect(lambda _t: self._refilter())
@@ -157,6 +167,11 @@ class CellTableView(QWidget):
 
     # -------------------------------------------------------------- internals
 
+    def _clicked(self, index):
+        """A plain click makes the row's cell current; Shift / Ctrl only select."""
+        if not QApplication.keyboardModifiers() & EXTEND:
+            self.cell_clicked.emit(self.model.label_at(index.row()))
+
     def _mask(self, frame):
         try:
             mask = filter_mask(frame, self.status_box.currentText(),
@@ -209,6 +224,11 @@ class CellTableView(QWidget):
                 self.table.scrollToTop()
         self._show_sort()
         self.shown.setText(f"{self.model.rowCount()} of {len(self.model.frame)}")
+        hint = "" if self.model.rowCount() else no_match(
+            self.model.frame, self.status_box.currentText(), self.class_box.currentText(),
+            self.text_box.text())
+        self.hint.setText(hint, final=False)
+        self.hint.setVisible(bool(hint))
         self._selection_moved()
 
     def _select_rows(self, rows):

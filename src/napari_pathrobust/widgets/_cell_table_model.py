@@ -10,7 +10,7 @@ import pandas as pd
 from qtpy.QtCore import QAbstractTableModel, QItemSelection, QModelIndex, Qt
 from qtpy.QtGui import QColor
 
-from ..engine.writers.tables import class_color
+from ..engine.api import class_color
 from ._cell_counts import format_value, sort_key
 
 #: Columns shown first (in this order) when the frame has them.

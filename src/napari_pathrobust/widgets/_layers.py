@@ -12,8 +12,8 @@ from typing import Optional
 
 import numpy as np
 
+from ..engine.api import Box
 from ..engine.jobs.region import clip_box
-from ..engine.tiled.tiling import Box
 
 
 def image_shape(layer) -> tuple[int, int]:
@@ -177,3 +177,18 @@ def prefer_cell_result(box, viewer) -> None:
         best = best_cell_result(viewer)
         if best is not None:
             box.value = best
+
+
+def shape_polygon(shapes, layer, area_shapes=("rectangle", "polygon")):
+    """(N, 2) (y, x) vertices, in ``layer``'s pixels, of the selected (else last) shape
+    of a Shapes layer; None without one, or when that shape has no inside (an ellipse
+    is stored as its box, a line has none)."""
+    if shapes is None or len(shapes.data) == 0:
+        return None
+    selected = sorted(shapes.selected_data)
+    index = selected[0] if selected else len(shapes.data) - 1
+    if shapes.shape_type[index] not in area_shapes:
+        return None
+    world = [shapes.data_to_world(v) for v in np.asarray(shapes.data[index], dtype=float)]
+    return np.array([np.asarray(layer.world_to_data(w), float)[-2:] for w in world])
+

@@ -2,11 +2,13 @@
 
 :func:`autosave` writes a nuclei layer's reviews (and, with ``cells=True``, its
 features and in-memory labels) with ``engine.review.session`` into the results
-folder (``_settings.results_dir()``), named after the layer's source image.
-:func:`restore` adds ``<image>_nuclei`` back, reviews included, when an image of
-that name is opened again (Recognise and Review call it for every new image layer),
-and only when its pixels match the result's ``source_fingerprint`` (Recognise records
-:func:`image_fingerprint`), so a different slide of the same name never gets them.
+folder (``_settings.results_dir()``), named after the layer's source image, and notes
+that folder. :func:`restore` adds ``<image>_nuclei`` back, reviews included, when an
+image of that name is opened again (Recognise and Review call it for every new image
+layer): the newest session found in the current results folder, one used before or the
+default cache folder (``engine.review.session.find_session``), and only one whose
+``source_fingerprint`` matches the pixels (Recognise records :func:`image_fingerprint`),
+so a different slide of the same name never gets them.
 """
 
 import weakref
@@ -16,10 +18,16 @@ from typing import Optional
 import numpy as np
 from napari.utils.notifications import show_info, show_warning
 
-from ..engine.review.session import load_session, save_cells, save_reviews
+from ..engine.api import (
+    find_session,
+    note_review_folder,
+    review_folders,
+    save_cells,
+    save_reviews,
+)
 from ._layers import region_geometry
 from ._settings import results_dir
-from .cell_style import auto_restyle
+from .cell_style import auto_restyle, measure_stain
 
 _FAILED: set = set()  # folders whose autosave failed once (warned once)
 
@@ -84,8 +92,9 @@ def autosave(layer, cells: bool = False) -> Optional[Path]:
                                np.asarray(layer.data) if in_memory(layer) else None,
                                layer.name, meta, zarr_labels)
             _SAVED_CELLS[key] = (weakref.ref(layer), token)
-        return save_reviews(folder, source, layer.name, features, meta, zarr_labels,
-                            token)
+        path = save_reviews(folder, source, layer.name, features, meta, zarr_labels, token)
+        note_review_folder(folder)  # found again after a change of the results folder
+        return path
     except OSError as exc:
         if str(folder) not in _FAILED:
             _FAILED.add(str(folder))
@@ -100,19 +109,20 @@ def restore(viewer, image) -> Optional[object]:
 
     if not isinstance(image, napari.layers.Image):
         return None
-    saved = load_session(results_dir(), image.name)
-    if saved is None or saved.layer in viewer.layers:
-        return None
-    expected = saved.metadata.get("source_fingerprint")
-    if expected and expected != image_fingerprint(image):
+    current = results_dir()
+    found = find_session(review_folders(current), image.name,
+                         lambda: image_fingerprint(image))
+    saved = found.session
+    if saved is None and found.other_pixels:
         show_warning(f"reviews saved for an image named {image.name} were not restored: "
                      f"they belong to other pixels (a different slide of the same name)")
+    if saved is None or saved.layer in viewer.layers:
         return None
     data = saved.labels
     if data is None:
         import dask.array as da
 
-        from ..engine.writers import read_ome_zarr_labels
+        from ..engine.api import read_ome_zarr_labels
 
         try:
             levels, _ = read_ome_zarr_labels(saved.zarr_labels)
@@ -127,7 +137,11 @@ def restore(viewer, image) -> Optional[object]:
     layer = viewer.add_labels(data, name=saved.layer, metadata=saved.metadata,
                               features=features,
                               **region_geometry(image, saved.metadata.get("region")))
+    if "outline_under" not in (saved.metadata or {}):  # saved before it was measured
+        measure_stain(layer, image)
     auto_restyle(layer)
+    where = str(found.folder) if found.folder == current.expanduser().absolute() else \
+        f"{found.folder}; new autosaves go to {current}"
     show_info(f"restored {saved.layer}: {len(features)} cells, {saved.n_reviewed} reviewed "
-              f"(autosaved in {results_dir()})")
+              f"(autosaved in {where})")
     return layer

@@ -1,7 +1,9 @@
 """JobWidget: the base of the dock widgets that run engine jobs.
 
 It owns the Run and Cancel buttons, the progress bar (mirrored in napari's activity
-dock), the status line, error notifications, the device from the plugin settings and
+dock), the status line (wrapped or elided, never wider than the dock; final messages
+logged, see ``_status``), error notifications, a scrolling dock tabbed with its
+neighbours (``_docking``), the device from the plugin settings and
 one cancellable job at a time. A job is ``job(reporter) -> result``: it runs in a
 napari thread worker, reports through a :class:`Reporter` whose callback emits a Qt
 signal (delivered on the main thread) and whose cancel check reads the event set by
@@ -14,15 +16,15 @@ import threading
 from typing import Any, Callable, Optional
 
 import napari
-from magicgui.widgets import Container, Label, ProgressBar, PushButton
+from magicgui.widgets import Container, ProgressBar, PushButton
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QEvent, QObject, Signal
 
-from ..engine.device import check_device_name
-from ..engine.errors import Cancelled
-from ..engine.progress import Reporter
+from ..engine.api import Cancelled, Reporter, check_device_name
+from ._docking import fit_in_dock
 from ._layers import connect_while_alive
 from ._settings import load_settings
+from ._status import StatusLine
 
 
 class _Relay(QObject):
@@ -61,10 +63,11 @@ class JobWidget(Container):
         self._run = PushButton(text=run_text) if run_text else None
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="Progress", min=0, max=1, value=0)
-        self._status = Label(label="Status", value="ready")
+        self._status = StatusLine("ready", log_as=self.title)
         self._inputs: list = []  # widgets disabled while a job runs (subclasses fill it)
         self._relay = _Relay()
         self._dock = _DockWatch(self.native)
+        fit_in_dock(self.native)
         self._relay.progressed.connect(self._on_progress)
         self._cancel_requested = threading.Event()
         self._busy = False
@@ -117,7 +120,7 @@ class JobWidget(Container):
         self._cancel_requested.clear()
         self.last_error = None
         self._set_running(True, what)
-        self._status.value = f"running {what}..."
+        self._status.post(f"running {what}...", final=False)
         if self.synchronous:
             reporter = Reporter(progress=self._on_progress, cancel=self._cancel_requested.is_set)
             try:
@@ -145,7 +148,7 @@ class JobWidget(Container):
         """Ask the running job to stop at its next check; nothing is added."""
         if self._busy:
             self._cancel_requested.set()
-            self._status.value = "cancelling..."
+            self._status.post("cancelling...", final=False)
 
     # ------------------------------------------------------------------ callbacks
     def _deliver(self, on_done, result) -> None:
@@ -184,7 +187,7 @@ class JobWidget(Container):
         self._progress.max = total
         self._progress.value = done
         if message:
-            self._status.value = message
+            self._status.post(message, final=False)
         activity = self._activity
         if activity is not None:
             if activity.total != total:

@@ -3,18 +3,32 @@
 The region is chosen as in Recognise (whole image, current view, a Shapes rectangle)
 and read on the main thread; :func:`..engine.jobs.adapt.adapt_region` adapts on sample
 tiles of the region, lets the never-worse gate keep the adapted network or roll back
-to the source, and segments the region (thread worker, progress, Cancel). The result
-is ``<image>_adapted_nuclei`` (Labels with a features table; its metadata say what was
-done and why). With *Keep adapted network* a kept network is saved with its model
-card in the models folder and appears in Recognise's methods as ``psm@<name>``.
+to the source, and segments the region (thread worker, progress, Cancel). The cells go
+where Recognise puts them (``._cell_result``): into the slide's ``<image>_nuclei``,
+drawn as outlines, merged with the cells already there (reviewed cells are kept); its
+``metadata["adaptation"]`` says what was done and why. The status line says the
+outcome in plain words (``engine.adapt.gate.outcome_message``), its tooltip the numbers.
+With *Keep adapted network* a kept network is saved with its model card in the models
+folder and appears in Recognise's methods as ``psm@<name>``.
 """
 
 import napari
+import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, LineEdit
 
-from ..engine.adapt.slide import DEFAULT_SLIDE_METHOD, SLIDE_METHODS, SlideAdaptConfig
-from ..engine.device import check_device_name
-from ._layers import REGIONS, chosen_region, layer_choices, region_geometry, upsert_layer
+from ..engine.api import (
+    DEFAULT_SLIDE_METHOD,
+    SLIDE_METHODS,
+    Box,
+    SlideAdaptConfig,
+    check_device_name,
+    outcome_details,
+)
+from . import recognise
+from ._cell_result import large_dest, merged_result, refusal, show_cells
+from ._device_choice import device_combo
+from ._layers import REGIONS, chosen_region, layer_choices
+from ._review_session import image_fingerprint
 from ._runner import JobWidget
 from ._settings import load_settings
 from .recognise import layer_mpp, mpp_field, pixel_note
@@ -41,8 +55,7 @@ class AdaptWidget(JobWidget):
                                 tooltip="stain: colours normalised to the training "
                                         "slides; bn: BatchNorm statistics re-estimated "
                                         "on the region")
-        self._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"],
-                                value=settings["device"])
+        self._device = device_combo("Device", settings["device"])  # cuda:N too
         self._gate = CheckBox(label="Never worse (check and roll back)", value=True)
         self._keep = CheckBox(label="Keep adapted network", value=False)
         self._name = LineEdit(label="Network name", value="",
@@ -84,13 +97,22 @@ class AdaptWidget(JobWidget):
         name, mpp = layer.name, float(self._mpp.value) or None
         keep = bool(self._keep.value)
         net_name = self._name.value.strip() or f"{name}-{config.method}"
+        large = box.shape[0] * box.shape[1] > recognise.LARGE_PIXELS
+        refused = self._refusal(layer, box, large)
+        if refused:
+            self._status.value = refused
+            return None
+        dest = large_dest(layer) if large else None
+        # as Recognise records it: the autosaved review comes back only for these pixels
+        meta = {"source_layer": name, "source_fingerprint": image_fingerprint(layer)}
+        self._status.tooltip = None
 
         def job(reporter):
-            from ..engine.adapt.saved import default_models_dir, save_adapted
+            from ..engine.api import default_models_dir, save_adapted
             from ..engine.jobs.adapt import adapt_region
 
             out = adapt_region(level0, box, config, device, reporter, name=name, mpp=mpp,
-                               metadata={"source_layer": name})
+                               metadata=meta, zarr_dest=dest)
             saved = None
             if keep and out.adaptation.kept:
                 saved = save_adapted(out.adaptation, default_models_dir(), net_name,
@@ -100,18 +122,31 @@ class AdaptWidget(JobWidget):
         return self.start_job(job, lambda res: self._on_done(layer, *res),
                               f"adapting to {name}")
 
+    def _refusal(self, source, box, large: bool) -> str:
+        """Why a run would lose reviews (``_cell_result.refusal``), or ''."""
+        return refusal(self._viewer, source, box, large, recognise.LARGE_PIXELS)
+
     def _on_done(self, source, out, saved):
+        """Show the cells in the slide's result, as Recognise does; say the outcome."""
         result, adaptation = out.region, out.adaptation
         self.last_result, self.saved = out, saved
-        metadata = dict(result.metadata, kept_network=str(saved) if saved else None)
-        table = result.table
-        upsert_layer(self._viewer, f"{source.name}_adapted_nuclei", "labels", result.labels,
-                     {**region_geometry(source, metadata["region"]), "metadata": metadata,
-                      "features": dict(table, index=table["label"])})
-        note = ""
+        kept = ""
         if saved is not None:
-            note = f"; kept as psm@{saved.stem}"
+            kept = f"; network kept as psm@{saved.stem}"
         elif self._keep.value:
-            note = "; nothing kept (source network used)"
-        self._status.value = (f"{adaptation.summary()}; {result.n_nuclei} nuclei in "
-                              f"{result.seconds:.1f} s{note}{pixel_note(metadata)}")
+            kept = "; no network saved (the original was used)"
+        large = not isinstance(result.labels, np.ndarray)
+        refused = self._refusal(source, Box.of(result.metadata["region"]), large)
+        if refused:  # reviews made while the job ran
+            self._status.value = refused + kept
+            return
+        labels, table, metadata, note = merged_result(self._viewer, source, result,
+                                                      recognise.LARGE_PIXELS)
+        metadata["kept_network"] = str(saved) if saved else None
+        if large:
+            metadata["zarr_labels"] = str(large_dest(source))
+        show_cells(self._viewer, source, labels, table, metadata)
+        self._status.value = (f"{adaptation.message}. {result.n_nuclei} nuclei in "
+                              f"{result.seconds:.1f} s{pixel_note(metadata)}{note}{kept}")
+        self._status.tooltip = outcome_details(adaptation.method, adaptation.reason,
+                                               adaptation.decision)

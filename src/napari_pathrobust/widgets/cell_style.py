@@ -1,34 +1,45 @@
 """How cells look on the canvas: outlines coloured by class, status visible.
 
 :func:`restyle` gives a nuclei Labels layer a ``DirectLabelColormap`` built from its
-``features``: the class colour (``engine.writers.tables.class_color``, QuPath's
-conventions) at full opacity for accepted cells, lighter for unreviewed ones, grey
-for rejected ones (transparent with "hide rejected"), drawn as 1-pixel outlines.
-:func:`auto_restyle` repaints the layer whenever its features change.
+``features``, drawn as 1-pixel outlines: the class hue (QuPath's colours,
+``engine.cells``) at the lightness that contrasts with the stain under the outlines
+(``engine.cells.outline_colors``: at least 3:1 unreviewed, 4.5:1 accepted), a faint
+grey for rejected cells (transparent with "hide rejected"). The stain is measured once
+per result on its image (:func:`measure_stain`, kept in ``metadata["outline_under"]``),
+else taken from the result's stain (H&E, IHC). :func:`auto_restyle` repaints the layer
+whenever its features change.
 
 Repaints stay fast on large results: the colour of a (class, status) pair is
 registered once under a reserved label id at the front of the colour dict, so the
 colour indices napari sends to the GPU never move; a status change then updates
 the colormap's lookup for the changed cells and redraws only their bounding boxes
-(napari's partial labels refresh). Anything else falls back to a full refresh.
+(napari's partial labels refresh). Anything else falls back to a full refresh. The
+napari internals this needs are in :mod:`._napari_compat`, each with a public fallback.
 """
 
 import weakref
+from functools import lru_cache
 from typing import Optional
 
 import numpy as np
 import pandas as pd
 from napari.utils.colormaps import DirectLabelColormap
-from napari.utils.colormaps.colormap import LabelColormapBase
 from napari.utils.notifications import show_warning
 
-from ..engine.writers.tables import class_color
+from ..engine.api import outline_colors, outline_under, rejected_grey, stain_under
+from ._napari_compat import (
+    colours_edited,
+    direct_colormap,
+    fast_labels_backend,
+    recolour_index,
+    repaint_boxes,
+    unwrap,
+)
 
-#: alpha of each status; rejected cells are grey
-STATUS_ALPHA = {"accepted": 1.0, "unreviewed": 0.7, "rejected": 0.75}
-REJECTED_RGB = (70, 70, 70)
-#: unreviewed cells: the class colour mixed with this much white
-UNREVIEWED_LIGHTEN = 0.4
+#: alpha of each status (contrast, not transparency, tells them apart); rejected: grey
+STATUS_ALPHA = {"accepted": 1.0, "unreviewed": 1.0, "rejected": 0.8}
+#: the side of the window (labels pixels) whose outlines measure_stain reads
+MEASURE_SIDE = 1024
 #: outline width in pixels
 CONTOUR = 1
 #: label id of palette entry k is RESERVED_TOP - k (above any realistic cell id)
@@ -40,39 +51,43 @@ _STYLERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _AUTO: "weakref.WeakSet" = weakref.WeakSet()
 
 
-def cell_color(classification: str, status: str, hide_rejected: bool = False) -> np.ndarray:
-    """RGBA (floats 0-1) of a cell of ``classification`` with review ``status``."""
+@lru_cache(maxsize=1024)
+def _outline(name: str, under: tuple) -> dict:
+    return outline_colors(name, under)
+
+
+def cell_color(classification: str, status: str, hide_rejected: bool = False,
+               under=None) -> np.ndarray:
+    """RGBA (floats 0-1) of a cell of ``classification`` with review ``status`` drawn over
+    the stain colour ``under`` (sRGB; None: the class's default, see ``stain_under``)."""
     status = str(status)
+    under = tuple(int(v) for v in (under if under is not None
+                                   else stain_under(str(classification))))
     if status == "rejected":
-        rgb = np.asarray(REJECTED_RGB, float) / 255
+        rgb = np.asarray(rejected_grey(under), float) / 255
         if hide_rejected:  # transparent (grey kept: a colour of its own, not background's)
             return np.array([*rgb, 0.0], np.float32)
     else:
-        rgb = np.asarray(class_color(str(classification)), float) / 255
-        if status != "accepted":
-            rgb = rgb + (1 - rgb) * UNREVIEWED_LIGHTEN
+        key = "accepted" if status == "accepted" else "unreviewed"
+        rgb = np.asarray(_outline(str(classification), under)[key], float) / 255
     alpha = STATUS_ALPHA.get(status, STATUS_ALPHA["unreviewed"])
     return np.array([*rgb, alpha], np.float32)
 
 
-def _fast_backend() -> bool:
-    """True when napari maps big label ids with a compiled backend (numba, PartSegCore)."""
-    try:  # napari internals: any other napari counts as "no fast backend"
-        from napari.utils.colormaps import _accelerated_cmap as accel
-
-        return accel.labels_raw_to_texture_direct is not \
-            accel._labels_raw_to_texture_direct_numpy
-    except (ImportError, AttributeError):
-        return False
+def stain_of(layer) -> tuple:
+    """(measured stain per class, stain name) from ``layer``'s metadata."""
+    meta = layer.metadata if isinstance(getattr(layer, "metadata", None), dict) else {}
+    measured = meta.get("outline_under")
+    measured = {str(k): tuple(v) for k, v in measured.items()} \
+        if isinstance(measured, dict) else {}
+    return measured, meta.get("stain")
 
 
-def _clear_cache(cmap) -> None:
-    """Drop the colormap's cached lookups (napari internals; a newer colormap that has
-    no such cache needs nothing)."""
-    try:
-        cmap._clear_cache()
-    except AttributeError:
-        pass
+def layer_color(layer, classification: str, status: str) -> np.ndarray:
+    """RGBA of a cell of ``classification`` / ``status`` as drawn in ``layer``."""
+    measured, stain = stain_of(unwrap(layer))
+    return cell_color(classification, status, hides_rejected(layer),
+                      stain_under(str(classification), measured, stain))
 
 
 class _Styler:
@@ -88,6 +103,11 @@ class _Styler:
         self.reserved = False
         self.warned = False
         self.hint = None  # labels whose class / status alone changed (see notify)
+        self.stain: tuple = ({}, None)  # see stain_of
+
+    def color(self, cls: str, status: str) -> np.ndarray:
+        measured, stain = self.stain
+        return cell_color(cls, status, self.hide_rejected, stain_under(cls, measured, stain))
 
     # ------------------------------------------------------------------ helpers
     def _codes(self, frame: pd.DataFrame) -> pd.Series:
@@ -108,41 +128,37 @@ class _Styler:
     def _colors(self) -> list[np.ndarray]:
         out = [None] * len(self.palette)
         for (cls, status), k in self.palette.items():
-            out[k] = cell_color(cls, status, self.hide_rejected)
+            out[k] = self.color(cls, status)
         return out
 
     # ------------------------------------------------------------------ full
     def full(self, layer, frame: pd.DataFrame) -> None:
         """Build the colour dict from scratch and set it (one full refresh)."""
         self.palette = {}
+        self.stain = stain_of(layer)
         codes = self._codes(frame)
         colors = self._colors()
         data = layer.data[0] if layer.multiscale else layer.data
         dtype = np.dtype(getattr(data, "dtype", np.int64))
         big = int(codes.index.max()) > 65535 if len(codes) else False
-        if big and not _fast_backend():
+        fast = fast_labels_backend()
+        if big and not fast:
             if not self.warned:
                 show_warning("more than 65535 cells: install napari[partsegcore] (or numba) "
                              "to colour them by class and status")
                 self.warned = True
             self.codes, self.cmap = None, None
             return
-        self.reserved = _fast_backend() and dtype.itemsize > 2
-        cmap = DirectLabelColormap(color_dict={None: cell_color("Nucleus", "unreviewed"),
-                                               0: np.zeros(4)})
-        table = cmap.color_dict
-        fresh = type(table)(table.default_factory) if hasattr(table, "default_factory") \
-            else {}
+        self.reserved = fast and dtype.itemsize > 2
+        table: dict = {}
         if self.reserved:
             for k, color in enumerate(colors):
-                fresh[RESERVED_TOP - k] = color
-        fresh[None] = table[None]
-        fresh[0] = table[0]
+                table[RESERVED_TOP - k] = color
+        table[None] = self.color("Nucleus", "unreviewed")
+        table[0] = np.zeros(4, np.float32)
         for label, k in zip(codes.index.tolist(), codes.to_numpy().tolist()):
-            fresh[label] = colors[k]
-        table.clear()
-        table.update(fresh)
-        _clear_cache(cmap)
+            table[label] = colors[k]
+        cmap = direct_colormap(table)
         self.codes, self.cmap = codes, cmap
         self.data_id = id(layer.data)
         layer.colormap = cmap
@@ -155,22 +171,15 @@ class _Styler:
         if cmap is None or self.codes is None or not self.reserved or \
                 layer.colormap is not cmap or key not in self.palette:
             return False
-        cached = cmap.__dict__.get("_label_mapping_and_color_dict")
-        if cached is None or len(getattr(cmap, "_cache_other", ())):
-            return False  # not napari 0.9's cache layout: rebuild
-        mapping, index_colors = cached
         k = self.palette[key]
-        index = mapping.get(RESERVED_TOP - k)
-        others = [mapping.get(RESERVED_TOP - j) for j in range(len(self.palette)) if j != k]
-        if index is None or index in others or index == mapping.get(0):
-            return False  # the colour index is shared: rebuild
-        color = cell_color("", "rejected", self.hide_rejected)
+        color = self.color("", "rejected")
+        others = [RESERVED_TOP - j for j in range(len(self.palette)) if j != k]
+        if not recolour_index(cmap, RESERVED_TOP - k, color, others):
+            return False  # the colour index is shared, or no napari cache: rebuild
         table = cmap.color_dict
         table[RESERVED_TOP - k] = color
         for label in self.codes.index[self.codes.to_numpy() == k].tolist():
             table[label] = color
-        index_colors[index] = color
-        LabelColormapBase._clear_cache(cmap)
         layer.events.colormap()  # the GPU colour table
         return True
 
@@ -178,7 +187,7 @@ class _Styler:
     def update(self, layer, frame: pd.DataFrame) -> None:
         """Recolour only the cells whose (class, status) changed."""
         if self.cmap is None or self.codes is None or layer.colormap is not self.cmap \
-                or self.data_id != id(layer.data):
+                or self.data_id != id(layer.data) or self.stain != stain_of(layer):
             self.full(layer, frame)
             return
         before = len(self.palette)
@@ -209,14 +218,24 @@ class _Styler:
         colors = self._colors()
         cmap = self.cmap
         table = cmap.color_dict
-        for k in range(before, len(self.palette)):
-            table[RESERVED_TOP - k] = colors[k]
+        added = [RESERVED_TOP - k for k in range(before, len(self.palette))]
+        for label, color in zip(added, colors[before:]):
+            table[label] = color
         for label in gone.tolist():
             table.pop(label, None)
         for label in changed.tolist():
             table[label] = colors[int(codes.at[label])]
-        if not _patch_caches(cmap, before, colors, codes, changed, gone):
-            _clear_cache(cmap)
+        if self.reserved:  # a changed cell takes its palette entry's colour index
+            moved = {label: RESERVED_TOP - int(codes.at[label]) for label in changed.tolist()}
+        else:
+            added, moved = changed.tolist(), {}
+        unique = None
+        if len(self.palette) != before:  # every cell has a palette colour: count those
+            unique = len({tuple(c) for c in colors} | {tuple(table[None]), tuple(table[0])})
+        if not colours_edited(cmap, added, moved, gone.tolist(), unique):
+            self.cmap = direct_colormap(dict(table))  # napari's public path: a new colormap
+            layer.colormap = self.cmap
+            return
         if len(self.palette) != before:
             layer.events.colormap()  # the GPU colour table gains the new colours
         # removed cells' pixels already show another id (the edit redrew them)
@@ -225,37 +244,7 @@ class _Styler:
         if boxes is None:
             layer.refresh(extent=False)
             return
-        for box in boxes:
-            _partial_refresh(layer, box)
-
-
-def _patch_caches(cmap, before: int, colors, codes, changed, gone) -> bool:
-    """Update the colormap's cached label -> colour index mapping in place (instead of
-    rebuilding it from every cell); False when the caches are not as expected."""
-    cached = cmap.__dict__
-    if "_label_mapping_and_color_dict" not in cached \
-            or len(getattr(cmap, "_cache_other", ())):
-        return False  # (numba's typed dicts, or another napari: rebuilt from scratch)
-    mapping, index_colors = cached["_label_mapping_and_color_dict"]
-    for k in range(before, len(colors)):
-        color = tuple(colors[k])
-        same = [i for i, c in index_colors.items() if tuple(c) == color]
-        if same:
-            mapping[RESERVED_TOP - k] = same[0]
-        else:
-            mapping[RESERVED_TOP - k] = len(index_colors)
-            index_colors[len(index_colors)] = colors[k]
-    for label in gone.tolist():
-        mapping.pop(label, None)
-    for label in changed.tolist():
-        mapping[label] = mapping[RESERVED_TOP - int(codes.at[label])]
-    if len(colors) != before:  # every cell has a palette colour: count those
-        table = cmap.color_dict
-        unique = {tuple(c) for c in colors} | {tuple(table[None]), tuple(table[0])}
-        cached["_num_unique_colors"] = len(unique)
-    cached.pop("_array_map", None)
-    LabelColormapBase._clear_cache(cmap)  # the per-dtype lookups only
-    return True
+        repaint_boxes(layer, boxes)
 
 
 def _boxes(layer, frame: pd.DataFrame, labels) -> Optional[list]:
@@ -287,36 +276,6 @@ def _boxes(layer, frame: pd.DataFrame, labels) -> Optional[list]:
     return out
 
 
-def _texture(layer, raw, box) -> np.ndarray:
-    """Colour indices napari sends to the GPU for ``raw[box]`` (outlines included),
-    mapped through the colormap's cached lookup of only the labels in the box."""
-    from napari.utils.colormaps import _accelerated_cmap as accel
-
-    sliced = layer._calculate_contour(raw, box)
-    if sliced is None:
-        sliced = raw[box]
-    mapping = layer.colormap._values_mapping_to_minimum_values_set()[0]
-    values, inverse = np.unique(sliced, return_inverse=True)
-    lut = np.array([mapping.get(int(v), accel.MAPPING_OF_UNKNOWN_VALUE) for v in values])
-    view = layer._slice.image.view
-    return lut.astype(view.dtype)[inverse.reshape(sliced.shape)]
-
-
-def _partial_refresh(layer, box) -> None:
-    """Redraw ``box`` of a 2-D labels layer (napari's partial labels update)."""
-    try:
-        box = layer._expand_updated_slice_for_contour(box)
-        image = layer._slice.image
-        if not layer._slicing_state.loaded or image.raw.shape != layer.data.shape \
-                or image.view.dtype.itemsize > 2 or layer.colormap.use_selection:
-            raise ValueError("not a plain 2-D slice")
-        colors = _texture(layer, image.raw, box)
-        image.view[box] = colors
-        layer.events.labels_update(data=colors, offset=[s.start for s in box])
-    except (AttributeError, TypeError, ValueError, IndexError):
-        layer.refresh(extent=False)
-
-
 def _frame(layer) -> Optional[pd.DataFrame]:
     frame = layer.features
     if frame is None or "label" not in getattr(frame, "columns", ()):
@@ -329,6 +288,7 @@ def restyle(layer, hide_rejected: Optional[bool] = None, full: bool = False) -> 
 
     ``hide_rejected``: make rejected cells transparent (None keeps the layer's choice);
     ``full``: rebuild everything (else only changed cells are recoloured)."""
+    layer = unwrap(layer)
     frame = _frame(layer)
     styler = _STYLERS.get(layer)
     if styler is None and frame is None:
@@ -355,6 +315,7 @@ def notify(layer, labels) -> None:
     """Say that ``layer.features`` was edited in place for the cells ``labels`` (their
     class or status only): emits the features event, and the repaint looks at those
     cells only (fast on 100,000+ cells)."""
+    layer = unwrap(layer)
     styler = _STYLERS.get(layer)
     if styler is not None:
         styler.hint = [int(v) for v in labels]
@@ -363,12 +324,13 @@ def notify(layer, labels) -> None:
 
 def hides_rejected(layer) -> bool:
     """Whether ``layer`` hides its rejected cells."""
-    styler = _STYLERS.get(layer)
+    styler = _STYLERS.get(unwrap(layer))
     return bool(styler and styler.hide_rejected)
 
 
 def auto_restyle(layer) -> None:
     """Restyle ``layer`` now and whenever its features (or data) change."""
+    layer = unwrap(layer)
     if layer in _AUTO:
         restyle(layer)
         return
@@ -390,3 +352,36 @@ def _on_features(event) -> None:
     layer = event.source
     if _frame(layer) is not None:
         restyle(layer)
+
+
+def measure_stain(layer, image) -> Optional[dict]:
+    """Measure the stain under ``layer``'s outlines on ``image`` (the Image layer it was
+    recognised on), per class, in one window of at most ``MEASURE_SIDE`` pixels a side
+    at its centre, and keep it in ``layer.metadata["outline_under"]`` (the outlines are
+    coloured against it). Returns it, or None when it cannot be read (lazy labels, a
+    grey or non-8-bit image: the stain's defaults are used)."""
+    layer, image = unwrap(layer), unwrap(image)
+    frame = _frame(layer)
+    if frame is None or image is None or layer.multiscale or \
+            not isinstance(layer.data, np.ndarray) or layer.data.ndim != 2:
+        return None
+    pixels = image.data[0] if image.multiscale else image.data
+    if pixels.ndim != (3 if image.rgb else 2):
+        return None
+    meta = layer.metadata if isinstance(layer.metadata, dict) else {}
+    oy, ox = (int(v) for v in (meta.get("region") or (0, 0))[:2])
+    height, width = layer.data.shape
+    y0, x0 = max(0, height // 2 - MEASURE_SIDE // 2), max(0, width // 2 - MEASURE_SIDE // 2)
+    y1, x1 = min(height, y0 + MEASURE_SIDE), min(width, x0 + MEASURE_SIDE)
+    window = np.asarray(pixels[oy + y0:oy + y1, ox + x0:ox + x1])
+    labels = layer.data[y0:y1, x0:x1]
+    if window.shape[:2] != labels.shape:
+        return None
+    classes = dict(zip(frame["label"].to_numpy().tolist(),
+                       frame["classification"].astype(str).tolist())) \
+        if "classification" in frame.columns else {}
+    under = outline_under(window, labels, classes)
+    if not under:
+        return None
+    layer.metadata = {**meta, "outline_under": under}
+    return under

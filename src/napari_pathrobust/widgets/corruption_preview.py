@@ -4,15 +4,18 @@ Kind, severity and seed update ``<image>_corrupted`` on the current view
 (:func:`._layers.view_region`; multiscale images use the level on screen), debounced
 after a pan or zoom and computed in a thread worker, never on the GUI thread; its
 ``metadata["region"]`` is that region as ``[y0, x0, y1, x1]`` in level-0 pixels
-(``metadata["level"]``: the level corrupted). *Whole slide (tiled)* corrupts the whole
+(``metadata["level"]``: the level corrupted). With *Live preview* ticked it renders as
+soon as the dock is shown or the box is ticked; closing the dock removes the preview
+(a whole-slide result is hidden instead). *Whole slide (tiled)* corrupts the whole
 image tile by tile into a pyramid (in memory, or a zarr in the results folder for large
 slides) with progress and Cancel, and pauses the live preview.
-*Contact sheet* adds every kind at the chosen severity as one grid Image layer;
-*Robustness report* runs the engine's robustness job (method x 11 kinds x severities)
-on the current view (level 0, at most ``MAX_REPORT_SIDE`` a side) by default, or the
-whole image. Every job, including reading the pixels it needs, runs in a thread worker
-with progress and Cancel (:class:`._runner.JobWidget`). The widget's choices (not the
-image) are remembered between sessions.
+*Contact sheet* adds every kind at the chosen severity as one captioned grid Image
+layer, beside the slide at its scale and units;
+*Robustness report* runs the engine's robustness job (method x 11 kinds x severities;
+the method defaults to Recognise's) on the current view (level 0, at most
+``MAX_REPORT_SIDE`` a side) by default, or the whole image. Every job, including
+reading the pixels it needs, runs in a thread worker with progress and Cancel
+(:class:`._runner.JobWidget`). The widget's choices (not the image) are remembered.
 """
 
 import re
@@ -22,13 +25,19 @@ from pathlib import Path
 import napari
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FileEdit, PushButton, Slider, SpinBox
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QEvent, QObject, QTimer
 
-from ..engine.corrupt import BENCHMARK_KINDS, available_corruptions, corrupt
+from ..engine.api import (
+    BENCHMARK_KINDS,
+    DEFAULT_METHOD,
+    Box,
+    available_corruptions,
+    available_methods,
+    corrupt,
+)
 from ..engine.jobs.robustness import corrupt_slide
-from ..engine.registry import available_methods
-from ..engine.tiled.tiling import Box
-from ._layers import camera, connect_while_alive, upsert_layer, view_region
+from ._docking import scrolling
+from ._layers import camera, connect_while_alive, image_shape, upsert_layer, view_region
 from ._remembered import remember
 from ._runner import JobWidget
 from ._settings import results_dir
@@ -41,6 +50,40 @@ MAX_REPORT_SIDE = 2048
 WHOLE_IN_MEMORY_PIXELS = 8192 * 8192
 #: milliseconds of quiet after a pan, zoom or change before the preview is recomputed
 DEBOUNCE_MS = 150
+
+
+def _put_away(viewer, names) -> None:
+    """Remove the live previews named ``names`` from ``viewer``; hide whole-slide
+    results (costly to redo). Quiet when the viewer is closing."""
+    for name in list(names):
+        try:
+            if name in viewer.layers:
+                layer = viewer.layers[name]
+                if layer.metadata.get("whole_slide"):
+                    layer.visible = False
+                else:
+                    viewer.layers.remove(layer)
+        except Exception:  # noqa: BLE001 - a viewer being torn down
+            pass
+    names.clear()
+
+
+class _DockEvents(QObject):
+    """Calls ``shown()`` when the widget is shown (its dock opened) and ``closed()``
+    when napari's close button takes it out of its dock (parent None)."""
+
+    def __init__(self, widget, shown, closed):
+        super().__init__(widget)
+        self._shown, self._closed = shown, closed
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event):  # noqa: N802 - Qt API
+        kind = event.type()
+        if kind == QEvent.Type.Show:
+            self._shown()
+        elif kind == QEvent.Type.ParentChange and obj.parent() is None:
+            self._closed()
+        return False
 
 
 def _centred(box: Box, full, side: int) -> Box:
@@ -67,7 +110,10 @@ class CorruptionPreviewWidget(JobWidget):
         self._live = CheckBox(text="Live preview (current view)", value=True)
         self._whole = PushButton(text="Whole slide (tiled)")
         self._sheet = PushButton(text="Contact sheet (all kinds)")
-        self._method = ComboBox(label="Method", choices=available_methods(), value="classical")
+        methods = available_methods()
+        self._method = ComboBox(label="Method", choices=methods,
+                                value=DEFAULT_METHOD if DEFAULT_METHOD in methods
+                                else methods[0], tooltip="as in Recognise nuclei")
         self._severities = ComboBox(label="Severities", choices=["1-5", "1,3,5", "3"],
                                     value="1,3,5")
         self._view_only = CheckBox(text="Report on the current view (off: whole image)",
@@ -84,12 +130,17 @@ class CorruptionPreviewWidget(JobWidget):
         self._heatmap_dock = None
         self.last_report = None
         self._pending = False  # a preview was asked for while a job ran
+        self._previews: set = set()  # names of the layers this widget shows over slides
         self._timer = QTimer(self.native)  # dies with the widget
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self._live_preview)
-        for w in (self._image, self._kind, self._severity, self._seed, self._live):
+        for w in (self._image, self._kind, self._severity, self._seed):
             w.changed.connect(self._schedule)
+        self._live.changed.connect(self._on_live)
+        self._dock_events = _DockEvents(self.native, self._schedule, self._on_closed)
+        viewer, names = napari_viewer, self._previews
+        self.native.destroyed.connect(lambda *_: _put_away(viewer, names))
         self._sheet.changed.connect(self.contact_sheet)
         self._whole.changed.connect(self.whole_slide)
         cam = camera(napari_viewer)
@@ -139,6 +190,18 @@ class CorruptionPreviewWidget(JobWidget):
         if self._live.value and not self.closed:
             self.update_preview()
 
+    def _on_live(self, ticked):
+        """Ticked: render the current view at once (no debounce)."""
+        if ticked:
+            self._timer.stop()
+            self._live_preview()
+
+    def _on_closed(self):
+        """The dock was closed: no more previews, and none left over the slide."""
+        self._timer.stop()
+        self._pending = False
+        _put_away(self._viewer, self._previews)
+
     def _watch(self, worker) -> None:
         """Run a preview asked for during this job once it has finished."""
         if worker is not None:
@@ -172,6 +235,8 @@ class CorruptionPreviewWidget(JobWidget):
             return out
 
         def done(out):
+            if self.closed:  # the dock was closed while it ran: show nothing
+                return
             scale = np.asarray(layer.scale[-2:]) * factor
             translate = np.asarray(layer.translate[-2:]) + np.array(box.offset) * scale
             level0 = [int(round(v * f)) for v, f in zip(box, (*factor, *factor))]
@@ -191,6 +256,7 @@ class CorruptionPreviewWidget(JobWidget):
         name = f"{source.name}_corrupted"
         added = name not in self._viewer.layers
         target = upsert_layer(self._viewer, name, "image", data, kwargs)
+        self._previews.add(name)
         if added and source in self._viewer.layers:
             self._viewer.layers.selection.active = source
         return target
@@ -237,28 +303,35 @@ class CorruptionPreviewWidget(JobWidget):
 
     # ------------------------------------------------------------ jobs
     def contact_sheet(self, _=None):
-        """All kinds at the chosen severity as a grid Image layer (thread worker)."""
+        """All kinds at the chosen severity as a captioned grid Image layer (thread
+        worker), beside the slide, at its scale and units."""
         layer = self._image.value
         if layer is None or self.running:
             return None
-        data, box, _f = self.visible_region(layer)
+        data, box, factor = self.visible_region(layer)
         kinds, sev, seed = available_corruptions(), int(self._severity.value), int(self._seed.value)
+        device = self.device_or_report()
+        if device is None:
+            return None
 
         def job(reporter):
-            from ..engine.robustness import kinds_grid
+            from ..engine.api import captioned_sheet
 
-            return kinds_grid(np.asarray(data[box.slices]), kinds, sev, seed, reporter=reporter)
+            return captioned_sheet(np.asarray(data[box.slices]), kinds, sev, seed, device,
+                                   reporter=reporter)
 
-        def done(grid):
+        def done(sheet):
             meta = {"corruption_preview": True, "kinds": ["clean", *kinds], "severity": sev,
-                    "seed": seed, "source_layer": layer.name, "ncols": 4}
-            name = f"{layer.name}_contact_sheet"
-            if name in self._viewer.layers:
-                self._viewer.layers[name].data = grid
-                self._viewer.layers[name].metadata = meta
-            else:
-                self._viewer.add_image(grid, name=name, rgb=True, metadata=meta, visible=True)
-            self._status.value = f"contact sheet: clean + {len(kinds)} kinds at severity {sev}"
+                    "seed": seed, "source_layer": layer.name, "ncols": sheet.ncols,
+                    "captions": sheet.captions}
+            scale = np.asarray(layer.scale[-2:], float)
+            width = image_shape(layer)[1] * scale[1]  # level 0, in world units
+            translate = np.asarray(layer.translate[-2:], float) + (0.0, 1.05 * width)
+            upsert_layer(self._viewer, f"{layer.name}_contact_sheet", "image", sheet.image,
+                         dict(rgb=True, metadata=meta, scale=scale * factor * sheet.pixel,
+                              translate=translate, units=tuple(layer.units)[-2:]))
+            self._status.value = (f"contact sheet: clean + {len(kinds)} kinds at severity "
+                                  f"{sev}, right of {layer.name}")
 
         worker = self.start_job(job, done, "contact sheet")
         self._watch(worker)
@@ -272,7 +345,7 @@ class CorruptionPreviewWidget(JobWidget):
             if layer is None:
                 self._status.value = "add or select an RGB Image layer first"
             return None
-        from ..engine.robustness import parse_severities
+        from ..engine.api import parse_severities
 
         try:
             sevs, device = parse_severities(self._severities.value), self.device()
@@ -284,16 +357,20 @@ class CorruptionPreviewWidget(JobWidget):
         outdir = Path(self._outdir.value)
 
         def job(reporter):
+            from ..engine.api import RobustnessImage
             from ..engine.jobs.robustness import robustness_report
-            from ..engine.robustness import RobustnessImage
 
             rgb = np.ascontiguousarray(np.asarray(data[box.slices])[..., :3])
             return robustness_report([RobustnessImage(name, rgb)], outdir, method,
                                      list(BENCHMARK_KINDS), sevs, seed, device, reporter)
 
         def done(result):
+            from ..engine.api import main_metric, metric_label
+
             self.last_report = result
             self._show_heatmap(result["files"]["heatmap"])
+            self.heatmap_label.setToolTip(metric_label(result["rows"],
+                                                       main_metric(result["rows"])))
             worst = ", ".join(k for k, _ in result["ranking"][:3])
             self._status.value = f"report: {result['html']} (worst: {worst})"
 
@@ -316,5 +393,5 @@ class CorruptionPreviewWidget(JobWidget):
             except Exception:  # noqa: BLE001 - already closed by the user
                 pass
         self._heatmap_dock = self._viewer.window.add_dock_widget(
-            label, name="Robustness heatmap", area="right")
+            scrolling(label), name="Robustness heatmap", area="right")  # never too big
         self.heatmap_label = label

@@ -1,48 +1,58 @@
-"""Dock widget: IHC scoring of a nuclei result (Ki-67 index, H-score, 1+/2+/3+ bins).
+"""Dock widget: IHC scoring of a nuclei result (labelling index, H-score, 1+/2+/3+ bins).
 
 Thin over :mod:`..engine.ihc.scoring`: it reads the chosen Labels layer's ``features``
 (the DAB measurements of an IHC run), classifies the cells with the thresholds set here
 and writes the classes back into ``features`` (``classification``, ``ihc_bin``), so the
-cells are recoloured live. Scores are shown for the whole result, the current view and
-the selected (else last) shape of a Shapes layer (rectangle or polygon), and can be
-exported as a CSV. Scoring is vectorised and quick, so it runs on the main thread.
-Rejected cells (Review) are left out of the scores.
+cells are recoloured live. One set of thresholds drives every number: the positive
+threshold is the 1+ threshold (one box), and with the automatic cut the fitted value is
+shown in that box (disabled, marked *fitted*); the user's own values come back when it
+is unticked. Scores (named after the Marker, e.g. "ER index") are shown for the whole
+result, the current view and the selected (else last) shape of a Shapes layer
+(rectangle or polygon), and exported as a CSV named after the chosen layer, one row
+per scope with slide, layer, region, marker and thresholds. Scoring is vectorised and
+quick, so it runs on the main thread. Rejected cells (Review) are left out of the scores.
 """
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
 import napari
-import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
     FileEdit,
     FloatSpinBox,
-    Label,
+    LineEdit,
     PushButton,
 )
 from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QCompleter
 
-from ..engine.ihc.scoring import (
+from ..engine.api import (
     IhcThresholds,
     auto_thresholds,
     classify_cells,
     ihc_summary,
+    safe_name,
     summary_in_region,
     summary_row,
+    write_summary_csv,
 )
-from ..engine.writers.tables import write_summary_csv
+from ._docking import fit_in_dock
+from ._ihc_text import score_text, slide_name
 from ._layers import (
     camera,
     cell_result_choices,
     connect_while_alive,
     layer_choices,
     prefer_cell_result,
+    shape_polygon,
     view_region,
 )
 from ._remembered import remember
+from ._status import StatusLine
 from .cell_style import auto_restyle
 
 MEASUREMENTS = ("dab_nucleus_mean", "dab_nucleus_max", "dab_cell_mean", "dab_cell_max")
@@ -52,65 +62,74 @@ SCOPES = ("whole result", "current view", "drawn region")
 AREA_SHAPES = ("rectangle", "polygon")
 #: the view and drawn-region scores update this long after the last pan, zoom or edit
 RESCORE_MS = 200
+#: markers the Marker field offers as you type (any other name is accepted)
+MARKERS = ("Ki-67", "ER", "PR", "p53", "HER2", "AR", "PD-L1", "CD3", "CD8")
+POSITIVE_LABEL = "Positive / 1+ threshold"
+FITTED_LABEL = "Positive / 1+ (fitted)"
+POSITIVE_TIP = ("a cell is Positive (1+ or above) at or above this DAB OD; the labelling "
+                "index, H-score and bin counts all use it")
+FITTED_TIP = "fitted by the automatic cut on this slide; untick Automatic cut to set it"
 
 
-def _threshold_box(label: str, value: float, tooltip: str) -> FloatSpinBox:
-    return FloatSpinBox(label=label, min=0.0, max=5.0, step=0.01, value=value,
-                        tooltip=tooltip)
-
-
-def score_text(summary: Optional[dict]) -> str:
-    """One line of scores (or why there are none)."""
-    if summary is None:
-        return "-"
-    if not summary["n_cells"]:
-        return "no cells"
-    return (f"Ki-67 {summary['ki67_index']:.1f} % ({summary['n_positive']}/"
-            f"{summary['n_cells']}), H-score {summary['h_score']:.1f}; 0: {summary['n_0']}, "
-            f"1+: {summary['n_1plus']}, 2+: {summary['n_2plus']}, 3+: {summary['n_3plus']}")
-
+def _threshold_box(name: str, label: str, value: float, tooltip: str) -> FloatSpinBox:
+    box = FloatSpinBox(name=name, label=label, min=0.0, max=5.0, step=0.01, value=value,
+                       tooltip=tooltip)
+    box.native.setDecimals(3)  # a fitted cut shows to 0.001
+    return box
 
 
 class IhcScoringWidget(Container):
-    """IHC scoring: nuclei layer, measurement, mode, thresholds, auto; scores; export.
-    Mode, thresholds and the automatic cut are remembered between sessions."""
+    """IHC scoring: nuclei layer, marker, measurement, mode, thresholds, auto; scores;
+    export. Marker, mode, thresholds and the automatic cut are remembered."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
+        fit_in_dock(self.native)  # scrolls, tabs with the other docks
         self._viewer = napari_viewer
         defaults = IhcThresholds()
         self._layer = ComboBox(label="Nuclei", choices=cell_result_choices(napari_viewer),
                                tooltip="a Labels result of an IHC run (stain ihc)")
         prefer_cell_result(self._layer, napari_viewer)
+        self._marker = LineEdit(name="marker", label="Marker", value=defaults.marker,
+                                tooltip="the stain's marker (Ki-67, ER, PR, p53, ... or any "
+                                        "name): the index is named after it")
+        self._marker.native.setCompleter(QCompleter(list(MARKERS), self._marker.native))
         self._measurement = ComboBox(label="Measurement", choices=list(MEASUREMENTS),
                                      value=defaults.measurement,
                                      tooltip="DAB optical density a cell is scored on")
         self._mode = ComboBox(label="Classes", choices=list(MODES), value=list(MODES)[0])
-        self._positive = _threshold_box("Positive threshold", defaults.positive,
-                                        "a cell is Positive at or above this DAB OD")
-        self._bins = [_threshold_box(f"{name} threshold", value, f"{name} at or above this")
-                      for name, value in zip(("1+", "2+", "3+"), defaults.bins)]
+        self._positive = _threshold_box("positive_threshold", POSITIVE_LABEL,
+                                        defaults.positive, POSITIVE_TIP)
+        # the positive threshold is the 1+ bound: one box, then 2+ and 3+
+        self._bins = [self._positive] + [
+            _threshold_box(f"bin_{name[0]}plus", f"{name} threshold", value,
+                           f"{name} at or above this DAB OD")
+            for name, value in zip(("2+", "3+"), defaults.bins[1:])]
         self._auto = CheckBox(text="Automatic cut (per-slide 2-means)", value=False)
         self._shapes = ComboBox(label="Region shapes", nullable=True,
                                 choices=layer_choices(napari_viewer, napari.layers.Shapes))
-        self._scores = {scope: Label(label=scope.capitalize(), value="-") for scope in SCOPES}
+        self._scores = {scope: StatusLine("-", label=scope.capitalize(), max_lines=6)
+                        for scope in SCOPES}  # long lines wrap inside the dock, never widen it
         self._refresh = PushButton(text="Refresh scores")
         self._dest = FileEdit(label="Summary CSV", mode="w", filter="*.csv")
         self._export = PushButton(text="Export summary CSV")
-        self._status = Label(label="Status", value="ready")
-        for label in (*self._scores.values(), self._status):  # long lines wrap, not widen
-            label.native.setWordWrap(True)
+        self._status = StatusLine("ready", log_as="IHC scoring")  # wraps or elides
         self.summaries: dict[str, Optional[dict]] = {scope: None for scope in SCOPES}
         self.thresholds: Optional[IhcThresholds] = None  # as last applied (auto resolved)
         self._applying = False
         self._bound = None
-        self.extend([self._layer, self._measurement, self._mode, self._positive, *self._bins,
+        self.extend([self._layer, self._marker, self._measurement, self._mode, *self._bins,
                      self._auto, *self._scores.values(), self._shapes, self._refresh,
                      self._dest, self._export, self._status])
-        # remembered between sessions; restored before the handlers are connected
-        remember(self, "ihc_scoring", [self._mode, self._positive, *self._bins, self._auto])
-        for widget in (self._measurement, self._mode, self._positive, *self._bins, self._auto):
+        # remembered between sessions; restored before the handlers are connected (a
+        # fitted cut is shown with the boxes' signals blocked, so it is never remembered)
+        remember(self, "ihc_scoring", [self._marker, self._mode, *self._bins, self._auto])
+        self._set = [float(b.value) for b in self._bins]  # the user's own thresholds
+        for widget in (self._measurement, self._mode, self._auto):
             widget.changed.connect(self.apply)
+        for i, box in enumerate(self._bins):
+            box.changed.connect(lambda value, i=i: self._on_box(i, value))
+        self._marker.changed.connect(self._on_marker)
         self._layer.changed.connect(self._bind)
         self._shapes.changed.connect(self.update_scores)
         self._refresh.changed.connect(self.update_scores)
@@ -144,17 +163,31 @@ class IhcScoringWidget(Container):
 
     def reset_choices(self, *_):
         """Refresh the layer lists; move off a non-result (e.g. a mask) onto the cell
-        result when one appears."""
-        super().reset_choices()
-        prefer_cell_result(self._layer, self._viewer)
+        result when one appears. Renaming the chosen layer keeps it chosen (the picker
+        would otherwise jump to another slide's layer)."""
+        before = self._layer.value
+        with self._layer.changed.blocked():
+            super().reset_choices()
+            if before is not None and before in self._viewer.layers:
+                try:
+                    self._layer.value = before
+                except ValueError:  # no longer offered
+                    pass
+            prefer_cell_result(self._layer, self._viewer)
+        if self._layer.value is not before:
+            self._bind(self._layer.value)
 
     # ------------------------------------------------------------------ thresholds
     def read_thresholds(self) -> IhcThresholds:
-        """The thresholds set in the widget (ValueError, one line, when they are bad)."""
-        return IhcThresholds(measurement=self._measurement.value,
-                             positive=float(self._positive.value),
-                             bins=tuple(float(b.value) for b in self._bins),
-                             mode=MODES[self._mode.value], auto=bool(self._auto.value))
+        """The thresholds set in the widget, the user's own (a fitted cut is not read
+        back); ValueError, one line, when they are bad. A marker being typed (blank)
+        keeps the last one."""
+        marker = self._marker.value
+        if not marker.strip():
+            marker = (self.thresholds or IhcThresholds()).marker
+        return IhcThresholds(measurement=self._measurement.value, bins=tuple(self._set),
+                             mode=MODES[self._mode.value], auto=bool(self._auto.value),
+                             marker=marker)
 
     def set_thresholds(self, thresholds: IhcThresholds) -> None:
         """Show ``thresholds`` in the widget and apply them once."""
@@ -162,36 +195,91 @@ class IhcScoringWidget(Container):
         try:
             self._measurement.value = thresholds.measurement
             self._mode.value = next(k for k, v in MODES.items() if v == thresholds.mode)
-            self._positive.value = thresholds.positive
+            self._set = list(thresholds.bins)
             for box, value in zip(self._bins, thresholds.bins):
                 box.value = value
             self._auto.value = thresholds.auto
+            self._marker.value = thresholds.marker
         finally:
             self._applying = False
         self.apply()
 
+    def _on_box(self, index: int, value) -> None:
+        """A threshold typed by the user becomes a set value, then applies."""
+        if self._applying:
+            return
+        self._set[index] = float(value)
+        self.apply()
+
+    def _show_thresholds(self, thresholds: IhcThresholds) -> None:
+        """The boxes show the thresholds in use: a fitted cut in the (disabled)
+        positive / 1+ box, else the set values."""
+        fitted = thresholds.fitted_cut is not None
+        for box, value in zip(self._bins, thresholds.bins):
+            if float(box.value) != value:
+                with box.changed.blocked():  # shown, not set: not remembered, no re-apply
+                    box.value = value
+        self._positive.enabled = not fitted
+        self._positive.label = FITTED_LABEL if fitted else POSITIVE_LABEL
+        self._positive.tooltip = FITTED_TIP if fitted else POSITIVE_TIP
+
+    def _on_marker(self, _=None) -> None:
+        """Rename the index (no reclassification): scores, metadata, export."""
+        if self._applying:
+            return
+        try:  # validated (one line) by IhcThresholds
+            renamed = replace(self.thresholds or IhcThresholds(), marker=self._marker.value)
+        except ValueError as exc:
+            self._status.value = str(exc)
+            return
+        if self.thresholds is None:
+            return
+        self.thresholds = renamed
+        if self._layer.value is not None:
+            self._save_to_layer(self._layer.value)
+        self.update_scores()
+
+    def _save_to_layer(self, layer) -> None:
+        """Keep the thresholds in use, and the marker set here, in the layer's metadata
+        (Recognise writes the default marker: only ``ihc_marker`` is restored)."""
+        if isinstance(layer.metadata, dict) and self.thresholds is not None:
+            layer.metadata = {**layer.metadata, "ihc_thresholds": self.thresholds.describe(),
+                              "ihc_marker": self.thresholds.marker}
+
+    def _follow_layer(self, layer) -> None:
+        """Name the summary CSV after ``layer`` (the folder chosen so far is kept)."""
+        current = str(self._dest.value)
+        folder = Path(current).parent if current not in ("", ".") else Path.cwd()
+        self._dest.value = Path.cwd() / folder / f"{safe_name(layer.name)}_summary.csv"
+
+    def _on_renamed(self, event=None) -> None:
+        if self._bound is not None:
+            self._follow_layer(self._bound)
+
     def _bind(self, layer=None) -> None:
         """Follow ``layer``'s features (Review edits refresh the scores), then apply."""
         if self._bound is not None:
-            try:
-                self._bound.events.features.disconnect(self._on_features)
-            except (RuntimeError, TypeError, ValueError):
-                pass
-        self._bound = layer
+            for signal, slot in ((self._bound.events.features, self._on_features),
+                                 (self._bound.events.name, self._on_renamed)):
+                try:
+                    signal.disconnect(slot)
+                except (RuntimeError, TypeError, ValueError):
+                    pass
+        previous, self._bound = self._bound, layer
         if layer is not None:
             layer.events.features.connect(self._on_features)
-            if not str(self._dest.value) or str(self._dest.value) == ".":
-                self._dest.value = Path.cwd() / f"{layer.name}_summary.csv"
+            layer.events.name.connect(self._on_renamed)
+            if layer is not previous:  # the CSV follows the chosen layer
+                self._follow_layer(layer)
             meta = layer.metadata if isinstance(layer.metadata, dict) else {}
             saved = meta.get("ihc_thresholds")
             if isinstance(saved, dict):
                 try:
-                    keep = ("measurement", "positive", "bins", "mode", "auto")
-                    fitted = saved.get("fitted_cut") is not None
+                    keep = ("measurement", "bins", "mode", "auto")
                     values = {k: saved[k] for k in keep if k in saved}
-                    if fitted:  # the fitted cut is the result of "auto", not a setting
-                        values.pop("positive", None)
-                        values.pop("bins", None)
+                    values["marker"] = meta.get("ihc_marker") or self._marker.value
+                    if saved.get("fitted_cut") is not None:  # a result of "auto", not a
+                        values["bins"] = tuple(self._set)    # setting: keep the set ones
                     self.set_thresholds(IhcThresholds(**values))
                     return
                 except (TypeError, ValueError, StopIteration):
@@ -219,18 +307,19 @@ class IhcScoringWidget(Container):
             self._status.value = str(exc)
             return
         self.thresholds = thresholds
+        self._show_thresholds(thresholds)
         self._applying = True
         try:
             layer.features = classified
             self._sync_centroids(layer, classified)
-            if isinstance(layer.metadata, dict):
-                layer.metadata = {**layer.metadata, "ihc_thresholds": thresholds.describe()}
+            self._save_to_layer(layer)
             auto_restyle(layer)
         finally:
             self._applying = False
         cut = thresholds.fitted_cut
         self._status.value = ("classified" if cut is None or not thresholds.auto
-                              else f"classified (automatic cut {cut:.3f})")
+                              else f"classified (automatic cut {cut:.3f}, fitted: shown in "
+                                   "the positive / 1+ box)")
         if thresholds.auto and cut is None:
             self._status.value = "classified (no second DAB population: set thresholds used)"
         self.update_scores()
@@ -254,19 +343,6 @@ class IhcScoringWidget(Container):
         if not self._applying:
             self.update_scores()
 
-    def region_polygon(self, layer) -> Optional[np.ndarray]:
-        """(N, 2) (y, x) vertices in ``layer``'s pixels of the selected (else last) shape."""
-        shapes = self._shapes.value
-        if shapes is None or len(shapes.data) == 0:
-            return None
-        selected = sorted(shapes.selected_data)
-        index = selected[0] if selected else len(shapes.data) - 1
-        if shapes.shape_type[index] not in AREA_SHAPES:  # an ellipse is stored as its
-            return None                                  # box, a line has no inside
-        vertices = np.asarray(shapes.data[index], dtype=float)
-        world = [shapes.data_to_world(v) for v in vertices]
-        return np.array([np.asarray(layer.world_to_data(w), float)[-2:] for w in world])
-
     def update_scores(self, _=None, scopes=SCOPES) -> None:
         """Scores of ``scopes`` (default: the whole result, the current view and the
         drawn region); a pan or a shape edit updates only the last two."""
@@ -285,7 +361,7 @@ class IhcScoringWidget(Container):
             self.summaries["current view"] = (summary_in_region(frame, box, thresholds)
                                               if box is not None else None)
         if "drawn region" in scopes:
-            polygon = self.region_polygon(layer)
+            polygon = shape_polygon(self._shapes.value, layer, AREA_SHAPES)
             self.summaries["drawn region"] = (summary_in_region(frame, polygon, thresholds)
                                               if polygon is not None and len(polygon) >= 3
                                               else None)
@@ -296,9 +372,12 @@ class IhcScoringWidget(Container):
             self._scores[scope].value = text
 
     def export_summary(self, path=None) -> Optional[Path]:
-        """Write the scores (one row per scope that has one) as a CSV, atomically."""
+        """Write the scores as a CSV, atomically: one row per scope that has one, each
+        with slide, layer, region, marker, scores and thresholds."""
         self.update_scores()
-        rows = [{"region": scope, **summary_row(s)} for scope, s in self.summaries.items()
+        layer = self._layer.value
+        where = {"slide": slide_name(layer), "layer": layer.name} if layer is not None else {}
+        rows = [summary_row(s, region=scope, **where) for scope, s in self.summaries.items()
                 if s is not None]
         if not rows:
             self._status.value = "nothing to export: choose an IHC nuclei layer first"

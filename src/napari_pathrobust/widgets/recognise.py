@@ -9,27 +9,25 @@ updates ``<image>_nuclei`` (Labels, outlines coloured by class and status),
 
 One result per slide: a run on a new region adds its cells to ``<image>_nuclei``; a
 run over reviewed cells keeps them and replaces only unreviewed ones
-(``engine.review.merge``), and the status line says how many. Regions above
+(``engine.review.merge``, through ``._cell_result`` as Adapt to image does), and the
+status line says how many. Regions above
 ``LARGE_PIXELS`` are written to a zarr pyramid in the results folder and shown
 multiscale; such a run replaces the result, so it is refused while the result holds
 reviewed cells. Results are autosaved beside the results and restored when the
 image is opened again.
 """
 
-from contextlib import nullcontext
-
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, FloatSpinBox, SpinBox
+from magicgui.widgets import ComboBox, FloatSpinBox, PushButton, SpinBox
 
-from ..engine.device import check_device_name
-from ..engine.image_formats import unit_to_um
+from ..engine.api import DEFAULT_METHOD, Box, available_methods, check_device_name, unit_to_um
 from ..engine.jobs import LARGE_IMAGE_PIXELS
 from ..engine.jobs.region import RegionOptions, segment_region
-from ..engine.registry import DEFAULT_METHOD, available_methods
-from ..engine.review.merge import merge_region, reviewed_mask, union_box
-from ..engine.review.session import safe_name
-from ..engine.tiled.tiling import Box
+from ..engine.jobs.segment import pixel_size_note
+from ..engine.jobs.stain_note import run_label, stain_note
+from ._cell_result import large_dest, merged_result, refusal, show_cells
+from ._device_choice import device_combo
 from ._layers import (
     REGIONS,
     chosen_region,
@@ -39,10 +37,10 @@ from ._layers import (
     upsert_layer,
 )
 from ._remembered import remember
-from ._review_session import autosave, image_fingerprint, in_memory, restore
+from ._review_session import image_fingerprint, restore
 from ._runner import JobWidget
-from ._settings import load_settings, results_dir
-from .cell_style import auto_restyle, style_if_result
+from ._settings import load_settings
+from .cell_style import style_if_result
 
 #: regions with more pixels go to a zarr pyramid instead of memory (tests lower it)
 LARGE_PIXELS = LARGE_IMAGE_PIXELS
@@ -66,24 +64,21 @@ def layer_mpp(layer) -> float:
 
 
 def mpp_field(layer) -> FloatSpinBox:
-    """The "um per pixel" field, prefilled from ``layer`` (0 = unknown)."""
-    return FloatSpinBox(label="um per pixel", min=0.0, max=50.0, step=0.005,
-                        value=round(layer_mpp(layer), 4),
-                        tooltip="pixel size in microns (0 = unknown: the method's working "
-                                "resolution, 0.25, is assumed); other sizes are resampled")
+    """The "um per pixel" field, prefilled from ``layer`` (0 = unknown, shown in words)."""
+    field = FloatSpinBox(label="um per pixel", min=0.0, max=50.0, step=0.005,
+                         value=round(layer_mpp(layer), 4),
+                         tooltip="pixel size in microns (0 = unknown: the method's working "
+                                 "resolution, 0.25, is assumed); other sizes are resampled")
+    field.native.setSpecialValueText("unknown, assumed 0.25")  # shown at 0, not 0.000
+    field.native.setButtonSymbols(field.native.ButtonSymbols.NoButtons)  # room for the words
+    field.native.setStyleSheet("min-width: 11em")
+    return field
 
 
 def pixel_note(metadata: dict) -> str:
     """``, pixel size unknown: assumed ...`` for the status line, or ''."""
-    if metadata.get("mpp_assumed"):
-        return f", pixel size unknown: assumed {metadata.get('working_mpp'):g} um/px"
-    return ""
-
-
-def _unwrapped(layer):
-    """The layer itself: napari hands plugin widgets a viewer whose layers come wrapped
-    in a fresh ``PublicOnlyProxy`` at each look-up, so ``is`` needs the wrapped object."""
-    return getattr(layer, "__wrapped__", layer)
+    note = pixel_size_note(metadata, hint="set 'um per pixel' to change it")
+    return f", {note}" if note else ""
 
 
 class RecogniseWidget(JobWidget):
@@ -104,8 +99,8 @@ class RecogniseWidget(JobWidget):
                                 value=DEFAULT_METHOD if DEFAULT_METHOD in methods else methods[0],
                                 tooltip="psm@<name>: a network kept by Adapt to image")
         self._refresh_methods_on_open(self._method)
-        self._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"],
-                                value=settings["device"])
+        self._device = device_combo("Device", settings["device"],
+                                    on_refused=lambda msg: setattr(self._status, "value", msg))
         self._tile = SpinBox(label="Tile (0 = auto)", min=0, max=8192, step=256,
                              value=settings["tile"])
         self._seed = SpinBox(label="Seed", min=0, max=2**31 - 1, value=0)
@@ -117,12 +112,18 @@ class RecogniseWidget(JobWidget):
                                 choices=layer_choices(napari_viewer, napari.layers.Shapes))
         self._mpp = mpp_field(self._image.value)
         # the device comes from the Settings; layer pickers and the pixel size follow layers
-        remember(self, "recognise", [self._method, self._tile, self._seed, self._stain,
-                                     self._region])
+        # remembered values other than the defaults are marked (label " *", tooltip)
+        self._remembered = remember(self, "recognise", [self._method, self._tile, self._seed,
+                                                        self._stain, self._region], mark=True)
+        self._reset = PushButton(text="Reset to defaults",
+                                 tooltip="method, tile, seed, stain and region back to their "
+                                         "defaults (fields marked * were remembered)")
+        self._reset.changed.connect(lambda _=None: self._remembered.reset())
         self._image.changed.connect(lambda layer: setattr(self._mpp, "value",
                                                           round(layer_mpp(layer), 4)))
         self._inputs = [self._image, self._mpp, self._method, self._device, self._tile,
-                        self._seed, self._stain, self._region, self._shapes]
+                        self._seed, self._stain, self._region, self._shapes,
+                        self._reset]
         self.extend([*self._inputs, *self.job_controls()])
         connect_while_alive(self, [(napari_viewer.layers.events.inserted, self._on_inserted)])
         for layer in list(napari_viewer.layers):
@@ -188,86 +189,32 @@ class RecogniseWidget(JobWidget):
         return self.start_job(job, lambda result: self._on_done(layer, result),
                               f"{options.method}: {name}")
 
-    def _existing(self, source):
-        """The slide's current result layer, or None."""
-        name = f"{source.name}_nuclei"
-        return self._viewer.layers[name] if name in self._viewer.layers else None
-
-    def _mergeable(self, existing, box, large: bool) -> bool:
-        """True when a new region can be merged into ``existing`` in memory."""
-        region = (existing.metadata or {}).get("region")
-        if large or region is None or not in_memory(existing) or \
-                tuple(existing.data.shape[-2:]) != Box.of(region).shape:
-            return False
-        union = union_box(Box.of(region), Box.of(box))
-        return union.shape[0] * union.shape[1] <= LARGE_PIXELS
-
     def _refusal(self, source, box, large: bool) -> str:
-        """Why a run would lose reviews (it would replace a result holding reviewed
-        cells that cannot be merged), or ''."""
-        existing = self._existing(source)
-        if existing is None or self._mergeable(existing, box, large):
-            return ""
-        reviewed = int(reviewed_mask(existing.features).sum())
-        if not reviewed:
-            return ""
-        return (f"not run: {existing.name} holds {reviewed} reviewed cells and this region "
-                f"cannot be merged into it in memory (the result would be replaced); "
-                f"export the reviews and rename or remove {existing.name} first")
+        """Why a run would lose reviews (``_cell_result.refusal``), or ''."""
+        return refusal(self._viewer, source, box, large, LARGE_PIXELS)
 
     def _on_done(self, source, result):
-        metadata = dict(result.metadata)
         large = not isinstance(result.labels, np.ndarray)
-        box = Box.of(metadata["region"])
-        existing = self._existing(source)
-        refusal = self._refusal(source, box, large)
-        if refusal:  # reviews made while the job ran
-            self._status.value = refusal
+        box = Box.of(result.metadata["region"])
+        refused = self._refusal(source, box, large)
+        if refused:  # reviews made while the job ran
+            self._status.value = refused
             return
-        labels, table, note = result.labels, dict(result.table), ""
-        if existing is not None and self._mergeable(existing, box, large):
-            old_meta = dict(existing.metadata or {})
-            labels, frame, union, report = merge_region(
-                np.asarray(existing.data), existing.features, Box.of(old_meta["region"]),
-                result.labels, table, box)
-            table = {c: frame[c].to_numpy() for c in frame.columns}
-            metadata["regions"] = [*old_meta.get("regions", [old_meta["region"]]),
-                                   box.as_list()]
-            metadata["region"] = union.as_list()
-            metadata["run_id"] = old_meta.get("run_id") or metadata.get("run_id")
-            note = f"; {report.message()}"
-        elif existing is not None:
-            note = f"; replaced {existing.name} ({len(existing.features)} unreviewed cells)"
+        labels, table, metadata, note = merged_result(self._viewer, source, result,
+                                                      LARGE_PIXELS)
         if large:
             metadata["zarr_labels"] = str(self._dest(source))
-        prefix = source.name
-        geometry = self._geometry(source, metadata)
         for name, data in result.maps.items():
-            self._show_map(f"{prefix}_{name}", name, data,
+            self._show_map(f"{source.name}_{name}", name, data,
                            self._geometry(source, dict(metadata, region=box.as_list())))
-        features = dict(table, index=table["label"])
-        name = f"{prefix}_nuclei"
-        previous = self._viewer.layers[name] if name in self._viewer.layers else None
-        # one repaint for the new data and features together (not one per change)
-        with previous.events.features.blocker() if previous is not None else nullcontext():
-            nuclei = upsert_layer(self._viewer, name, "labels", labels,
-                                  dict(geometry, features=features))
-        if previous is not None and _unwrapped(nuclei) is _unwrapped(previous):
-            nuclei.events.features()
-        auto_restyle(nuclei)
-        points = np.stack([table["y"], table["x"]], axis=1) if len(table["label"]) \
-            else np.zeros((0, 2))
-        upsert_layer(self._viewer, f"{prefix}_centroids", "points", points,
-                     dict(geometry, features=table, size=6, face_color="yellow",
-                          visible=False))
-        self._viewer.layers.selection.active = nuclei
-        autosave(nuclei, cells=True)
-        self._status.value = (f"{result.n_nuclei} nuclei in {result.seconds:.1f} s"
-                              f"{pixel_note(metadata)}{note}")
+        show_cells(self._viewer, source, labels, table, metadata)
+        self._status.value = (f"{result.n_nuclei} nuclei in {result.seconds:.1f} s "
+                              f"({run_label(result.metadata)}){pixel_note(metadata)}"
+                              f"{stain_note(result.metadata)}{note}")
 
     @staticmethod
     def _dest(source):
-        return results_dir() / f"{safe_name(source.name)}_nuclei.zarr"
+        return large_dest(source)
 
     @staticmethod
     def _geometry(source, metadata: dict) -> dict:

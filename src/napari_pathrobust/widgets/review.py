@@ -10,17 +10,19 @@ once (``cell_style``); setting a class also accepts an unreviewed cell (a review
 names a cell has looked at it). Every change is autosaved beside the results and can
 be undone (Undo review / Redo review, Alt+Z / Alt+Shift+Z). Label edits made with
 napari's tools (paint, erase, fill), and napari's own undo / redo of them, re-measure
-the touched cells. Keys on the labels layer: a accept, r reject, u unreviewed, n next
-unreviewed, c set class; they and every hook leave the layer when another one is
-chosen or the widget is closed.
+the touched cells. Keys: a accept, r reject, u unreviewed, n next unreviewed, c set
+class, on the canvas (bound on the labels layer) and in the dock when the table or a
+button has the focus (``_review_keys``); they and every hook leave the layer when
+another one is chosen or the widget is closed. Shift- and Ctrl-clicks in the table
+select several cells, and the buttons and keys act on all of them.
 """
 
 import napari
-import numpy as np
 import pandas as pd
 from magicgui.widgets import ComboBox
 from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (
+    QAbstractButton,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
@@ -31,66 +33,84 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..engine.review.session import REVIEW_COLUMNS, ReviewHistory
-from ..engine.writers.tables import DEFAULT_CLASS_COLORS
+from ..engine.api import DEFAULT_CLASS_COLORS
 from ._cell_counts import counts_text
 from ._cell_plot import CellPlot
 from ._cell_table import CellTableView
-from ._layers import camera, connect_while_alive, layer_choices, prefer_cell_result
+from ._docking import fit_in_dock
+from ._layers import connect_while_alive, layer_choices, prefer_cell_result
+from ._review_actions import REDO_KEY, STATUS_KEYS, UNDO_KEY, LayerKeys, ReviewActions
+from ._review_autosave import Autosave
 from ._review_counts import CountsPanel
 from ._review_edits import LabelEdits
-from ._review_session import autosave, restore
+from ._review_keys import DockKeys
+from ._review_points import sync_points, sync_review_points
+from ._review_selection import CellSelection
+from ._review_session import restore
+from ._status import StatusText
 from .cell_style import auto_restyle, hides_rejected, notify, restyle, style_if_result
 
-STATUS_KEYS = {"a": "accepted", "r": "rejected", "u": "unreviewed"}
-UNDO_KEY, REDO_KEY = "Alt-Z", "Alt-Shift-Z"
+__all__ = ["ReviewWidget", "STATUS_KEYS", "UNDO_KEY", "REDO_KEY"]
 
 
-#: autosave this long after the last change (a burst of clicks is written once)
-AUTOSAVE_MS = 250
-#: ... and this long after the last label edit (the labels are rewritten with the cells)
-AUTOSAVE_CELLS_MS = 1500
+class ReviewWidget(QWidget):
+    """Cell table, plot, counts, status / class buttons, undo / redo, autosave.
 
-
-class ReviewWidget(LabelEdits, QWidget):
-    """Cell table, plot, counts, status / class buttons, undo / redo, autosave."""
+    Lays out and binds to one layer at a time components with explicit inputs:
+    :class:`._review_actions.ReviewActions` (status / class edits, undo / redo),
+    :class:`._review_edits.LabelEdits` (label edits re-measured),
+    :class:`._review_selection.CellSelection` (table, plot and canvas selection),
+    :class:`._review_actions.LayerKeys` (keys on the layer) and :mod:`._review_points`
+    (centroids kept in step)."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__()
         self._viewer = napari_viewer
         self._layer = None
-        self._pending = []
-        self._keys: dict = {}  # key -> (our function, the layer's binding before ours)
-        self._history = ReviewHistory()
-        self._history_labels: set = set()  # the cells the undo steps were made on
-        self._save_timer = QTimer(self)
-        self._save_timer.setSingleShot(True)
-        self._save_timer.setInterval(AUTOSAVE_MS)
-        self._save_timer.timeout.connect(self.save_now)
-        self._cells_dirty = False
+        self.actions = ReviewActions(lambda: self._layer, self.selected_labels,
+                                     self.features, self._changed,
+                                     lambda text: self.status.setText(text))
+        self.edits = LabelEdits(napari_viewer, self.features,
+                                lambda frame: self._store(frame, cells=True))
+        self._keys = LayerKeys(self._key_actions())
+        self._autosave = Autosave(self, lambda: self._layer, self._autosaved)
         self._editing = False  # our own features changes: no second refresh
-        self._syncing = False
         self._docked = False
         self._closed = False  # taken out of its dock or closed: binds nothing
         self._labels_box = ComboBox(label="Labels", nullable=True,
                                     choices=layer_choices(napari_viewer, napari.layers.Labels))
         self.cells = CellTableView()
         self.model, self.table = self.cells.model, self.cells.table
-        self.cells.cell_clicked.connect(lambda label: self.select_label(label))
-        self.cells.selection_changed.connect(self._table_selected)
         self.plot = CellPlot()
-        self.plot.labels_selected.connect(self._plot_selected)
+        self.selection = CellSelection(napari_viewer, self.cells, self.plot,
+                                       lambda: self._layer)
         self.count_panel = CountsPanel(napari_viewer, lambda: self._layer, self.features)
         self.counts = QLabel("no cells")
         self.counts.setWordWrap(True)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = StatusText("", log_as="Review cells")  # wraps or elides
         self.classes = QComboBox()
         self.classes.setEditable(True)
         self.classes.addItems(list(DEFAULT_CLASS_COLORS))
         self.hide_rejected = QCheckBox("Hide rejected")
         self.hide_rejected.toggled.connect(self._hide_toggled)
-        tabs = QTabWidget()
+        self._lay_out()
+        self._dock_keys = DockKeys(self, {key: (lambda f=f: f(None))
+                                          for key, f in self._key_actions().items()})
+        self._dock_keys.watch([self.table, self.table.viewport(), self.tabs.tabBar(),
+                               *self.findChildren(QAbstractButton)])
+        self.table.setToolTip("a accept, r reject, u unreviewed, n next unreviewed, c set "
+                              "class: the keys act on the selected rows here as on the "
+                              "canvas; Shift / Ctrl + click selects several")
+        fit_in_dock(self)  # scrolls, tabs with the other docks
+        self._labels_box.changed.connect(self._chosen)
+        connect_while_alive(self, [(napari_viewer.layers.events.inserted, self._inserted),
+                                   (napari_viewer.layers.events.removed, self._choices_changed)])
+        for layer in list(napari_viewer.layers):
+            self._restore(layer)
+        self._choices_changed()
+
+    def _lay_out(self) -> None:
+        self.tabs = tabs = QTabWidget()
         tabs.addTab(self.cells, "Cells")
         tabs.addTab(self.plot, "Plot")
         tabs.addTab(self.count_panel, "Counts")
@@ -106,16 +126,10 @@ class ReviewWidget(LabelEdits, QWidget):
                                       lambda: self.set_class(self.classes.currentText())),
                                      ("Re-measure all", self.remeasure_all)))
         row.insertWidget(0, self.classes)
-        row = self._buttons(layout, (("Undo review (Alt+Z)", self.undo_review),
-                                     ("Redo review (Alt+Shift+Z)", self.redo_review)))
-        row.addWidget(self.hide_rejected)
+        self._buttons(layout, (("Undo review (Alt+Z)", self.undo_review),
+                               ("Redo review (Alt+Shift+Z)", self.redo_review)))
+        layout.addWidget(self.hide_rejected)  # own line: the dock stays narrow
         layout.addWidget(self.status)
-        self._labels_box.changed.connect(self._chosen)
-        connect_while_alive(self, [(napari_viewer.layers.events.inserted, self._inserted),
-                                   (napari_viewer.layers.events.removed, self._choices_changed)])
-        for layer in list(napari_viewer.layers):
-            self._restore(layer)
-        self._choices_changed()
 
     @staticmethod
     def _buttons(layout, specs) -> QHBoxLayout:
@@ -126,6 +140,15 @@ class ReviewWidget(LabelEdits, QWidget):
             row.addWidget(button)
         layout.addLayout(row)
         return row
+
+    def _key_actions(self) -> dict:
+        actions = {key: (lambda _layer, s=status: self.set_status(s))
+                   for key, status in STATUS_KEYS.items()}
+        actions["n"] = lambda _layer: self.next_unreviewed()
+        actions["c"] = lambda _layer: self.set_class(self.classes.currentText())
+        actions[UNDO_KEY] = lambda _layer: self.undo_review()
+        actions[REDO_KEY] = lambda _layer: self.redo_review()
+        return actions
 
     # ------------------------------------------------------------------ binding
 
@@ -164,16 +187,12 @@ class ReviewWidget(LabelEdits, QWidget):
             self.save_now()
             self._unhook(old)
         self._layer = layer
-        self._pending = []
-        self._history.clear()
+        self.actions.history.clear()
         if layer is not None:
-            layer.events.paint.connect(self._on_paint)
             layer.events.features.connect(self._features_changed)
-            layer.events.selected_label.connect(self._on_selected_label)
-            layer.mouse_drag_callbacks.append(self._on_click)
-            for key, func in self._key_actions().items():
-                self._keys[key] = (func, layer.bind_key(key, func, overwrite=True))
-            self._wrap_history(layer)
+            self.selection.attach(layer)
+            self._keys.bind(layer)
+            self.edits.attach(layer)
             auto_restyle(layer)
             self.hide_rejected.blockSignals(True)  # the box shows this layer's state
             self.hide_rejected.setChecked(hides_rejected(layer))
@@ -186,29 +205,12 @@ class ReviewWidget(LabelEdits, QWidget):
         if not self._closed:
             self.bind(layer)
 
-    def _key_actions(self) -> dict:
-        actions = {key: (lambda _layer, s=status: self.set_status(s))
-                   for key, status in STATUS_KEYS.items()}
-        actions["n"] = lambda _layer: self.next_unreviewed()
-        actions["c"] = lambda _layer: self.set_class(self.classes.currentText())
-        actions[UNDO_KEY] = lambda _layer: self.undo_review()
-        actions[REDO_KEY] = lambda _layer: self.redo_review()
-        return actions
-
     def _unhook(self, layer) -> None:
-        """Remove our events, click callback, keys and wrappers from ``layer``."""
-        layer.events.paint.disconnect(self._on_paint)
+        """Remove our events, click callback, keys and label-edit hooks from ``layer``."""
         layer.events.features.disconnect(self._features_changed)
-        layer.events.selected_label.disconnect(self._on_selected_label)
-        if self._on_click in layer.mouse_drag_callbacks:
-            layer.mouse_drag_callbacks.remove(self._on_click)
-        self._unwrap_history(layer)
-        keys, self._keys = self._keys, {}
-        for key, (ours, previous) in keys.items():
-            current = layer.bind_key(key, None)  # take the key's binding off
-            kept = previous if current is ours else current  # someone rebound it: keep theirs
-            if kept is not None:
-                layer.bind_key(key, kept, overwrite=True)
+        self.selection.detach(layer)
+        self.edits.detach()
+        self._keys.unbind(layer)
 
     def event(self, event):
         """Leaving the dock (napari's close button reparents us to None) unbinds the layer;
@@ -229,7 +231,7 @@ class ReviewWidget(LabelEdits, QWidget):
         self.bind(None)
         super().closeEvent(event)
 
-    # ------------------------------------------------------------------ table
+    # ------------------------------------------------------------------ cells
 
     def features(self) -> pd.DataFrame:
         """The reviewed layer's features with the review columns present."""
@@ -249,8 +251,7 @@ class ReviewWidget(LabelEdits, QWidget):
         if not self._editing:
             labels = set(self._layer.features["label"]) if self._layer is not None \
                 and "label" in self._layer.features.columns else set()
-            if labels != self._history_labels:
-                self._history.clear()
+            self.actions.cells_are(labels, forget=True)
             QTimer.singleShot(0, self.refresh)
 
     def _store(self, frame: pd.DataFrame, cells: bool = False):
@@ -260,119 +261,9 @@ class ReviewWidget(LabelEdits, QWidget):
             self._layer.features = frame
         finally:
             self._editing = False
-        self._sync_points(frame)
+        sync_points(self._viewer, self._layer, frame)
         self.refresh()
-        self._autosave(cells)
-
-    def _autosave(self, cells: bool = False):
-        self._cells_dirty |= cells
-        # the cells (labels included) are heavy: a stroke burst is written once, later
-        self._save_timer.setInterval(AUTOSAVE_CELLS_MS if self._cells_dirty else AUTOSAVE_MS)
-        self._save_timer.start()
-
-    def save_now(self):
-        """Write the pending autosave now (also done on unbind and close)."""
-        self._save_timer.stop()
-        cells, self._cells_dirty = self._cells_dirty, False
-        if self._layer is not None and autosave(self._layer, cells=cells) is not None:
-            self.status.setText(f"{self.status.text().split(' | ')[0]} | autosaved")
-
-    def refresh(self):
-        """Reload the table, plot and counts from the layer."""
-        frame = self.features()
-        self._history_labels = set(frame["label"]) if "label" in frame.columns else set()
-        self.cells.set_frame(frame)
-        self.plot.set_frame(frame)
-        self.count_panel.update_counts(if_visible=True)
-        self.counts.setText(counts_text(frame))
-
-    def selected_labels(self) -> list:
-        """Labels of the selected table rows (else the layer's selected label)."""
-        labels = self.cells.selected_labels()
-        if labels:
-            return labels
-        if self._layer is not None and self._layer.selected_label > 0:
-            return [int(self._layer.selected_label)]
-        return []
-
-    def select_label(self, label: int, center: bool = True):
-        """Select the row of ``label``, make it the layer's label and centre on it."""
-        frame = self.cells.frame
-        hits = np.flatnonzero(frame["label"].to_numpy() == label) if len(frame) else []
-        if len(hits) == 0 or self._layer is None:
-            return
-        self._syncing = True
-        try:
-            self.cells.select_labels([label])
-            if self._layer.selected_label != label:
-                self._layer.selected_label = int(label)
-        finally:
-            self._syncing = False
-        self.plot.highlight([label])
-        row = int(hits[0])
-        if center and {"x", "y"} <= set(frame.columns):
-            layer = self._layer
-            point = np.zeros(layer.ndim)
-            point[-2:] = (frame["y"].iat[row], frame["x"].iat[row])
-            world = np.asarray(layer.data_to_world(point))
-            centre = np.asarray(camera(self._viewer).center, dtype=float)
-            centre[-2:] = world[-2:]
-            camera(self._viewer).center = tuple(centre)
-
-    def _table_selected(self, labels):
-        if self._syncing or self._layer is None:
-            return
-        self.plot.highlight(labels)
-        self._mark_on_canvas(labels)
-        if labels and self._layer.selected_label != labels[0]:
-            self._syncing = True
-            try:
-                self._layer.selected_label = int(labels[0])
-            finally:
-                self._syncing = False
-
-    def _plot_selected(self, labels):
-        """A plot selection selects its cells in the table and on the canvas."""
-        self.cells.select_labels(labels)
-        self.plot.highlight(labels)
-        self._mark_on_canvas(labels)
-
-    def _on_selected_label(self, _event=None):
-        if self._layer is not None and not self._syncing:
-            self.select_label(int(self._layer.selected_label), center=False)
-
-    def _on_click(self, layer, event):
-        if layer.mode != "pan_zoom" or event.type != "mouse_press":
-            return
-        value = layer.get_value(event.position, view_direction=event.view_direction,
-                                dims_displayed=event.dims_displayed, world=True)
-        if isinstance(value, tuple):  # multiscale: (level, value)
-            value = value[-1]
-        if value:
-            self.select_label(int(value), center=False)
-
-    # ------------------------------------------------------------------ review actions
-
-    def _edit(self, labels, edit, message: str):
-        """Apply ``edit(frame, rows)`` to the layer's features in place for ``labels``
-        (class / status only), remember it for undo, repaint those cells, autosave."""
-        labels = self.selected_labels() if labels is None else [int(v) for v in labels]
-        if self._layer is None or not labels:
-            return
-        frame = self._layer.features
-        if "label" not in frame.columns:
-            self.status.setText(f"{self._layer.name} has no cell table: choose a result "
-                                "of Recognise (or re-measure)")
-            return
-        if not set(REVIEW_COLUMNS) <= set(frame.columns):
-            self._layer.features = frame = self.features()  # add the review columns
-        rows = frame["label"].isin(labels).to_numpy()
-        columns = ["label", *REVIEW_COLUMNS]
-        before = frame.loc[rows, columns].copy()
-        edit(frame, rows)
-        self._history.record(before, frame.loc[rows, columns], labels)
-        self._changed(labels)
-        self.status.setText(message.format(len(labels)))
+        self._autosave.changed(cells)
 
     def _changed(self, labels):
         """Cells ``labels`` changed class / status in place: repaint, sync, autosave."""
@@ -381,44 +272,63 @@ class ReviewWidget(LabelEdits, QWidget):
             notify(self._layer, labels)
         finally:
             self._editing = False
-        self._sync_review_points(labels)
+        sync_review_points(self._viewer, self._layer, labels, self.features)
         self.refresh()
-        self._autosave()
+        self._autosave.changed()
+
+    def save_now(self):
+        """Write the pending autosave now (also done on unbind and close)."""
+        self._autosave.save_now()
+
+    def _autosaved(self):
+        self.status.setText(f"{self.status.text().split(' | ')[0]} | autosaved")
+
+    def refresh(self):
+        """Reload the table, plot and counts from the layer."""
+        frame = self.features()
+        self.actions.cells_are(set(frame["label"]) if "label" in frame.columns else set())
+        self.cells.set_frame(frame)
+        self.plot.set_frame(frame)
+        self.count_panel.update_counts(if_visible=True)
+        self.counts.setText(counts_text(frame))
+
+    @property
+    def busy(self) -> bool:
+        """True while label edits wait to be measured (tests wait on it)."""
+        return self.edits.busy
+
+    def remeasure_all(self):
+        """Re-measure every cell keeping status and class."""
+        self.edits.remeasure_all()
+
+    # ------------------------------------------------------------------ selection
+
+    def selected_labels(self) -> list:
+        """Labels of the selected table rows (else the layer's selected label)."""
+        return self.selection.selected_labels()
+
+    def select_label(self, label: int, center: bool = True):
+        """Select the row of ``label``, make it the layer's label and centre on it."""
+        self.selection.select_label(label, center)
+
+    # ------------------------------------------------------------------ review actions
 
     def set_status(self, status: str, labels=None):
         """Set the review status of the selected (or given) cells."""
-        def edit(frame, rows):
-            frame.loc[rows, "status"] = status
-        self._edit(labels, edit, f"{status}: {{}} cell(s)")
+        self.actions.set_status(status, labels)
 
     def set_class(self, name: str, labels=None):
         """Set the classification of the selected (or given) cells; unreviewed ones
         become accepted (naming a cell is reviewing it)."""
-        if not name:
-            return
-
-        def edit(frame, rows):
-            frame.loc[rows, "classification"] = str(name)
-            unreviewed = rows & (frame["status"].astype(str).to_numpy() == "unreviewed")
-            frame.loc[unreviewed, "status"] = "accepted"
-        self._edit(labels, edit, f"classified {name}: {{}} cell(s)")
+        self.actions.set_class(name, labels)
 
     def undo_review(self):
         """Undo the last status / class change."""
-        self._replay(self._history.undo_values(), "undone")
+        self.actions.undo()
 
     def redo_review(self):
         """Redo the last undone status / class change."""
-        self._replay(self._history.redo_values(), "redone")
-
-    def _replay(self, values, what: str):
-        if values is None or self._layer is None:
-            self.status.setText(f"nothing to be {what}")
-            return
-        ReviewHistory.apply(self._layer.features, values, inplace=True)
-        labels = [int(v) for v in values.index]
-        self._changed(labels)
-        self.status.setText(f"review of {len(labels)} cell(s) {what}")
+        self.actions.redo()
 
     def next_unreviewed(self):
         """Select and centre on the next unreviewed cell after the current one."""

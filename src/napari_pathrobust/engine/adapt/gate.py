@@ -12,7 +12,9 @@ include tiles the adaptation saw):
 
 :func:`decide` keeps the adapted network only when its prediction stays plausible
 against the source's and it gains clearly in self-agreement or confidence; otherwise
-the slide gets the source network's result, unchanged.
+the slide gets the source network's result, unchanged. :func:`outcome_message` says the
+outcome in plain words (status lines, the CLI); :func:`outcome_details` gives the
+numbers behind it (tooltips).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Decision:
     reason: str
     source: dict
     adapted: dict
+    outcome: str = ""  # a key of OUTCOMES: what decided it
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -90,20 +93,66 @@ def _ratio(a: float, b: float) -> float:
 
 
 def decide(source: dict, adapted: dict, thresholds: GateThresholds | None = None) -> Decision:
-    """Keep the adapted network when plausible and clearly better (see module doc)."""
+    """Keep the adapted network when plausible and clearly better (see module doc); a
+    signal missing from both sides (``flip_agreement``) was not measured and is skipped."""
     t = thresholds or GateThresholds()
     for key, label in (("fraction", "nucleus fraction"), ("count_per_mpx", "nucleus density"),
                        ("median_area", "nucleus size")):
         r = _ratio(adapted[key], source[key])
         if not 1 / t.max_ratio <= r <= t.max_ratio:
-            return Decision(False, f"{label} changed x{r:.2f} (implausible)", source, adapted)
-    d_flip = adapted["flip_agreement"] - source["flip_agreement"]
+            return Decision(False, f"{label} changed x{r:.2f} (implausible)", source, adapted,
+                            "implausible")
+    flip = "flip_agreement" in source and "flip_agreement" in adapted  # else not measured
+    d_flip = adapted["flip_agreement"] - source["flip_agreement"] if flip else -np.inf
     d_conf = adapted["confidence"] - source["confidence"]
-    if d_flip < -t.max_drop or d_conf < -t.max_drop:
-        return Decision(False, f"less consistent (flip {d_flip:+.3f}, confidence "
-                               f"{d_conf:+.3f})", source, adapted)
+    deltas = f"(flip {d_flip:+.3f}, confidence {d_conf:+.3f})" if flip else \
+        f"(confidence {d_conf:+.3f})"
+    if (flip and d_flip < -t.max_drop) or d_conf < -t.max_drop:
+        return Decision(False, f"less consistent {deltas}", source, adapted, "less_consistent")
     if max(d_flip, d_conf) < t.min_gain:
-        return Decision(False, f"no clear gain (flip {d_flip:+.3f}, confidence "
-                               f"{d_conf:+.3f})", source, adapted)
-    return Decision(True, f"more consistent (flip {d_flip:+.3f}, confidence {d_conf:+.3f})",
-                    source, adapted)
+        return Decision(False, f"no clear gain {deltas}", source, adapted, "no_gain")
+    return Decision(True, f"more consistent {deltas}", source, adapted,
+                    "agrees" if d_flip >= t.min_gain else "confident")
+
+
+#: the outcome in plain words, by what decided it (``Decision.outcome``; ``off``:
+#: method none, ``unchecked``: the gate was off)
+OUTCOMES = {
+    "agrees": "Adapted network kept: it agrees better with itself on this slide",
+    "confident": "Adapted network kept: it is clearly more confident on this slide",
+    "no_gain": "Original network kept: adapting gave no clear gain on this slide",
+    "less_consistent": "Original network kept: the adapted one was less consistent on "
+                       "this slide",
+    "implausible": "Original network kept: the adapted one changed the nuclei's size or "
+                   "number too much on this slide",
+    "unchecked": "Adapted network used: the never-worse check was off",
+    "off": "Original network used: adaptation was off (method none)",
+}
+
+#: the gate's signals as the tooltip names them
+SIGNAL_NAMES = {"flip_agreement": "flip agreement", "confidence": "confidence",
+                "fraction": "nucleus fraction", "count_per_mpx": "nuclei per megapixel",
+                "median_area": "median nucleus area (px)"}
+
+
+def outcome_message(kept: bool, decision: Decision | None = None) -> str:
+    """What adaptation did to a slide, in plain words (no numbers: see
+    :func:`outcome_details`). ``decision`` None: the gate did not run."""
+    if decision is None:
+        return OUTCOMES["unchecked" if kept else "off"]
+    return OUTCOMES.get(decision.outcome) or (
+        OUTCOMES["agrees"] if decision.keep else OUTCOMES["no_gain"])
+
+
+def outcome_details(method: str, reason: str, decision: Decision | None = None) -> str:
+    """The numbers behind :func:`outcome_message`, a few lines for a tooltip: the method,
+    the gate's reason, and each signal for the original and the adapted network."""
+    lines = [f"method {method}: {reason}"]
+    if decision is not None:
+        lines.append("signal: original -> adapted network")
+        for key, name in SIGNAL_NAMES.items():
+            a, b = decision.source.get(key), decision.adapted.get(key)
+            if a is not None and b is not None:
+                digits = 0 if key in ("count_per_mpx", "median_area") else 3
+                lines.append(f"{name}: {a:.{digits}f} -> {b:.{digits}f}")
+    return "\n".join(lines)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime
 import os
-import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional
+
+from ..values import file_stem
 
 PREFIX = "psm@"
 
@@ -31,8 +32,7 @@ def default_models_dir() -> Path:
 
 def safe_name(text: str) -> str:
     """A file-name-safe network name (letters, digits, ``-``, ``_``, ``.``)."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")
-    return name or "adapted"
+    return file_stem(text, "adapted", sep="-")
 
 
 def save_adapted(adaptation, folder: Path | str, name: str, image: str = "",

@@ -28,7 +28,7 @@ from ..models.unet import padded_input
 from ..progress import Reporter
 from ..tiled.sampling import tissue_fraction
 from .bn_stats import reestimate_bn
-from .gate import Decision, GateThresholds, decide, gate_signals
+from .gate import Decision, GateThresholds, decide, gate_signals, outcome_message
 from .objectives import optimise
 from .stain_norm import ReinhardNormaliser
 
@@ -110,10 +110,16 @@ class SlideAdaptation:
         """One line: what was done and why."""
         return f"{self.status} ({self.method}): {self.reason}"
 
+    @property
+    def message(self) -> str:
+        """What was done, in plain words (:func:`.gate.outcome_message`)."""
+        return outcome_message(self.kept, self.decision)
+
     def describe(self) -> dict:
         cfg = asdict(self.config)
         return {"method": self.method, "decision": self.status, "kept_adapted": self.kept,
-                "reason": self.reason, "config": cfg, "seconds": round(self.seconds, 3),
+                "reason": self.reason, "message": self.message, "config": cfg,
+                "seconds": round(self.seconds, 3),
                 "signals": None if self.decision is None else
                 {"source": self.decision.source, "adapted": self.decision.adapted},
                 "normaliser": None if self.normaliser is None or not self.kept

@@ -3,17 +3,21 @@
 All are tile-local: random geometry comes from :mod:`.fields` in global coordinates,
 filters read ``halo`` pixels of context. ``jpeg`` is block-local: windows are snapped to
 the global 16 px MCU grid with a 16 px margin, so tiles equal the whole image too.
+Per-pixel maths uses :mod:`..detmath` (no library exp/tanh/pow), so every kind but the
+FFT blurs gives the same bytes in any tile and on any machine.
 """
 
 from __future__ import annotations
 
 import io
 import math
+from functools import lru_cache
 
 import numpy as np
 import torch
 from scipy.stats import norm
 
+from .. import detmath
 from .fields import (
     Context,
     fft_filter,
@@ -135,7 +139,7 @@ def markup(x: torch.Tensor, p: dict, ctx: Context) -> torch.Tensor:
             continue
         # uneven ink load along the strokes: a global smooth field
         g = fourier_field(ctx.rng(i, "markup_grain"), ctx, x.shape[-2:], 40.0, n=16)
-        alpha = (torch.as_tensor(a, device=x.device) * (1.0 + 0.12 * torch.tanh(g)).to(x.dtype))
+        alpha = (torch.as_tensor(a, device=x.device) * (1.0 + 0.12 * detmath.tanh(g)).to(x.dtype))
         t = table[torch.as_tensor(ink.astype(np.int64), device=x.device)].permute(2, 0, 1)
         out.append(x[i] * (1 - alpha.clamp(0, 1) * (1 - t)))
     return torch.stack(out)
@@ -161,7 +165,7 @@ def incompleteness_mask(seed: int, p: dict, ctx: Context, shape) -> torch.Tensor
     r = math.sqrt(p["frac"] * 0.5 / math.pi) * min(full)
     y = torch.arange(shape[0], dtype=torch.float64, device=ctx.device) + ctx.origin[0] - cy
     x = torch.arange(shape[1], dtype=torch.float64, device=ctx.device) + ctx.origin[1] - cx
-    bump = t + 1.0 - torch.sqrt(y[:, None] ** 2 + x[None, :] ** 2) / r
+    bump = t + 1.0 - torch.sqrt(y[:, None] * y[:, None] + x[None, :] * x[None, :]) / r
     f = torch.maximum(f, bump)
     return ((f - t) / 0.08 + 0.5).clamp(0.0, 1.0)
 
@@ -196,9 +200,10 @@ def air_bubbles(x: torch.Tensor, p: dict, ctx: Context) -> torch.Tensor:
                 continue
             yy = torch.arange(ya, yb, dtype=torch.float64, device=x.device) + y0 - cy
             xx = torch.arange(xa, xb, dtype=torch.float64, device=x.device) + x0 - cx
-            d = torch.sqrt(yy[:, None] ** 2 + xx[None, :] ** 2)
+            d = torch.sqrt(yy[:, None] * yy[:, None] + xx[None, :] * xx[None, :])
             inside = (r - d + 0.5).clamp(0, 1).to(x.dtype)
-            rim = torch.exp(-0.5 * ((d - r) / 2.5) ** 2).to(x.dtype)
+            z = (d - r) / 2.5
+            rim = detmath.exp((z * z * -0.5).clamp(min=-60.0)).to(x.dtype)
             patch = out[i, :, ya:yb, xa:xb]
             patch = patch * (1 - 0.35 * inside) + 0.35 * inside * 0.97  # haze
             out[i, :, ya:yb, xa:xb] = patch * (1 - 0.6 * rim)
@@ -210,7 +215,7 @@ def sensor_noise(x: torch.Tensor, p: dict, ctx: Context) -> torch.Tensor:
     out = []
     for i in range(x.shape[0]):
         n = pixel_normal(ctx.seeds[i], 1, ctx, x.shape[-2:], channels=3)
-        sigma = torch.sqrt(p["read"] ** 2 + p["shot"] ** 2 * x[i].clamp(min=0))
+        sigma = torch.sqrt(p["read"] * p["read"] + p["shot"] * p["shot"] * x[i].clamp(min=0))
         out.append(x[i] + sigma * n)
     return torch.stack(out)
 
@@ -221,7 +226,7 @@ def uneven_illumination(x: torch.Tensor, p: dict, ctx: Context) -> torch.Tensor:
     length = float(np.clip(min(ctx.full_shape) / 2.0, 100.0, 2000.0))
     for i in range(x.shape[0]):
         f = fourier_field(ctx.rng(i, "illumination"), ctx, x.shape[-2:], length, n=16)
-        gain = (1.0 + p["strength"] * torch.tanh(f)).to(x.dtype)
+        gain = (1.0 + p["strength"] * detmath.tanh(f)).to(x.dtype)
         out.append(x[i] * gain)
     return torch.stack(out)
 
@@ -241,10 +246,23 @@ def tissue_fold(x: torch.Tensor, p: dict, ctx: Context) -> torch.Tensor:
             curves.append(pts - (pts[len(pts) // 2] - np.asarray(start)))
         half = p["width"] / 2.0
         d, _ = points_distance(curves, ctx.origin, x.shape[-2:], half + 2)
-        m = torch.as_tensor(np.clip(half - d + 0.5, 0, 1), device=x.device).to(x.dtype)
+        m = torch.as_tensor(np.clip(half - d + 0.5, 0, 1), device=x.device)
         # transmission t -> t ** (1 + m): double optical density inside the fold
-        out[i] = torch.pow(x[i].clamp(min=1 / 255.0), 1.0 + m)
+        t = x[i].clamp(min=1 / 255.0)
+        fold = m > 0
+        if bool(fold.any()):
+            level = torch.round(t[:, fold] * 255.0).to(torch.int64)
+            log_t = _log_levels(x.device)[level]
+            t[:, fold] = detmath.exp(log_t * (1.0 + m[fold])).to(x.dtype)
+        out[i] = t
     return out
+
+
+@lru_cache(maxsize=8)
+def _log_levels(device: torch.device) -> torch.Tensor:
+    """float64 ``log(I / 255)`` of each uint8 level I (level 0 as 1)."""
+    levels = np.maximum(np.arange(256, dtype=np.float64), 1.0) / 255.0
+    return torch.as_tensor(detmath.log(levels), device=device)
 
 
 def jpeg(x: torch.Tensor, p: dict, ctx: Context) -> torch.Tensor:

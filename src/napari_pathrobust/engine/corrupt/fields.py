@@ -4,17 +4,22 @@ Everything random that a corruption needs (smooth noise, per-pixel noise, stroke
 bubble geometry, per-image constants) is a pure function of ``(seed, stream)`` and of
 global pixel coordinates, never of the tile being processed. Corrupting a window at
 offset ``(y0, x0)`` therefore gives the same pixels as cropping the corrupted whole
-image: tiles stitch without seams.
+image: tiles stitch without seams. The values are also the same on every machine: no
+library ``exp``/``log``/``cos`` or float matrix product whose last bit depends on the
+CPU or the array length (see :mod:`..detmath`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
 import torch
+
+from .. import detmath
 
 
 @dataclass(frozen=True)
@@ -37,25 +42,37 @@ def make_rng(seed: int, stream: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(key))
 
 
+#: plane-wave factors are rounded to multiples of 1 / _Q, so every product and partial
+#: sum of the field's matrix product is an integer below 2^53: exact in any order
+_Q = float(2 ** 20)
+
+
+def _wave_factors(coord: torch.Tensor, freq: np.ndarray, phase) -> torch.Tensor:
+    """(len, 2n) [cos | sin] of ``coord * freq + phase``, times _Q and rounded."""
+    arg = coord[:, None] * torch.as_tensor(freq, device=coord.device)[None, :]
+    arg = arg + torch.as_tensor(phase, dtype=torch.float64, device=coord.device)
+    sin, cos = detmath.sincos(arg)
+    return torch.round(torch.cat([cos, sin], 1) * _Q)
+
+
 def fourier_field(rng: np.random.Generator, ctx: Context, shape: tuple[int, int],
                   length: float, n: int = 48) -> torch.Tensor:
     """Smooth unit-variance random field (float64 (h, w)) with correlation length ``length``
     px, a sum of ``n`` random plane waves evaluated at global coordinates.
 
     Each wave ``cos(a y + b x + p)`` splits into ``cos(a y + p) cos(b x) - sin(a y + p)
-    sin(b x)``, so the field is two (h, n) @ (n, w) matrix products.
+    sin(b x)``, so the field is one (h, 2n) @ (2n, w) matrix product, exact (and so the
+    same for every window and machine) on factors quantised to 2^-20.
     """
     freq = rng.normal(0.0, 1.0 / length, size=(n, 2))
     phase = rng.uniform(0, 2 * math.pi, size=n)
     dev = ctx.device
     y = torch.arange(shape[0], dtype=torch.float64, device=dev) + ctx.origin[0]
     x = torch.arange(shape[1], dtype=torch.float64, device=dev) + ctx.origin[1]
-    fy = torch.as_tensor(freq[:, 0], device=dev)
-    fx = torch.as_tensor(freq[:, 1], device=dev)
-    ay = y[:, None] * fy[None, :] + torch.as_tensor(phase, device=dev)[None, :]
-    bx = fx[:, None] * x[None, :]
-    amp = math.sqrt(2.0 / n)
-    return amp * (torch.cos(ay) @ torch.cos(bx) - torch.sin(ay) @ torch.sin(bx))
+    rows = _wave_factors(y, freq[:, 0], phase)  # [cos(ay + p) | sin(ay + p)]
+    cols = _wave_factors(x, freq[:, 1], np.zeros(n))  # [cos(bx) | sin(bx)]
+    rows[:, n:] *= -1.0
+    return (rows @ cols.T) * (math.sqrt(2.0 / n) / (_Q * _Q))
 
 
 def _mix32(v: torch.Tensor) -> torch.Tensor:
@@ -81,14 +98,23 @@ def pixel_hash(seed: int, stream: int, ctx: Context, shape: tuple[int, int],
     return _mix32(row + x[None, None, :] * 0x27D4EB2F)
 
 
+@lru_cache(maxsize=8)
+def _normal_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Box-Muller's two factors for each 16-bit half: ``sqrt(-2 log u)`` and
+    ``cos(2 pi u)``, ``u = (k + 0.5) / 65536`` (float32 look-up tables)."""
+    u = (np.arange(65536, dtype=np.float64) + 0.5) / 65536.0
+    radius = np.sqrt(detmath.log(u) * -2.0).astype(np.float32)
+    angle = detmath.sincos(u * (2.0 * math.pi))[1].astype(np.float32)
+    return torch.from_numpy(radius).to(device), torch.from_numpy(angle).to(device)
+
+
 def pixel_normal(seed: int, stream: int, ctx: Context, shape: tuple[int, int],
                  channels: int = 1) -> torch.Tensor:
     """Per-pixel standard normals, float32 (channels, h, w): Box-Muller on the two 16-bit
-    halves of one hash (tails cut at about 4.7 sigma)."""
+    halves of one hash (tails cut at about 4.7 sigma), by table look-up."""
     v = pixel_hash(seed, stream, ctx, shape, channels)
-    u1 = ((v >> 16).to(torch.float32) + 0.5) / 65536.0
-    u2 = ((v & 0xFFFF).to(torch.float32) + 0.5) / 65536.0
-    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2 * math.pi * u2)
+    radius, angle = _normal_tables(torch.device(ctx.device))
+    return radius[v >> 16] * angle[v & 0xFFFF]
 
 
 def smooth_curve(rng: np.random.Generator, start: Sequence[float], length: float,
@@ -100,7 +126,7 @@ def smooth_curve(rng: np.random.Generator, start: Sequence[float], length: float
     knots = rng.normal(0, wiggle, size=max(2, n // 100 + 2))
     turn = np.interp(np.arange(n), np.linspace(0, n, knots.size), knots) * step / 100.0
     heading = heading0 + np.cumsum(turn)
-    pts = np.cumsum(np.stack([np.sin(heading), np.cos(heading)], 1) * step, axis=0)
+    pts = np.cumsum(np.stack(detmath.sincos(heading), 1) * step, axis=0)
     return pts + np.asarray(start, dtype=np.float64)
 
 
@@ -111,9 +137,10 @@ def wobbly_circle(rng: np.random.Generator, centre: Sequence[float], radius: flo
     turns = rng.uniform(1.0, 1.15)
     n = max(8, int(2 * math.pi * radius * turns / step))
     t = np.linspace(0, 2 * math.pi * turns, n) + rng.uniform(0, 2 * math.pi)
-    r = radius * (1 + sum(rng.normal(0, 0.06) * np.cos(k * t + rng.uniform(0, 6.3))
+    r = radius * (1 + sum(rng.normal(0, 0.06) * detmath.sincos(k * t + rng.uniform(0, 6.3))[1]
                           for k in (1, 2, 3)))
-    return np.stack([centre[0] + r * np.sin(t), centre[1] + r * np.cos(t)], 1)
+    sin, cos = detmath.sincos(t)
+    return np.stack([centre[0] + r * sin, centre[1] + r * cos], 1)
 
 
 def points_distance(points: Sequence[np.ndarray], origin: tuple[int, int],

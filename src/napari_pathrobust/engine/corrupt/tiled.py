@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..device import resolve_device
-from ..tiled.tiling import Box
+from ..tiled.tiling import Box, plan_tiles
 from .fields import Context, bilinear
 from .registry import Corruption, get_corruption
 
@@ -67,7 +67,7 @@ def corrupt_window(sources: Sequence[Any], kind: str, severity: int,
     """Corrupt the region ``box`` of each full image in ``sources`` (same shape; numpy,
     dask or zarr (H, W, 3) uint8, read lazily) -> uint8 (B, h, w, 3).
 
-    ``box``: a :class:`..tiling.Box` (or any ``(y0, x0, y1, x1)``) in global
+    ``box``: a :class:`..tiled.tiling.Box` (or any ``(y0, x0, y1, x1)``) in global
     coordinates; None means the whole image.
     """
     spec = get_corruption(kind)
@@ -141,10 +141,9 @@ def corrupt_batch(images: np.ndarray, kind: str, severity: int,
 
 
 def iter_tiles(shape, tile: int) -> Iterable[Box]:
-    """Boxes of a regular tiling of ``shape`` (last row/column may be smaller)."""
-    for y in range(0, shape[0], tile):
-        for x in range(0, shape[1], tile):
-            yield Box(y, x, min(y + tile, shape[0]), min(x + tile, shape[1]))
+    """Boxes of a regular tiling of ``shape`` (last row/column may be smaller): the
+    cores of :func:`..tiled.tiling.plan_tiles`, row by row."""
+    return (t.core for t in plan_tiles(shape, int(tile), 0))
 
 
 def corrupt_tiled(image, kind: str, severity: int, seed: int = 0, tile: int = 1024,

@@ -141,19 +141,50 @@ def _open(image: np.ndarray, radius: int) -> np.ndarray:
 
 
 def detection_image(hema: np.ndarray, dab: np.ndarray, dab_radius: int,
-                    hema_radius: int = 0, sheet_px: int = 0) -> np.ndarray:
+                    hema_radius: int = 0, sheet_px: int = 0,
+                    close_radius: int = 0) -> np.ndarray:
     """Opened hematoxylin + band-passed DAB (negative DAB counts as 0), float32 (H, W).
 
     Each channel is opened with a disk of the given radius (px): brown structures
     narrower than the DAB disk (cytoplasm rims, pigment) and dark specks narrower than
     the hematoxylin one add nothing. With ``sheet_px``, the mean DAB of squares of that
     side is subtracted: only DAB above its surroundings counts, so sheets of brown
-    cytoplasm (membranous or cytoplasmic markers) add nothing."""
+    cytoplasm (membranous or cytoplasmic markers) add nothing. ``close_radius``: DAB is
+    first closed with that disk, so that the granules of one speckled nucleus merge
+    into a blob the opening keeps (gaps narrower than the disk are filled)."""
     d = np.maximum(dab, 0.0).astype(np.float32)
+    if close_radius > 0:  # Ki-67 is granular: join a nucleus' granules before the opening
+        d = ndi.grey_closing(d, footprint=disk(close_radius), mode="nearest")
     opened = _open(d, dab_radius)
     if sheet_px > 1:
         opened = np.maximum(opened - ndi.uniform_filter(d, sheet_px, mode="nearest"), 0.0)
-    return (_open(hema, hema_radius) + opened).astype(np.float32)
+    return (np.maximum(_open(hema, hema_radius), 0.0) + opened).astype(np.float32)
+
+
+#: hematoxylin OD a nucleus is drawn with in :meth:`HdabDetector.pseudo_he` (H&E-like)
+NUCLEUS_OD = 0.6
+
+
+def fit_levels(det: np.ndarray, hema: np.ndarray, dab: np.ndarray) -> tuple[float, float]:
+    """(background, nucleus) levels of a slide's raw detection image ``det``.
+
+    Background: the median of ``det`` (most of a field is not nucleus). Nucleus: the
+    background plus how far blue nuclei rise above their ground, measured on the opened
+    hematoxylin ``hema`` of the pixels with little DAB (opened ``dab`` under 0.1 OD):
+    the Otsu cut of their hematoxylin, the darkest 5 % clipped (pigment, mitoses and
+    dark spindles otherwise pull it above the pale nuclei), less their median; at least
+    0.03 OD. Pale counterstain gives a low level, so pale negative nuclei reach 1 like
+    dark brown ones, instead of falling under a cut set by the brown ones."""
+    from skimage.filters import threshold_otsu
+
+    bg = float(np.median(det[::2, ::2]))
+    h = hema[::2, ::2].ravel().astype(np.float64)
+    h = h[dab[::2, ::2].ravel() < 0.1]
+    if h.size < 100:
+        return bg, bg + 0.1
+    h = np.minimum(h, np.percentile(h, 95))
+    rise = float(threshold_otsu(h)) - float(np.median(h)) if np.ptp(h) > 0 else 0.0
+    return bg, bg + max(0.03, rise)
 
 
 @dataclass
@@ -173,6 +204,9 @@ class HdabDetector:
     sheet_um: float = 0.0
     estimate: bool = True
     vectors: Optional[np.ndarray] = None
+    normalise: bool = True
+    #: (background, nucleus) levels of the raw detection image, fitted on the sample
+    levels: Optional[tuple[float, float]] = None
 
     @property
     def radii(self) -> tuple[int, int]:
@@ -188,33 +222,57 @@ class HdabDetector:
     @property
     def reach(self) -> int:
         """Pixels the detection image of a pixel reads around it."""
-        return max(2 * max(self.radii), self.sheet_px)
+        return max(2 * max(self.radii) + 2 * self.radii[1], self.sheet_px)
 
     def fit(self, sample_rgb: np.ndarray) -> "HdabDetector":
-        """Estimate the slide's vectors on a sample (fixed ones when ``estimate`` is off)."""
+        """Estimate the slide's vectors on a sample (fixed ones when ``estimate`` is off),
+        then (``normalise``) the background and nucleus levels of its detection image."""
         self.vectors = estimate_hdab_vectors(sample_rgb) if self.estimate \
             else REFERENCE_VECTORS.copy()
+        self.levels = None
+        if self.normalise:
+            hema, dab = self.channels(sample_rgb)
+            det = detection_image(hema, dab, *self.radii, self.sheet_px, self.radii[1])
+            opened = np.maximum(_open(hema, self.radii[1]), 0.0)
+            self.levels = fit_levels(det, opened, det - opened)
         return self
 
     def channels(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return hdab_channels(rgb, self.vectors)
 
+    def _raw(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        hema, dab = self.channels(rgb)
+        return hema, dab, detection_image(hema, dab, *self.radii, self.sheet_px, self.radii[1])
+
+    def _scaled(self, det: np.ndarray) -> np.ndarray:
+        """The raw detection image mapped to 0 (background) .. 1 (a nucleus; darker
+        brown or blue saturates), with the fitted levels; unchanged without them."""
+        if self.levels is None:
+            return det
+        bg, level = self.levels
+        return np.clip((det - np.float32(bg)) / np.float32(level - bg), 0.0, 1.0)
+
     def image(self, rgb: np.ndarray) -> np.ndarray:
-        """The detection image (OD units) of an RGB window."""
-        return detection_image(*self.channels(rgb), *self.radii, self.sheet_px)
+        """The detection image of an RGB window (OD units; 0-1 once levels are fitted)."""
+        return self._scaled(self._raw(rgb)[2]).astype(np.float32)
 
     def pseudo_he(self, rgb: np.ndarray) -> np.ndarray:
         """The window rendered as a hematoxylin-only RGB image of the detection image
         (blue nuclei, brown ones included, on a faint eosin ground): the input of
-        networks trained on H&E."""
-        hema, dab = self.channels(rgb)
-        det = detection_image(hema, dab, *self.radii, self.sheet_px)
-        ground = np.clip(hema + np.maximum(dab, 0.0) - det, 0.0, None) + 0.15
+        networks trained on H&E. With fitted levels every nucleus, pale blue or dark
+        brown, is drawn at :data:`NUCLEUS_OD`, a typical H&E nucleus."""
+        hema, dab, det = self._raw(rgb)
+        if self.levels is not None:
+            ground = np.full_like(det, 0.15)
+            det = self._scaled(det) * np.float32(NUCLEUS_OD)
+        else:
+            ground = np.clip(hema + np.maximum(dab, 0.0) - det, 0.0, None) + 0.15
         return od_to_rgb(compose_od(np.maximum(det, 0.0), ground))
 
     def describe(self) -> dict:
         v = self.vectors
         return {"opening_um": self.opening_um, "hema_opening_um": self.hema_opening_um,
+                "levels": None if self.levels is None else [round(x, 4) for x in self.levels],
                 "sheet_um": self.sheet_um,
                 "estimate": self.estimate,
                 "vectors": None if v is None else np.round(v[:2], 4).tolist()}

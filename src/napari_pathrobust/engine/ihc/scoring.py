@@ -1,165 +1,54 @@
-"""IHC cell classes and scores: DAB thresholds, 1+/2+/3+ bins, Ki-67 index, H-score.
+"""IHC cell classes and scores: DAB thresholds, 1+/2+/3+ bins, labelling index, H-score.
 
 Conventions (QuPath's positive cell detection is the reference):
 
 * a cell's score is one DAB measurement (default ``dab_nucleus_mean``, OD units);
 * a cell is in a class when its measurement is **>=** the class threshold (NaN: never);
-* mode ``"positive"`` (one threshold, default 0.2): classes ``Positive`` / ``Negative``;
-* mode ``"bins"`` (three thresholds, default 0.2, 0.4, 0.6): ``Negative`` / ``1+`` /
-  ``2+`` / ``3+``; a cell is positive when it is 1+ or above;
-* ``ihc_bin`` (0..3, from the three bin thresholds) is kept in both modes, so the
-  H-score (``1 * %1+ + 2 * %2+ + 3 * %3+``, 0-300) is always defined;
-* Ki-67 labelling index = positive / scored cells, in %; rejected cells
+* one set of thresholds, 1+ / 2+ / 3+ (default 0.2, 0.4, 0.6); the **positive threshold
+  is the 1+ bound**, so positive cells = 1+ + 2+ + 3+ and the labelling index, the
+  H-score and the bin counts always follow the same cut (:mod:`.thresholds`);
+* mode ``"positive"``: classes ``Positive`` / ``Negative``; mode ``"bins"``:
+  ``Negative`` / ``1+`` / ``2+`` / ``3+``; ``ihc_bin`` (0..3) is kept in both modes;
+* labelling index (``<marker> index``, e.g. Ki-67 index) = positive / scored cells, in %;
+  H-score = ``1 * %1+ + 2 * %2+ + 3 * %3+`` (0-300); rejected cells
   (``status == "rejected"``) are classified but left out of every score;
-* ``auto``: the positive threshold and the 1+ threshold (both modes: the bins, and so
-  ``ihc_bin`` and the H-score, move with it) become the cut of a per-slide 1-D 2-means
-  (Otsu) on the scored cells' measurement; when the two groups are closer than
-  ``min_separation`` OD the slide has no second population and the set thresholds are used.
-  Regions are scored with the whole table's cut, never re-fitted.
+* ``auto``: the positive / 1+ threshold becomes the cut of a per-slide 1-D 2-means
+  (Otsu) on the scored cells' measurement (2+/3+ kept at least as high); when the two
+  groups are closer than ``min_separation`` OD the slide has no second population and
+  the set thresholds are used. Regions are scored with the whole table's cut.
 
 Tables are column mappings: a dict of arrays or a pandas DataFrame (napari ``features``).
 """
 
 from __future__ import annotations
 
-import math
 from array import array
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .measurements import IHC_COLUMNS
+from .cell_type import COLUMNS as TYPE_COLUMNS
+from .cell_type import cell_types, type_counts
+from .thresholds import (  # noqa: F401  (re-exported: the scoring API)
+    DEFAULT_MARKER,
+    MODES,
+    PARAM_KEYS,
+    IhcThresholds,
+    marker_name,
+    split_params,
+)
 
 POSITIVE, NEGATIVE = "Positive", "Negative"
 BIN_NAMES = ("Negative", "1+", "2+", "3+")
-MODES = ("positive", "bins")
-#: ``--param`` keys routed to :class:`IhcThresholds` (not to the method)
-PARAM_KEYS = ("positive_threshold", "bins", "ihc_mode", "ihc_auto", "ihc_measurement",
-              "ihc_min_separation")
-SUMMARY_KEYS = ("n_cells", "n_positive", "ki67_index", "h_score",
-                "n_0", "n_1plus", "n_2plus", "n_3plus")
-
-
-@dataclass(frozen=True)
-class IhcThresholds:
-    """How cells are classified; see the module docstring. Invalid values raise
-    ``ValueError`` with one line."""
-
-    measurement: str = "dab_nucleus_mean"
-    positive: float = 0.2
-    bins: tuple[float, float, float] = (0.2, 0.4, 0.6)
-    mode: str = "positive"  # "positive": Positive/Negative | "bins": Negative/1+/2+/3+
-    auto: bool = False  # per-slide 2-means cut instead of the positive / 1+ threshold
-    min_separation: float = 0.05  # auto: smallest gap (OD) between the two group means
-    fitted_cut: Optional[float] = field(default=None, compare=False)  # set by auto
-
-    def __post_init__(self) -> None:
-        try:
-            bins = tuple(float(b) for b in self.bins)
-            positive = float(self.positive)
-        except (TypeError, ValueError):
-            raise ValueError(f"IHC thresholds: expected numbers, got positive="
-                             f"{self.positive!r}, bins={self.bins!r}") from None
-        object.__setattr__(self, "bins", bins)
-        object.__setattr__(self, "positive", positive)
-        if len(bins) != 3:
-            raise ValueError(f"IHC thresholds: expected 3 bin thresholds (1+, 2+, 3+), "
-                             f"got {len(bins)}")
-        if not (math.isfinite(positive) and positive >= 0):
-            raise ValueError(f"IHC thresholds: positive threshold {positive:g} must be a "
-                             "number >= 0")
-        if not all(math.isfinite(b) and b >= 0 for b in bins):
-            raise ValueError(f"IHC thresholds: bin thresholds {_fmt(bins)} must be "
-                             "numbers >= 0")
-        if not bins[0] < bins[1] < bins[2]:
-            raise ValueError(f"IHC thresholds: bin thresholds {_fmt(bins)} must be "
-                             "strictly increasing (1+ < 2+ < 3+)")
-        if self.mode not in MODES:
-            raise ValueError(f"IHC thresholds: mode {self.mode!r}: expected 'positive' "
-                             "or 'bins'")
-        if self.measurement not in IHC_COLUMNS:  # refused before any slide is segmented
-            raise ValueError(f"IHC thresholds: measurement {self.measurement!r}: expected "
-                             f"one of {', '.join(IHC_COLUMNS)}")
-        if not self.min_separation >= 0:
-            raise ValueError(f"IHC thresholds: min_separation {self.min_separation!r} "
-                             "must be >= 0")
-
-    @property
-    def positive_cut(self) -> float:
-        """The threshold that makes a cell positive in the current mode."""
-        return self.positive if self.mode == "positive" else self.bins[0]
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-ready record of the thresholds (as used)."""
-        out = asdict(self)
-        out["bins"] = list(self.bins)
-        return out
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any], base: Optional["IhcThresholds"] = None
-                    ) -> "IhcThresholds":
-        """From ``--param`` style keys (:data:`PARAM_KEYS`; values may be text)."""
-        values = asdict(base or cls())
-        values.pop("fitted_cut")
-        for key, value in params.items():
-            if key not in PARAM_KEYS:
-                raise ValueError(f"IHC thresholds: unknown key {key!r}; expected one of "
-                                 f"{', '.join(PARAM_KEYS)}")
-            if key == "bins":
-                values["bins"] = _numbers(value)
-            elif key == "positive_threshold":
-                values["positive"] = _number(value, key)
-            elif key == "ihc_auto":
-                values["auto"] = _flag(value)
-            elif key == "ihc_min_separation":
-                values["min_separation"] = _number(value, key)
-            else:
-                values[key[len("ihc_"):]] = str(value)
-        return cls(**values)
-
-
-def _fmt(values: Sequence[float]) -> str:
-    return ", ".join(f"{v:g}" for v in values)
-
-
-def _number(value: Any, key: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"IHC thresholds: {key}={value!r}: expected a number") from None
-
-
-def _numbers(value: Any) -> tuple[float, ...]:
-    parts = value.split(",") if isinstance(value, str) else list(value)
-    try:
-        return tuple(float(p) for p in parts)
-    except (TypeError, ValueError):
-        raise ValueError(f"IHC thresholds: bins={value!r}: expected three numbers, "
-                         "e.g. bins=0.2,0.4,0.6") from None
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text not in ("true", "false", "1", "0", "yes", "no"):
-        raise ValueError(f"IHC thresholds: ihc_auto={value!r}: expected true or false")
-    return text in ("true", "1", "yes")
-
-
-def split_params(pairs: Sequence[str]) -> tuple[dict[str, str], list[str]]:
-    """``KEY=VALUE`` strings into (IHC threshold keys, the other pairs, untouched)."""
-    ihc: dict[str, str] = {}
-    rest: list[str] = []
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if sep and key in PARAM_KEYS:
-            ihc[key] = text.strip()
-        else:
-            rest.append(pair)
-    return ihc, rest
+SUMMARY_KEYS = ("n_cells", "n_positive", "labelling_index", "h_score",
+                "n_0", "n_1plus", "n_2plus", "n_3plus", "n_tumour", "n_tumour_positive",
+                "tumour_index", "n_immune", "n_stroma")
+#: columns of every summary CSV row (napari export and ``<stem>_summary.csv``)
+SUMMARY_COLUMNS = ("slide", "layer", "region", "marker", *SUMMARY_KEYS, "measurement",
+                   "mode", "positive_threshold", "bin_1plus", "bin_2plus", "bin_3plus",
+                   "auto", "fitted_cut")
+WHOLE = "whole result"  # the region name of the whole result's row
 
 
 # ------------------------------------------------------------------ tables
@@ -253,27 +142,33 @@ def classify_cells(table, thresholds: Optional[IhcThresholds] = None):
     thresholds = auto_thresholds(table, thresholds or IhcThresholds())
     names = class_names(table, thresholds)
     bins = cell_bins(table, thresholds)
+    types = cell_types(table)
     if isinstance(table, dict):
-        return {**table, "classification": names, "ihc_bin": bins}
+        return {**table, "classification": names, "ihc_bin": bins, "cell_type": types}
     out = table.copy()
     out["classification"] = names
     out["ihc_bin"] = bins
+    out["cell_type"] = types
     return out
 
 
 def ihc_summary(table: Mapping[str, Any], thresholds: Optional[IhcThresholds] = None
                 ) -> dict[str, Any]:
-    """Scores of the scored cells of ``table``: counts, Ki-67 index (%), H-score (0-300),
-    plus the thresholds used (``auto`` resolved on this table)."""
+    """Scores of the scored cells of ``table``: marker, counts, labelling index (%),
+    H-score (0-300), plus the thresholds used (``auto`` resolved on this table)."""
     thresholds = auto_thresholds(table, thresholds or IhcThresholds())
     keep = scored_mask(table)
     n = int(keep.sum())
     counts = np.bincount(cell_bins(table, thresholds)[keep], minlength=4)[:4]
     n_pos = int(cell_positive(table, thresholds)[keep].sum())
     pct = counts / n * 100.0 if n else np.zeros(4)
+    types = np.asarray(table["cell_type"], dtype=object) if "cell_type" in table \
+        else cell_types(table)
+    by_type = type_counts(types[keep], cell_positive(table, thresholds)[keep])
     return {
-        "n_cells": n, "n_positive": n_pos,
-        "ki67_index": n_pos / n * 100.0 if n else 0.0,
+        **by_type,
+        "marker": thresholds.marker, "n_cells": n, "n_positive": n_pos,
+        "labelling_index": n_pos / n * 100.0 if n else 0.0,
         "h_score": float(pct[1] + 2 * pct[2] + 3 * pct[3]),
         "n_0": int(counts[0]), "n_1plus": int(counts[1]),
         "n_2plus": int(counts[2]), "n_3plus": int(counts[3]),
@@ -283,7 +178,7 @@ def ihc_summary(table: Mapping[str, Any], thresholds: Optional[IhcThresholds] = 
 
 def region_mask(table: Mapping[str, Any], region) -> np.ndarray:
     """True for cells whose centroid (``x``, ``y`` columns) lies in ``region``: a box
-    ``(y0, x0, y1, x1)`` (half-open, e.g. a :class:`..tiling.Box`) or a polygon given as
+    ``(y0, x0, y1, x1)`` (half-open, e.g. a :class:`..tiled.tiling.Box`) or a polygon given as
     ``(N, 2)`` ``(y, x)`` vertices (napari order)."""
     y = np.asarray(table["y"], dtype=np.float64)
     x = np.asarray(table["x"], dtype=np.float64)
@@ -318,11 +213,31 @@ def summary_in_region(table, region, thresholds: Optional[IhcThresholds] = None
     return ihc_summary(subset(table, region_mask(table, region)), thresholds)
 
 
-def summary_row(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """One flat row (for ``<stem>_summary.csv``): the scores then the thresholds used."""
+def summary_line(summary: Mapping[str, Any]) -> str:
+    """One line of scores, the index named after the marker: ``Ki-67 index 23.4 %
+    (120/513), H-score 61.2 (0: .., 1+: .., 2+: .., 3+: ..)`` plus, when cell types were
+    classed, ``; tumour cells 25.0 % (30/120; 10 immune, 4 stroma left out)``. The CLI's
+    line and the IHC scoring dock both show it."""
+    line = (f"{summary.get('marker') or 'Ki-67'} index {summary['labelling_index']:.1f} % "
+            f"({summary['n_positive']}/{summary['n_cells']}), H-score "
+            f"{summary['h_score']:.1f} (0: {summary['n_0']}, 1+: {summary['n_1plus']}, "
+            f"2+: {summary['n_2plus']}, 3+: {summary['n_3plus']})")
+    if "n_tumour" in summary:
+        line += (f"; tumour cells {summary['tumour_index']:.1f} % "
+                 f"({summary['n_tumour_positive']}/{summary['n_tumour']}; "
+                 f"{summary['n_immune']} immune, {summary['n_stroma']} stroma left out)")
+    return line
+
+
+def summary_row(summary: Mapping[str, Any], *, slide: str = "", layer: str = "",
+                region: str = WHOLE) -> dict[str, Any]:
+    """One summary CSV row (:data:`SUMMARY_COLUMNS`): where (slide, layer, region), the
+    marker, the scores, then the thresholds used."""
     t = summary.get("thresholds") or {}
-    row = {k: summary[k] for k in SUMMARY_KEYS}
     bins = list(t.get("bins") or [None] * 3)
+    row = {"slide": slide, "layer": layer, "region": region,
+           "marker": summary.get("marker", t.get("marker"))}
+    row.update({k: summary[k] for k in SUMMARY_KEYS})
     row.update(measurement=t.get("measurement"), mode=t.get("mode"),
                positive_threshold=t.get("positive"), bin_1plus=bins[0],
                bin_2plus=bins[1], bin_3plus=bins[2], auto=t.get("auto"),
@@ -340,6 +255,7 @@ class IhcCellSink:
         self._labels = array("q")  # provisional ids (compact: 17 bytes per cell)
         self._values = array("d")
         self._rejected = array("b")
+        self._shape = {name: array("d") for name in TYPE_COLUMNS}  # for the cell type
         self._lut: Optional[np.ndarray] = None
         self.summary: Optional[dict[str, Any]] = None
 
@@ -349,6 +265,8 @@ class IhcCellSink:
             self._labels.append(int(rec.label))
             self._values.append(float(rec.measurements.get(name, np.nan)))
             self._rejected.append(rec.status == "rejected")
+            for key, values in self._shape.items():
+                values.append(float(rec.measurements.get(key, np.nan)))
 
     def renumber(self, lut) -> None:
         self._lut = np.asarray(lut)
@@ -361,8 +279,10 @@ class IhcCellSink:
         keep = labels > 0
         status = np.where(np.array(self._rejected, dtype=bool), "rejected", "unreviewed")
         values = np.array(self._values, dtype=np.float64)
+        shape = {k: np.array(v, dtype=np.float64)[keep] for k, v in self._shape.items()
+                 if k != self.thresholds.measurement}
         return {"label": labels[keep], self.thresholds.measurement: values[keep],
-                "status": status.astype(object)[keep]}
+                "status": status.astype(object)[keep], **shape}
 
     def classify(self, writers: Sequence[Any] = ()) -> dict[str, Any]:
         """Classify every cell, hand the classes by final id to ``writers``
@@ -379,10 +299,11 @@ class IhcCellSink:
         self.summary = ihc_summary(table, self.thresholds)
         return self.summary
 
-    def write_summary(self, path) -> Any:
-        """``<stem>_summary.csv``: one row, the whole result's scores and thresholds."""
+    def write_summary(self, path, slide: str = "") -> Any:
+        """``<stem>_summary.csv``: one row (region ``whole result``), the whole result's
+        scores and thresholds, as the napari export writes them."""
         from ..writers.tables import write_summary_csv
 
         if self.summary is None:
             self.classify()
-        return write_summary_csv(path, [summary_row(self.summary)])
+        return write_summary_csv(path, [summary_row(self.summary, slide=slide)])

@@ -1,9 +1,13 @@
-"""TIFF, SVS and OME-TIFF files: series 0 opened lazily, one dask array per level."""
+"""Plain, pyramidal and OME TIFF files (and vendor TIFFs OpenSlide cannot open): series 0
+opened lazily, one dask array per level."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -21,23 +25,31 @@ from .raw import (
     unit_to_um,
 )
 
+_LOG_LOCK = threading.RLock()
+
 
 def read_tiff(path: Path, source: str) -> RawImage:
     """Open series 0 of a TIFF/SVS/OME-TIFF lazily, one dask array per pyramid level."""
     import tifffile
     import zarr
 
-    try:
-        tif = tifffile.TiffFile(path)
-        series = tif.series[0] if tif.series else None
-    except Exception as exc:  # noqa: BLE001 - tifffile raises many kinds on bad files
-        raise InputError(source, f"not a readable TIFF file ({one_line(exc)})") from None
+    with tifffile_warnings() as warnings:
+        try:
+            tif = tifffile.TiffFile(path)
+            series = tif.series[0] if tif.series else None
+        except Exception as exc:  # noqa: BLE001 - tifffile raises many kinds on bad files
+            _raise_if_cut(path, source, warnings)
+            raise InputError(source, f"not a readable TIFF file ({one_line(exc)})") from None
     if series is None or not series.shape:
         tif.close()
+        _raise_if_cut(path, source, warnings)
         raise InputError(source, "TIFF file contains no image")
     try:
         _check_truncated(tif, series, path, source)
         page = series.levels[0].keyframe
+        if page.compression not in tifffile.TIFF.DECOMPRESSORS:
+            raise InputError(source, f"uses TIFF compression {int(page.compression)}, which "
+                                     f"no installed decoder reads")
         photometric = int(page.photometric)
         if photometric == 5:  # SEPARATED (CMYK)
             raise InputError(source, "CMYK (separated) TIFF is not supported; save it as RGB")
@@ -57,6 +69,7 @@ def read_tiff(path: Path, source: str) -> RawImage:
         mpp, mpp_source = _tiff_mpp(tif, page)
         meta = {
             "format": kind,
+            "backend": "tifffile",
             "tiff_axes": series.axes,
             "tiff_chunks": list(page.chunks),
             "tiff_compression": str(getattr(page.compression, "name", page.compression)),
@@ -71,17 +84,66 @@ def read_tiff(path: Path, source: str) -> RawImage:
         tif.close()  # the zarr stores reopen the file on demand
 
 
+@contextlib.contextmanager
+def tifffile_warnings():
+    """Collect tifffile's logged warnings (bad offsets, ...) instead of printing them."""
+    log = logging.getLogger("tifffile")
+    found: list[str] = []
+
+    class _Keep(logging.Handler):
+        def emit(self, record):
+            found.append(record.getMessage())
+
+    with _LOG_LOCK:
+        handler, propagate = _Keep(logging.WARNING), log.propagate
+        log.addHandler(handler)
+        log.propagate = False
+        try:
+            yield found
+        finally:
+            log.removeHandler(handler)
+            log.propagate = propagate
+
+
+def _raise_if_cut(path: Path, source: str, warnings: list) -> None:
+    """A truncated-file error when tifffile met an image directory beyond the file's end."""
+    if any("offset" in w for w in warnings):
+        raise InputError(source, f"file is truncated or damaged: an image directory lies "
+                                 f"beyond its end ({os.path.getsize(path)} bytes)")
+
+
+def check_tiff_complete(path: Path, source: str) -> None:
+    """Raise InputError when any image directory or tile of a TIFF-based file (vendor
+    slides included) lies beyond the end of the file. Reads directories, not pixels."""
+    import tifffile
+
+    with tifffile_warnings() as warnings:
+        try:
+            with tifffile.TiffFile(path) as tif:
+                pages = list(tif.pages)
+                _raise_if_cut(path, source, warnings)
+                _check_pages(pages, path, source)
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            _raise_if_cut(path, source, warnings)
+            raise InputError(source, f"not a readable TIFF file ({one_line(exc)})") from None
+
+
 def _check_truncated(tif, series, path: Path, source: str) -> None:
+    _check_pages([p for level in series.levels for p in level.pages], path, source)
+
+
+def _check_pages(pages, path: Path, source: str) -> None:
     size = os.path.getsize(path)
     needed = 0
-    for level in series.levels:
-        for page in level.pages:
-            if page is None:
-                continue
-            offsets, counts = page.dataoffsets, page.databytecounts
-            ends = [o + c for o, c in zip(offsets, counts) if c > 0]
-            if ends:
-                needed = max(needed, max(ends))
+    for page in pages:
+        if page is None or not hasattr(page, "dataoffsets"):
+            continue
+        offsets, counts = page.dataoffsets, page.databytecounts
+        ends = [o + c for o, c in zip(offsets, counts) if c > 0]
+        if ends:
+            needed = max(needed, max(ends))
     if needed > size:
         raise InputError(
             source, f"file is truncated: expected at least {needed} bytes, found {size}"

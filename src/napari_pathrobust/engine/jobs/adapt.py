@@ -2,9 +2,11 @@
 
 :func:`adapt_slide_to_files` is ``pathrobust adapt``: the usual segmentation outputs,
 with what was done (adapted / kept source and why) in ``<stem>_run.json``
-(``parameters.adaptation``). :func:`adapt_region` is the Adapt widget's job: a region
-of an image, segmented in memory with a features table. :func:`adapt_to_files` is the
-older tile-stream adaptation (OCL / TENT continual over tiles, ``<stem>_adapt_log.csv``).
+(``parameters.adaptation``, with ``message``: the outcome in plain words).
+:func:`adapt_region` is the Adapt widget's job: a region of an image, segmented with a
+features table (in memory, or into a zarr like Recognise's large regions).
+:func:`adapt_to_files` is the older tile-stream adaptation (OCL / TENT continual over
+tiles, ``<stem>_adapt_log.csv``).
 """
 
 from __future__ import annotations
@@ -75,8 +77,10 @@ class AdaptRegionResult:
 def adapt_region(image, box, config: Optional[SlideAdaptConfig] = None, device: str = "auto",
                  reporter: Optional[Reporter] = None, *, name: str = "image",
                  mpp: Optional[float] = None, tile: Optional[int] = None,
-                 metadata: Optional[dict] = None) -> AdaptRegionResult:
-    """Adapt to ``image[box]`` and segment it (labels + features table in memory)."""
+                 metadata: Optional[dict] = None, zarr_dest: Optional[Path] = None
+                 ) -> AdaptRegionResult:
+    """Adapt to ``image[box]`` and segment it (labels + features table; ``zarr_dest``:
+    labels written there, as :func:`.region.segment_region` does)."""
     from ..tiled.tiling import Box
     from .region import RegionOptions, segment_region
 
@@ -92,7 +96,7 @@ def adapt_region(image, box, config: Optional[SlideAdaptConfig] = None, device: 
             "adapted": adaptation.kept}
     options = RegionOptions(method="psm", device=device, seed=config.seed, tile=tile)
     region = segment_region(image, box, options, reporter.sub(1, 2, 3), name=name, mpp=mpp,
-                            metadata=meta, method=method)
+                            metadata=meta, method=method, zarr_dest=zarr_dest)
     return AdaptRegionResult(region, adaptation)
 
 

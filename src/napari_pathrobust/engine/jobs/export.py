@@ -13,7 +13,7 @@ Coordinates: a layer computed on a region of a slide keeps ``metadata["region"]`
 Reviews round-trip through every format: CSV and GeoJSON carry ``classification`` and
 ``status`` per cell; a label TIFF gets the cells table as a sidecar ``<stem>_cells.csv``
 (published with the TIFF, all or none) and an OME-Zarr holds it as ``cells.csv`` inside
-its folder; :func:`read_cells_csv` reads such a table back as layer features.
+its folder; :func:`..results.read_cells_table` reads such a table back as layer features.
 ``drop_rejected`` leaves cells whose status is ``rejected`` out of every format
 (their pixels set to 0, their rows dropped).
 """
@@ -28,6 +28,7 @@ import numpy as np
 
 from ..nucleus_records import BASE_COLUMNS, NucleusRecord, measure_objects
 from ..progress import Reporter
+from ..results import ZARR_CELLS, file_digest, region_origin
 from ..writers import (
     GeoJSONWriter,
     OmeZarrLabelsWriter,
@@ -38,27 +39,14 @@ from ..writers import (
 
 __all__ = [
     "export_labels_tiff", "export_labels_zarr", "export_csv", "export_geojson",
-    "feature_records", "iter_label_objects", "region_origin", "with_geometry",
-    "rejected_labels", "read_cells_csv", "tiff_sidecar", "file_digest", "ZARR_CELLS", "CSV_HEADER",
+    "feature_records", "iter_label_objects", "with_geometry", "rejected_labels",
+    "tiff_sidecar",
 ]
-
-#: name of the cells table inside an exported OME-Zarr folder
-ZARR_CELLS = "cells.csv"
-#: first columns of a cells CSV written by this plugin
-CSV_HEADER = ",".join(BASE_COLUMNS)
 
 #: rows of labels read at once when walking a large label image
 BAND_ROWS = 2048
 #: extra rows read below a band so objects starting in it are whole (taller ones are cut)
 BAND_MARGIN = 256
-
-
-def region_origin(metadata: Optional[dict]) -> tuple[int, int]:
-    """(row, col) of the layer's pixel (0, 0) in slide pixels (0, 0 without a region)."""
-    region = (metadata or {}).get("region")
-    if region is None:
-        return 0, 0
-    return int(region[0]), int(region[1])
 
 
 def _level0(data: Any) -> Any:
@@ -186,17 +174,6 @@ def _clean_metadata(metadata: Optional[dict]) -> dict:
     return clean_json(dict(metadata or {}))
 
 
-def file_digest(path) -> str:
-    """SHA-256 of a file (hex), read in blocks."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def tiff_sidecar(path) -> Path:
     """The cells table written beside a label TIFF: ``<stem>_cells.csv``."""
     path = Path(path)
@@ -305,49 +282,6 @@ def export_geojson(path, labels: Any, features=None, metadata: Optional[dict] = 
         writer.add(batch)
     _done(reporter, "cells written")
     return Path(path)
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text) if text != "" else math.nan
-    except ValueError:
-        return math.nan
-
-
-def read_cells_csv(path, metadata: Optional[dict] = None) -> dict[str, list]:
-    """A cells CSV written by :func:`export_csv` as layer features: ``label``, x/y in layer
-    pixels (the region origin of ``metadata`` taken off), area, classification, status,
-    measurements, and napari's ``index`` (= label)."""
-    import csv
-
-    from ..errors import InputError
-
-    path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"cannot read the cells table ({exc})") from exc
-    if not rows or tuple(rows[0][:len(BASE_COLUMNS)]) != BASE_COLUMNS:
-        raise InputError(path, f"not a cells table (header must start {CSV_HEADER})")
-    header, body = rows[0], rows[1:]
-    oy, ox = region_origin(metadata)
-    columns: dict[str, list] = {name: [] for name in header}
-    for row in body:
-        row = row + [""] * (len(header) - len(row))
-        for name, text in zip(header, row):
-            if name == "label":
-                columns[name].append(int(text))
-            elif name == "area":
-                columns[name].append(int(float(text)) if text else 0)
-            elif name in ("classification", "status"):
-                columns[name].append(text)
-            else:
-                columns[name].append(_number(text))
-    columns["x"] = [v - ox for v in columns["x"]]
-    columns["y"] = [v - oy for v in columns["y"]]
-    columns["index"] = list(columns["label"])
-    return columns
 
 
 def with_geometry(metadata: Optional[dict], scale=None, translate=None) -> dict:

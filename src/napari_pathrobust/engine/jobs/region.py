@@ -6,7 +6,7 @@ maps the method produced and the cells as a features table. With ``zarr_dest`` t
 labels go to an OME-Zarr pyramid (``<name>_nuclei.zarr``) and the maps a method
 declares in ``map_names`` to ``<name>_maps.zarr``, both published only when the whole
 run succeeded; the returned data are then lazy dask pyramids.
-Regions are :class:`..tiling.Box` (y0, x0, y1, x1) in level-0 pixels.
+Regions are :class:`..tiled.tiling.Box` (y0, x0, y1, x1) in level-0 pixels.
 With ``stain="ihc"`` the cells are classified by the IHC thresholds (``options.ihc``, see
 :mod:`..ihc.scoring`) and the metadata carries ``ihc_thresholds`` and ``ihc_summary``.
 """
@@ -30,6 +30,8 @@ from ..tiled.pipeline import segment_slide
 from ..tiled.tiling import Box
 from ..writers import OmeZarrLabelsWriter, read_ome_zarr_labels
 from ..writers._atomic import AtomicDest
+from .pixel_estimate import with_estimated_pixel_size
+from .stain_note import record_stain, stain_check
 
 #: dtype used for a map canvas, by map name (others: float32)
 MAP_DTYPES = {"pseudomask": "uint8", "activation": "float32"}
@@ -126,6 +128,7 @@ def segment_region(image, box, options: Optional[RegionOptions] = None,
     start = time.perf_counter()
     box = Box.of(box)
     slide = slide_from_array(image[box.slices], name=name, mpp=mpp)
+    slide = with_estimated_pixel_size(slide, options.stain, options.seed)  # IHC only
     method = method if method is not None else build_method(options)
     info = {"method": method.name, **{k: v for k, v in asdict(options).items()
                                       if k not in ("method", "method_params")},
@@ -142,6 +145,7 @@ def segment_region(image, box, options: Optional[RegionOptions] = None,
                                reporter=reporter, **run)
         labels, maps = result.labels, result.maps
     meta = {**info, **result.info}
+    record_stain(meta, options.stain, stain_check(slide, options.seed, options.stain), name)
     meta["model_hash"] = (result.info.get("parameters") or {}).get("model_hash")
     table = sink.table()
     if options.stain == "ihc":

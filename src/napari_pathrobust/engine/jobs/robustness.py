@@ -2,7 +2,7 @@
 curves, ``examples.png``, ``report.html`` and ``robustness_run.json``).
 
 The model is loaded once per run on the chosen device and reused for every image and
-corruption (see :mod:`..robustness.adapters`); the scoring is :mod:`..robustness.harness`.
+corruption (see :mod:`..robustness.model_loaders`); the scoring is :mod:`..robustness.harness`.
 """
 
 from __future__ import annotations

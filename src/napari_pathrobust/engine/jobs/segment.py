@@ -43,6 +43,8 @@ from ..writers import (
     write_run_json,
 )
 from .outputs import OutputSet
+from .pixel_estimate import ESTIMATED, estimated_note, with_estimated_pixel_size
+from .stain_note import record_stain, stain_check
 
 #: images with more pixels than this get their labels written to OME-Zarr, not TIFF
 LARGE_IMAGE_PIXELS = 8192 * 8192
@@ -127,7 +129,9 @@ def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOpti
                              "intermediate maps are written for images up to "
                              f"{LARGE_IMAGE_PIXELS // 10**6} MP only")
     if method is None:
-        method = get_method(options.method, device=options.device, seed=options.seed, **params)
+        method = get_method(options.method, device=options.device, seed=options.seed,
+                            **params)
+    slide = with_estimated_pixel_size(slide, method_stain(method), options.seed)  # IHC only
     run_id = new_run_id()
     names = {role: p.name for role, p in output_paths(slide.name, outdir, large).items()}
     outputs = OutputSet(outdir, slide.name)
@@ -158,9 +162,11 @@ def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOpti
             resume=options.resume,
             reporter=reporter)
         metadata = run_metadata(slide, method, options, result.info, run_id)
+        stain = metadata["stain"]  # an IHC run on little DAB says so (stain_note)
+        record_stain(metadata, stain, stain_check(slide, options.seed, stain), slide.name)
         if ihc is not None:  # classes decided on the whole slide, written with the records
             metadata["ihc_summary"] = ihc.classify([csv_writer, geojson_writer])
-            ihc.write_summary(outputs.stage("summary", names["summary"]))
+            ihc.write_summary(outputs.stage("summary", names["summary"]), slide=slide.name)
         reporter.check()
         write_overlay(outputs.stage("overlay", names["overlay"]), slide, canvas)
         for name, data in result.maps.items() if options.write_maps else ():
@@ -205,6 +211,7 @@ def run_metadata(slide: Slide, method: Any, options: JobOptions, info: dict,
         "source": str(slide.path) if slide.path else slide.name,
         "run_id": run_id,
         "method": method.name,
+        "stain": method_stain(method),
         "seed": options.seed,
         "device": options.device,
         "parameters": info.get("parameters", method.describe()),
@@ -214,18 +221,22 @@ def run_metadata(slide: Slide, method: Any, options: JobOptions, info: dict,
         "image_shape", "tissue", "scheduler", "warnings") if k in info})
     metadata["pixel_size"] = {k: info[k] for k in (
         "mpp", "mpp_source", "working_mpp", "mpp_assumed", "pyramid_level", "scale",
-        "working_shape") if k in info}
-    if metadata["pixel_size"].get("mpp_assumed"):
+        "working_shape", "interpolation") if k in info}
+    if pixel_size_note(info):
         metadata["pixel_size"]["note"] = pixel_size_note(info)
     return metadata
 
 
-def pixel_size_note(info: dict) -> str:
-    """One line about the pixel size a run used, '' when it was known."""
+def pixel_size_note(info: dict, hint: str = "give --mpp to set it") -> str:
+    """One line about the pixel size a run used ('' when the file stated it), ending
+    with ``hint`` (how to set it: the CLI's flag, a widget's field). ``info``: a run's
+    pixel-size record or a result layer's metadata (same keys)."""
+    if info.get("mpp_source") == ESTIMATED:
+        return estimated_note(info["mpp"], hint)
     if not info.get("mpp_assumed"):
         return ""
     return (f"pixel size unknown: assumed {info['working_mpp']:g} um/px "
-            "(the method's working resolution; give --mpp to set it)")
+            f"(the method's working resolution; {hint})")
 
 
 def write_overlay(path: Path, slide: Slide, canvas: Any) -> None:

@@ -9,7 +9,10 @@ to that box's origin. :func:`merge_region` adds a new region's labels and cells:
 * reviewed old cells (status other than ``unreviewed``) are always kept, even inside
   the region; unreviewed cells straddling the region edge with their centroid outside
   are kept too;
-* new cells overlapping any kept old cell are dropped (the kept cell wins);
+* new cells overlapping any kept old cell are dropped (the kept cell wins); the report
+  counts those dropped for a reviewed cell (``dropped_new``) apart from those dropped
+  for an unreviewed cell across the region's edge (``dropped_at_edge``: the same
+  nucleus, whole in the old result, cut in the new one);
 * the remaining new cells get fresh ids above the largest kept id.
 
 The :class:`MergeReport` says how many cells were added, kept and replaced.
@@ -39,7 +42,8 @@ class MergeReport:
     added: int = 0  # new cells written
     replaced: int = 0  # unreviewed old cells inside the region, removed
     kept_reviewed: int = 0  # reviewed old cells inside the region, kept
-    dropped_new: int = 0  # new cells overlapping a kept old cell
+    dropped_new: int = 0  # new cells overlapping a reviewed (kept) old cell
+    dropped_at_edge: int = 0  # new cells overlapping an unreviewed old cell kept at the edge
     total: int = 0  # cells in the merged result
 
     def message(self) -> str:
@@ -48,7 +52,7 @@ class MergeReport:
         if self.kept_reviewed:
             text += f", {self.kept_reviewed} reviewed kept"
         if self.dropped_new:
-            text += f" ({self.dropped_new} new overlapping kept cells dropped)"
+            text += f" ({self.dropped_new} new cells overlapping reviewed cells dropped)"
         return text + f"; {self.total} cells in the result"
 
 
@@ -132,6 +136,8 @@ def merge_region(old_labels: Optional[np.ndarray], old_table, old_box: Optional[
     # new cells overlapping a kept old cell are dropped; the others get fresh ids
     present = np.unique(new_labels[new_labels > 0]).astype(np.int64)
     clash = np.unique(new_labels[(region > 0) & (new_labels > 0)]).astype(np.int64)
+    kept_reviewed = old["label"].to_numpy()[reviewed_mask(old)].astype(np.int64)
+    for_reviewed = np.unique(new_labels[np.isin(region, kept_reviewed) & (new_labels > 0)])
     kept_new = np.setdiff1d(present, clash)
     start = int(old["label"].max()) if len(old) else 0  # new ids above the kept ones
     start = max(start, int(canvas.max(initial=0)))
@@ -153,5 +159,6 @@ def merge_region(old_labels: Optional[np.ndarray], old_table, old_box: Optional[
         merged["index"] = merged["label"]
     report = MergeReport(added=int(kept_new.size), replaced=int(removed.size),
                          kept_reviewed=int((inside & reviewed).sum()),
-                         dropped_new=int(clash.size), total=len(merged))
+                         dropped_new=int(for_reviewed.size),
+                         dropped_at_edge=int(clash.size - for_reviewed.size), total=len(merged))
     return canvas, merged, box, report

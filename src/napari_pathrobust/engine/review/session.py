@@ -12,25 +12,32 @@ Each file is written to a temporary sibling and moved into place (``os.replace``
 a kill leaves the previous complete file; the token makes a review file that does not
 belong to the saved cells (a kill between the two writes, another result of the same
 slide) be ignored rather than applied to the wrong cells. Qt-free.
+
+The results folder is a setting, so a slide's session may lie in a folder used before:
+every folder that received an autosave is noted (:func:`note_review_folder`, a short
+list beside the settings) and :func:`find_session` restores the newest session of an
+image among the current folder, the noted ones and the default cache folder.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 import pandas as pd
 
+from ..settings import config_dir, default_results_dir, read_json, write_json
+from ..values import file_stem
 from ..writers._atomic import atomic_path, clean_json
 from .merge import REVIEW_DEFAULTS, reviewed_mask
 
 __all__ = ["ReviewHistory", "SavedSession", "session_files", "save_reviews", "save_cells",
-           "load_session", "REVIEW_COLUMNS"]
+           "load_session", "REVIEW_COLUMNS", "SessionSearch", "find_session",
+           "note_review_folder", "review_folders"]
 
 REVIEW_COLUMNS = ("status", "classification")
 VERSION = 1
@@ -38,7 +45,7 @@ VERSION = 1
 
 def safe_name(name: str) -> str:
     """``name`` with characters other than letters, digits, ``._-`` replaced by ``_``."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)) or "image"
+    return file_stem(name, "image")
 
 
 def session_files(folder, image: str) -> dict[str, Path]:
@@ -257,3 +264,92 @@ def load_session(folder, image: str) -> Optional[SavedSession]:
         return None
     return SavedSession(str(about.get("layer") or f"{image}_nuclei"), cells,
                         dict(about.get("metadata") or {}), labels, zarr_labels)
+
+
+# ------------------------------------------------------------------ where autosaves are
+
+#: at most this many folders that held autosaves are remembered (the newest)
+MAX_REVIEW_FOLDERS = 20
+_NOTED: set = set()  # folders noted by this process (written once each)
+
+
+def _folders_file() -> Path:
+    return config_dir() / "review_folders.json"
+
+
+def note_review_folder(folder) -> None:
+    """Remember that ``folder`` holds autosaves (once per process; a config folder that
+    cannot be written is ignored)."""
+    folder = str(Path(folder).expanduser().absolute())
+    key = (str(_folders_file()), folder)
+    if key in _NOTED:
+        return
+    known = [f for f in read_json(_folders_file()).get("folders", []) if isinstance(f, str)]
+    try:
+        write_json(_folders_file(), {"folders": [folder, *[f for f in known if f != folder]]
+                                     [:MAX_REVIEW_FOLDERS]})
+    except OSError:
+        return
+    _NOTED.add(key)
+
+
+def review_folders(current) -> list[Path]:
+    """Where a slide's session may be: ``current``, the noted folders (newest first),
+    then the default cache folder; each once."""
+    noted = [f for f in read_json(_folders_file()).get("folders", []) if isinstance(f, str)]
+    out: dict[str, Path] = {}
+    for folder in (current, *noted, default_results_dir()):
+        path = Path(folder).expanduser().absolute()
+        out.setdefault(str(path), path)
+    return list(out.values())
+
+
+def _saved_fingerprint(path: Path) -> tuple[bool, Optional[str]]:
+    """(readable, recorded source fingerprint) of a ``_cells.npz``, reading only its
+    small ``__about__`` entry."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            about = json.loads(str(data["__about__"]))
+    except (OSError, ValueError, KeyError):
+        return False, None
+    return True, (about.get("metadata") or {}).get("source_fingerprint")
+
+
+def _saved_at(files: dict[str, Path]) -> float:
+    return max((p.stat().st_mtime for p in files.values() if p.exists()), default=0.0)
+
+
+@dataclass
+class SessionSearch:
+    """What :func:`find_session` found: the session and its folder (or None), and how
+    many sessions of that image name were skipped as saved for other pixels."""
+
+    session: Optional[SavedSession]
+    folder: Optional[Path]
+    other_pixels: int = 0
+
+
+def find_session(folders, image: str,
+                 fingerprint: Union[str, Callable[[], str], None] = None) -> SessionSearch:
+    """The newest loadable session of ``image`` in ``folders`` (see :func:`review_folders`)
+    saved for these pixels: a session recording a source fingerprint other than
+    ``fingerprint`` (a string, or a function computed only when needed) is skipped."""
+    candidates = []
+    for folder in folders:
+        files = session_files(folder, image)
+        readable, saved_print = _saved_fingerprint(files["cells"])
+        if readable:
+            candidates.append((_saved_at(files), Path(folder), saved_print))
+    other = 0
+    for _when, folder, saved_print in sorted(candidates, key=lambda c: -c[0]):
+        if saved_print and fingerprint is not None:
+            if callable(fingerprint):
+                fingerprint = fingerprint()
+            if saved_print != fingerprint:
+                other += 1
+                continue
+        session = load_session(folder, image)
+        if session is not None:
+            return SessionSearch(session, folder, other)
+    return SessionSearch(None, None, other)
+

@@ -1,16 +1,17 @@
 """Robustness testing: run a model on every corrupted version of images and score it.
 
-adapters  how a built-in method or a user's own model (callable, TorchScript, ONNX) runs
-harness   the inputs, the run over kinds x severities and the per-row scores
-summary   tables from the rows: CSV columns, means per kind and severity, ranking
-report    plots, example grids and the HTML report
+model_loaders  how a built-in method or a user's own model (callable, TorchScript, ONNX)
+               runs
+harness        the inputs, the run over kinds x severities and the per-row scores
+summary        tables from the rows: CSV columns, means per kind and severity, ranking
+report         plots, example grids and the HTML report
 
-Imports go one way (adapters <- harness; summary <- report). The job that turns image
+Imports go one way (model_loaders <- harness; summary <- report). The job that turns image
 files into a report folder is :mod:`..jobs.robustness`.
 """
 
-from .adapters import Model, as_output, load_model, method_model
 from .harness import RobustnessImage, parse_severities, run_robustness
+from .model_loaders import Model, as_output, load_model, method_model
 from .report import contact_sheet, kinds_grid, plot_curves, plot_heatmap, write_report
 from .summary import (
     CLS_COLUMNS,

@@ -3,7 +3,7 @@
 Segmentation rows score each corrupted prediction against the ground truth mapped
 through the corruption's geometric transform when labels are given, otherwise against
 the model's own clean-image prediction (mapped the same way). Models come from
-:mod:`.adapters`; tables from :mod:`.summary`; files are written by the job
+:mod:`.model_loaders`; tables from :mod:`.summary`; files are written by the job
 :mod:`..jobs.robustness`.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 from ..corrupt import BENCHMARK_KINDS, corrupt, get_corruption, map_labels
 from ..metrics import aji, evaluate
 from ..progress import Reporter
-from .adapters import Model, as_output
+from .model_loaders import Model, as_output
 
 
 @dataclass

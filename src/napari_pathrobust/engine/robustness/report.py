@@ -33,8 +33,29 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+#: what a segmentation score is measured against, by the rows' ``reference``
+REFERENCE_WORDS = {"clean": "vs the clean image's result (1 = unchanged)",
+                   "gt": "vs the ground truth (1 = perfect)"}
+
+
+def reference_words(rows: Sequence[dict], metric: str) -> str:
+    """What segmentation score ``metric`` compares with, in words ('' if mixed or not
+    a segmentation score)."""
+    refs = {str(r.get("reference", "")) for r in rows if r.get("severity")}
+    if metric in ("aji", "object_dice", "pixel_f1", "detection_f1") and len(refs) == 1:
+        return REFERENCE_WORDS.get(refs.pop(), "")
+    return ""
+
+
+def metric_label(rows: Sequence[dict], metric: str) -> str:
+    """``metric``'s name and what it compares with, e.g. "AJI vs the clean image's
+    result (1 = unchanged)" when no ground truth was given."""
+    return f"{METRIC_TITLES.get(metric, metric)} {reference_words(rows, metric)}".strip()
+
+
 def plot_heatmap(rows: Sequence[dict], metric: str, out: Path, fmts=("png", "svg")) -> list[Path]:
-    """Kind x severity heatmap of the mean ``metric`` (clean column first)."""
+    """Kind x severity heatmap of the mean ``metric`` (clean column first), titled with
+    what the metric compares (:func:`metric_label`)."""
     table = summarise(rows, metric)
     kinds = list(table)
     sevs = sorted({s for d in table.values() for s in d})
@@ -50,8 +71,10 @@ def plot_heatmap(rows: Sequence[dict], metric: str, out: Path, fmts=("png", "svg
             if np.isfinite(data[i, j]):
                 ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if data[i, j] < 0.6 else "black")
-    fig.colorbar(im, ax=ax, label=METRIC_TITLES.get(metric, metric))
-    ax.set_title(f"{METRIC_TITLES.get(metric, metric)} under corruption")
+    words = reference_words(rows, metric)
+    fig.colorbar(im, ax=ax, label=metric_label(rows, metric))
+    ax.set_title(f"{METRIC_TITLES.get(metric, metric)} under corruption"
+                 + (f"\n{words}" if words else ""), fontsize=9)
     return [_save(fig, out.with_suffix(f".{f}")) for f in fmts]
 
 

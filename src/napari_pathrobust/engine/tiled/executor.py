@@ -40,14 +40,23 @@ def tile_records(method: Method, rgb: np.ndarray, t: Tile, shape: tuple[int, int
 
     Objects larger than ``method.max_area`` are dropped (no nucleus is that big).
     """
-    output = TileOutput.of(method.segment_tile(rgb))
+    return output_records(TileOutput.of(method.segment_tile(rgb)), rgb, t, shape, mpp,
+                          polygons, method.max_area, method.measure_records)
+
+
+def output_records(output: TileOutput, rgb: np.ndarray, t: Tile, shape: tuple[int, int],
+                   mpp: Optional[float], polygons: bool, max_area: int = 0,
+                   measure: Optional[Callable] = None) -> TileResult:
+    """The records tile ``t`` owns in a method's ``output`` for its window ``rgb``, and
+    the core of its maps: objects over ``max_area`` (when > 0) dropped, ``measure``
+    (a method's ``measure_records`` hook) applied, sorted by centroid."""
     labels = output.labels
     records = measure_objects(labels, rgb, offset=t.offset,
                               keep=ownership_filter(t, shape), mpp=mpp)
-    if method.max_area > 0:
-        records = [rec for rec in records if rec.area <= method.max_area]
-    if method.measure_records is not None:
-        method.measure_records(records, labels, rgb, t.offset, mpp)
+    if max_area > 0:
+        records = [rec for rec in records if rec.area <= max_area]
+    if measure is not None:
+        measure(records, labels, rgb, t.offset, mpp)
     records.sort(key=lambda r: (r.centroid_y, r.centroid_x))
     if polygons:
         for rec in records:
@@ -142,5 +151,5 @@ class Done:
         return False
 
 
-__all__ = ["TileExecutor", "LocalExecutor", "TileJob", "tile_records", "default_workers",
-           "Done"]
+__all__ = ["TileExecutor", "LocalExecutor", "TileJob", "tile_records", "output_records",
+           "default_workers", "Done"]

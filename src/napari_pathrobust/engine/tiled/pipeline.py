@@ -193,7 +193,8 @@ def _segment(slide, method, executor, *, tile, halo, seed, memory_budget_mb, can
 
         store = Checkpoint(checkpoint, run_key({k: info[k] for k in (
             "parameters", "tile", "halo", "seed", "image_shape", "mpp")} | {
-            "active": active, "source": str(slide.path or slide.name)}))
+            "active": active, "source": str(slide.path or slide.name)} | (
+            {"interpolation": info["interpolation"]} if "interpolation" in info else {})))
         done_before, next_id = store.start(resume)
         info["resumed_tiles"] = done_before
     book = IdBook(shape[1])

@@ -5,9 +5,12 @@ A slide at another pixel size is read at its best pyramid level (the coarsest on
 still at least as fine as the working resolution) and resampled to a *working grid*
 anchored at the slide origin: working pixel ``i`` of an axis covers slide edge
 coordinates ``[i / f, (i + 1) / f)``, with ``f`` working pixels per slide pixel.
-Every interpolation weight and every source index is a function of the global working
-index alone, and each output is summed in the same order, so a window's working pixels
-are bit-identical whatever the window: tiled == untiled holds at every scale.
+Enlarging (20x, 0.35 um/px) interpolates with Keys' cubic convolution (a = -0.5, the
+usual bicubic) in float64; reducing (80x) uses a triangle filter as wide as a working
+pixel (anti-aliased, float32). Every weight and every source index is a function of the
+global working index alone, each output is summed in the same order and rounded once,
+so a window's working pixels are bit-identical whatever the window: tiled == untiled
+holds at every scale.
 
 Labels come back to the slide grid by nearest neighbour: slide pixel ``y`` takes the
 working pixel ``floor((y + 0.5) * f)``. Slides within ``MPP_TOLERANCE`` of the working
@@ -30,6 +33,27 @@ from .tiling import Box
 MPP_TOLERANCE = 0.1
 
 
+def _keys(d: np.ndarray, a: float = -0.5) -> np.ndarray:
+    """Keys' cubic convolution kernel (a = -0.5: bicubic as in PIL and OpenCV)."""
+    d = np.abs(d)
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((d - 5) * d + 8) * d * a - 4 * a
+    return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
+
+
+def _lanczos3(d: np.ndarray) -> np.ndarray:
+    """Lanczos kernel with 3 lobes."""
+    return np.where(np.abs(d) < 3, np.sinc(d) * np.sinc(d / 3), 0.0)
+
+
+#: interpolation kernels for enlarging: name -> (support in source pixels, kernel or
+#: None for the linear taps used before issue 26, kept for comparison)
+KERNELS = {"linear": (1, None), "cubic": (2, _keys), "lanczos3": (3, _lanczos3)}
+#: the kernel used when enlarging: cubic tied with Lanczos-3 on 6 train-13 tiles and
+#: needs no sin (the same bits on every CPU), docs/benchmarks.md
+ENLARGE_KERNEL = "cubic"
+
+
 @dataclass(frozen=True)
 class AxisMap:
     """One axis: source pixels (a pyramid level) -> working pixels <- slide pixels."""
@@ -37,6 +61,7 @@ class AxisMap:
     n_src: int  # source (pyramid level) pixels
     n_slide: int  # slide (level 0) pixels
     f_src: float  # working pixels per source pixel
+    kernel: str = ENLARGE_KERNEL  # a KERNELS name, used when enlarging
 
     @property
     def f_slide(self) -> float:
@@ -47,14 +72,28 @@ class AxisMap:
     def n_work(self) -> int:
         return max(1, int(round(self.n_src * self.f_src)))
 
+    @property
+    def precise(self) -> bool:
+        """Whether this axis enlarges with a higher-order kernel (float64 weights)."""
+        return self.f_src >= 1.0 and KERNELS[self.kernel][1] is not None
+
     def taps(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
         """Source indices and weights (both (b - a, T)) of working pixels ``a:b``.
 
-        Upsampling: linear interpolation; downsampling: a triangle filter as wide as a
-        working pixel (area-like, no aliasing). Edges replicate the border pixel.
+        Enlarging: ``self.kernel`` (float64 weights); reducing: a triangle filter as wide
+        as a working pixel (area-like, no aliasing). Edges replicate the border pixel.
         """
         i = np.arange(a, b, dtype=np.float64)
         centre = (i + 0.5) / self.f_src - 0.5
+        if self.precise:
+            support, kernel = KERNELS[self.kernel]
+            k = (np.floor(centre).astype(np.int64) - (support - 1))[:, None] \
+                + np.arange(2 * support)[None, :]
+            w = kernel(k - centre[:, None])
+            total = w[:, 0].copy()
+            for t in range(1, w.shape[1]):  # a fixed order, whatever the window
+                total += w[:, t]
+            return np.clip(k, 0, self.n_src - 1), w / total[:, None]
         scale = min(1.0, self.f_src)
         radius = 1.0 / scale
         n_taps = int(math.ceil(2 * radius)) + 1
@@ -82,26 +121,33 @@ class AxisMap:
 
 def _resample_axis(src: np.ndarray, idx: np.ndarray, w: np.ndarray, axis: int) -> np.ndarray:
     """Weighted sum of taps along ``axis`` (fixed order: bit-identical in every window)."""
+    shape = [1] * src.ndim
+    shape[axis] = -1
     out = None
     for t in range(idx.shape[1]):
-        part = np.take(src, idx[:, t], axis=axis)
-        shape = [1] * src.ndim
-        shape[axis] = -1
-        term = part * w[:, t].reshape(shape)
-        out = term if out is None else out + term
+        term = np.take(src, idx[:, t], axis=axis)
+        term *= w[:, t].reshape(shape)
+        if out is None:
+            out = term
+        else:
+            out += term
     return out
 
 
 class WorkingGrid:
     """A slide seen at a method's working resolution (see the module docstring)."""
 
-    def __init__(self, slide, level: int, fy: float, fx: float, working_mpp: float):
+    def __init__(self, slide, level: int, fy: float, fx: float, working_mpp: float,
+                 kernel: Optional[str] = None):
         self.slide = slide
         self.level = int(level)
         src = slide.levels[self.level]
         (hs, ws), (h0, w0) = src.shape[:2], slide.shape
-        self.y = AxisMap(int(hs), int(h0), float(fy))
-        self.x = AxisMap(int(ws), int(w0), float(fx))
+        kernel = ENLARGE_KERNEL if kernel is None else kernel
+        if kernel not in KERNELS:
+            raise ValueError(f"unknown kernel {kernel!r} (one of {', '.join(KERNELS)})")
+        self.y = AxisMap(int(hs), int(h0), float(fy), kernel)
+        self.x = AxisMap(int(ws), int(w0), float(fx), kernel)
         self.working_mpp = float(working_mpp)
 
     @property
@@ -115,8 +161,10 @@ class WorkingGrid:
         return self.x.f_slide
 
     def describe(self) -> dict:
+        f = (self.y.f_src, self.x.f_src)
+        how = "none" if f == (1.0, 1.0) else "triangle" if max(f) < 1 else self.x.kernel
         return {"pyramid_level": self.level, "working_shape": list(self.shape),
-                "scale": round(self.scale, 6)}
+                "scale": round(self.scale, 6), "interpolation": how}
 
     def slide_halo(self, halo: int) -> int:
         """Slide pixels that hold ``halo`` working pixels (with rounding slack)."""
@@ -152,7 +200,8 @@ class WorkingGrid:
         if self.y.f_src == 1.0 and self.x.f_src == 1.0:  # a level at the working mpp
             return np.ascontiguousarray(src[box.y0 - lo_y:box.y1 - lo_y,
                                             box.x0 - lo_x:box.x1 - lo_x]), slide_rgb
-        part = src[iy.min() - lo_y:iy.max() - lo_y + 1].astype(np.float32)
+        dtype = np.float64 if self.y.precise or self.x.precise else np.float32
+        part = src[iy.min() - lo_y:iy.max() - lo_y + 1].astype(dtype)
         rows = _resample_axis(part, iy - iy.min(), wy, axis=0)
         part = rows[:, ix.min() - lo_x:ix.max() - lo_x + 1]
         out = _resample_axis(part, ix - ix.min(), wx, axis=1)
@@ -216,5 +265,5 @@ def resample_labels(labels: np.ndarray, factor) -> np.ndarray:
     return np.ascontiguousarray(labels[index[0][:, None], index[1][None, :]])
 
 
-__all__ = ["MPP_TOLERANCE", "AxisMap", "WorkingGrid", "choose_level", "working_grid",
-           "resample_image", "resample_labels"]
+__all__ = ["MPP_TOLERANCE", "KERNELS", "ENLARGE_KERNEL", "AxisMap", "WorkingGrid",
+           "choose_level", "working_grid", "resample_image", "resample_labels"]

@@ -3,7 +3,7 @@
 A :class:`WorkingTileJob` reads a tile's window on the working grid (best pyramid level,
 resampled, the halo included), runs the method there, drops objects larger than the
 method's ``max_area`` (working pixels), brings labels and maps back to the slide's own
-pixel grid by nearest neighbour and hands them to :func:`.executor.tile_records`:
+pixel grid by nearest neighbour and hands them to :func:`.executor.output_records`:
 ownership, records, polygons, CSV and GeoJSON are all in slide pixels, and measurements
 in microns use the slide's pixel size.
 """
@@ -16,22 +16,9 @@ from typing import Any, Optional
 import numpy as np
 
 from ..methods.base import TileOutput
-from .executor import TileJob, TileResult, tile_records
+from .executor import TileJob, TileResult, output_records
 from .resample import WorkingGrid
 from .tiling import Box, Tile
-
-
-class _Ready:
-    """A stand-in method whose output for the window is already computed."""
-
-    max_area = 0  # already applied on the working grid
-
-    def __init__(self, output: TileOutput, measure_records=None):
-        self.output = output
-        self.measure_records = measure_records  # the method's hook, on slide pixels
-
-    def segment_tile(self, rgb: np.ndarray) -> TileOutput:
-        return self.output
 
 
 @dataclass
@@ -59,8 +46,9 @@ class WorkingTileJob(TileJob):
         back = TileOutput(self.grid.to_slide(labels, box, t.window),
                           {k: self.grid.to_slide(m, box, t.window)
                            for k, m in output.maps.items()}, output.classes)
-        return tile_records(_Ready(back, self.method.measure_records), slide_rgb, t,
-                            self.slide.shape, self.slide.mpp, self.polygons)
+        # max_area was applied on the working grid; measurements run on slide pixels
+        return output_records(back, slide_rgb, t, self.slide.shape, self.slide.mpp,
+                              self.polygons, measure=self.method.measure_records)
 
 
 def working_sample(grid: WorkingGrid, seed: int = 0, max_pixels: Optional[int] = None,

@@ -22,7 +22,6 @@ from .tables import (
     ensure_run_id,
     feature_id,
     new_run_id,
-    read_geojson_polygons,
 )
 
 __all__ = [
@@ -34,7 +33,6 @@ __all__ = [
     "read_ome_zarr_labels",
     "PointsCSVWriter",
     "GeoJSONWriter",
-    "read_geojson_polygons",
     "feature_id",
     "new_run_id",
     "ensure_run_id",

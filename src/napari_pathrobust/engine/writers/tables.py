@@ -4,7 +4,6 @@ final-id order), and feature ids."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
@@ -13,40 +12,13 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from ..errors import InputError
+from ..cells import class_color
 from ..nucleus_records import BASE_COLUMNS, NucleusRecord, record_polygon
 from ._atomic import clean_json, dumps
 from .staged import StagedTextWriter
 
-__all__ = ["PointsCSVWriter", "GeoJSONWriter", "read_geojson_polygons", "read_geojson_cells",
-           "feature_id", "write_summary_csv",
-           "new_run_id", "ensure_run_id", "class_color", "DEFAULT_CLASS_COLORS"]
-
-#: QuPath-like default colours per classification name.
-DEFAULT_CLASS_COLORS: dict[str, tuple[int, int, int]] = {
-    "Nucleus": (0, 200, 0),
-    "Tumor": (200, 0, 0),
-    "Stroma": (150, 200, 150),
-    "Immune cells": (160, 90, 160),
-    "Necrosis": (50, 50, 50),
-    "Other": (255, 200, 0),
-    "Positive": (200, 50, 50),
-    "Negative": (112, 112, 225),
-    "1+": (255, 215, 0),
-    "2+": (225, 150, 50),
-    "3+": (200, 50, 50),
-}
-
-
-def class_color(name: str, colors: Optional[dict] = None) -> list[int]:
-    """[r, g, b] for a classification: from ``colors``, the defaults, or a stable hash."""
-    if colors and name in colors:
-        return [int(v) for v in colors[name]][:3]
-    if name in DEFAULT_CLASS_COLORS:
-        return list(DEFAULT_CLASS_COLORS[name])
-    digest = hashlib.sha256(name.encode("utf-8")).digest()
-    return [64 + digest[0] % 192, 64 + digest[1] % 192, 64 + digest[2] % 192]
-
+__all__ = ["PointsCSVWriter", "GeoJSONWriter", "feature_id", "write_summary_csv",
+           "new_run_id", "ensure_run_id"]
 
 #: namespace of feature ids whose run id is not a UUID (e.g. older metadata)
 _ID_NAMESPACE = uuid.UUID("6b1d5f0e-3c1a-4f57-9a0e-2f4c2d7c9b11")
@@ -188,11 +160,13 @@ class GeoJSONWriter(StagedTextWriter):
 
 
 def write_summary_csv(path: os.PathLike | str, rows: list[dict]) -> Path:
-    """A small table (e.g. IHC scores, one row per result or region) written atomically;
-    columns from the first row."""
+    """A small table written atomically: the one writer of IHC summaries (rows from
+    ``ihc.scoring.summary_row``: slide, layer, region, marker, scores, thresholds), for
+    the napari export and the jobs' ``<stem>_summary.csv``. Columns: every row's keys,
+    in first-seen order (a missing value is empty)."""
     from ._atomic import atomic_path
 
-    columns = list(rows[0]) if rows else []
+    columns = list(dict.fromkeys(key for row in rows for key in row))
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\n")
@@ -207,58 +181,3 @@ def _compact(obj) -> str:
         return json.dumps(obj, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):
         return dumps(obj, separators=(",", ":"))
-
-
-def read_geojson_polygons(path: os.PathLike | str) -> list[dict]:
-    """Read a GeoJSON FeatureCollection of polygons into simple dicts.
-
-    Each dict: ``label`` (None when absent), ``polygon`` (exterior ring as (x, y) tuples),
-    ``classification`` (name or None), ``measurements`` (dict), ``status``.
-    """
-    return read_geojson_cells(path)[0]
-
-
-def read_geojson_cells(path: os.PathLike | str) -> tuple[list[dict], dict]:
-    """:func:`read_geojson_polygons` plus the stored ``"pathrobust"`` metadata ({} if none),
-    from one parse of the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such file")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (ValueError, OSError) as exc:
-        raise InputError(path, f"not valid JSON ({exc})") from exc
-    metadata = data.get("pathrobust") if isinstance(data, dict) else None
-    metadata = metadata if isinstance(metadata, dict) else {}
-    if isinstance(data, list):
-        features = data
-    elif isinstance(data, dict) and data.get("type") == "FeatureCollection":
-        features = data.get("features", [])
-    elif isinstance(data, dict) and data.get("type") == "Feature":
-        features = [data]
-    else:
-        raise InputError(path, "not a GeoJSON FeatureCollection")
-    out = []
-    for feat in features:
-        geom = feat.get("geometry") or {}
-        if geom.get("type") == "Polygon":
-            ring = geom["coordinates"][0]
-        elif geom.get("type") == "MultiPolygon" and geom["coordinates"]:
-            ring = geom["coordinates"][0][0]
-        else:
-            continue
-        props = feat.get("properties") or {}
-        cls = props.get("classification")
-        name = cls.get("name") if isinstance(cls, dict) else cls
-        measurements = props.get("measurements") or {}
-        if isinstance(measurements, list):  # older QuPath: [{"name":..., "value":...}]
-            measurements = {m.get("name"): m.get("value") for m in measurements}
-        out.append({
-            "label": props.get("label"),
-            "polygon": [(float(x), float(y)) for x, y, *_ in ring],
-            "classification": name,
-            "measurements": measurements,
-            "status": props.get("status"),
-        })
-    return out, metadata

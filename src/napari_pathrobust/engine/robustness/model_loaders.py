@@ -1,4 +1,4 @@
-"""Model adapters: how a built-in method or a user's own model is run on an RGB image.
+"""Model loaders: how a built-in method or a user's own model is run on an RGB image.
 
 A *model* is anything :func:`load_model` accepts: a project method name (``classical``,
 ``psm``; see :mod:`..methods`), a Python callable ``package.module:function`` taking an
