@@ -2,7 +2,7 @@
 per-stage breakdown (CPU).
 
     .venv/bin/python benchmarks/bench_segment_cpu.py [--tiles 14] [--repeat 3]
-        [--methods psm classical] [--extra "--workers 2"]
+        [--methods psm "psm:--no-normalise" classical] [--extra "--workers 2"]
 
 Runs the real command (``pathrobust -q segment TILE -o DIR --method M``) in this
 process, one tile per call, methods interleaved tile by tile and repeat by repeat (so a
@@ -10,7 +10,9 @@ load change hits both alike); the per-tile time is the best of the repeats. Stag
 come from timing wrappers around the engine functions (wall seconds summed over the
 calls, nested stages included in their parents; worker threads overlap, so stages may
 sum to more than the total). Prints one table: seconds per tile for every stage and
-method, the end-to-end time and the psm / classical ratio.
+method, the end-to-end time and the psm / classical ratio. ``NAME:OPTIONS`` runs method
+NAME with more segment options of its own (e.g. ``psm:--no-normalise``, the colours as
+scanned), as a column of its own.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ STAGES = [
     (E + "jobs.segment", "", "get_method", "build method (load networks)"),
     (E + "jobs.segment", "", "open_image", "open image"),
     (E + "tiled.pipeline", "", "fit_sample", "read fit sample"),
+    (E + "adapt.normalise", "NormalisedPSM", "fit", "psm: per-slide fit, normalisation incl."),
+    (E + "adapt.normalise", "NormalisedPSM", "_gate", "psm: normalisation gate"),
+    (E + "adapt.normalise", "NormalisedPSM", "_outputs", "psm: normalisation gate network"),
+    (E + "adapt.stain_norm", "ReinhardNormaliser", "fit", "psm: colour statistics"),
+    (E + "adapt.normalise", "", "normalise_image", "psm: normalise colours (gate + tiles)"),
     (E + "methods.psm", "PSMMethod", "fit", "psm: per-slide fit"),
     (E + "methods.classical", "ClassicalMethod", "fit", "classical: per-slide fit"),
     (E + "tiled.tissue", "", "detect_tissue", "tissue detection"),
@@ -85,7 +92,9 @@ def run_one(tile: Path, method: str, outdir: Path, extra: list[str]) -> dict[str
     from napari_pathrobust.cli import main
 
     _totals.clear()
-    rc = main(["-q", "segment", str(tile), "-o", str(outdir), "--method", method, *extra])
+    name, _, own = method.partition(":")
+    rc = main(["-q", "segment", str(tile), "-o", str(outdir), "--method", name,
+               *shlex.split(own), *extra])
     if rc != 0:
         raise SystemExit(f"segment failed on {tile} ({method})")
     return dict(_totals)
@@ -111,7 +120,7 @@ def main() -> None:
         for _ in range(args.repeat):
             for tile in tiles:
                 for m in args.methods:
-                    stages = run_one(tile, m, Path(tmp) / m, extra)
+                    stages = run_one(tile, m, Path(tmp) / str(args.methods.index(m)), extra)
                     key = (m, tile.stem)
                     total = stages.get(END, 0.0)
                     if key not in best or total < best[key][END]:
@@ -129,9 +138,10 @@ def main() -> None:
         values = [mean[m][stage] for m in args.methods]
         if any(v > 0 for v in values):
             print(f"| {stage} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
-    if {"psm", "classical"} <= set(args.methods):
-        print(f"| **psm / classical, end to end** | "
-              f"{mean['psm'][END] / mean['classical'][END]:.2f} | |")
+    for m in args.methods if "classical" in args.methods else ():
+        if m.startswith("psm"):
+            print(f"| **{m} / classical, end to end** | "
+                  f"{mean[m][END] / mean['classical'][END]:.2f} | |")
     sys.stdout.flush()
 
 

@@ -307,7 +307,7 @@ def test_method_gets_device_seed_stain_or_fails_loudly(viewer_with_demo, qtbot, 
     widget._seed.value = 5
     widget._stain.value = "ihc"
     _run(widget, qtbot)
-    assert calls == [("psm", {"device": "cpu", "seed": 5, "stain": "ihc"})]
+    assert calls == [("psm", {"device": "cpu", "seed": 5, "stain": "ihc", "normalise": True})]
     assert "demo_he_crop_nuclei" not in viewer_with_demo.layers
     assert widget._status.value.startswith("failed") and "stain" in errors[0]
 
@@ -352,3 +352,24 @@ def test_um_per_pixel_field_prefilled_and_passed(make_napari_viewer, qtbot):
     nuclei = viewer.layers["twenty_nuclei"]
     assert nuclei.data.shape == (192, 192) and nuclei.metadata["scale"] == 2.0
     assert nuclei.metadata["mpp"] == 0.5 and "assumed" not in widget._status.value
+
+
+def test_stain_normalisation_checkbox_reaches_the_job(viewer_with_demo, qtbot, monkeypatch):
+    """On by default; unticked, the method is built without it and the layer says so."""
+    from napari_pathrobust.engine.registry import get_method
+
+    calls = []
+
+    def spy(name, **kwargs):
+        calls.append(kwargs.get("normalise"))
+        return get_method("classical")
+
+    _patch_get_method(monkeypatch, spy)
+    widget = _widget(viewer_with_demo)
+    assert widget._normalise.value is True
+    _run(widget, qtbot)
+    widget._normalise.value = False
+    _run(widget, qtbot)
+    assert calls == [True, False]
+    record = viewer_with_demo.layers["demo_he_crop_nuclei"].metadata["normalisation"]
+    assert record["enabled"] is False and record["decision"] == "off"

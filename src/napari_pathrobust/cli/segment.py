@@ -53,6 +53,10 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
                         help="network arithmetic for --method psm; auto: fp16 on a GPU, "
                              "fp32 on the CPU (tolerance: docs/benchmarks.md)")
+    parser.add_argument("--no-normalise", dest="normalise", action="store_false",
+                        help="psm on H&E: recognise the colours as scanned (default: "
+                             "normalised to the training slides' where a check on the "
+                             "slide finds it helps; the decision is in _run.json)")
     add_mpp_argument(parser)
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="set a parameter of the method, e.g. threshold=0.4, "
@@ -92,7 +96,8 @@ def job_options(args: argparse.Namespace):
                       tissue=not getattr(args, "all_tiles", False),
                       scheduler=getattr(args, "scheduler", None),
                       checkpoint=getattr(args, "checkpoint", None),
-                      resume=getattr(args, "resume", False), mpp=getattr(args, "mpp", None))
+                      resume=getattr(args, "resume", False), mpp=getattr(args, "mpp", None),
+                      normalise=getattr(args, "normalise", True))
 
 
 def fail(message: str) -> None:
@@ -175,10 +180,20 @@ def segment_one(path: Path, outdir: Path, options, args):
                                                         Reporter(progress=bar)), args)
     if result is not None:
         print(f"{result.name}: {result.n_nuclei} nuclei in {result.seconds:.2f} s "
-              f"-> {result.outputs['labels'].parent}/{result.name}_*{pixel_note(result)}")
+              f"-> {result.outputs['labels'].parent}/{result.name}_*{pixel_note(result)}"
+              f"{colour_note(result)}")
         if result.info.get("ihc_summary"):
             print(f"{result.name}: {summary_line(result.info['ihc_summary'])}")
     return result
+
+
+def colour_note(result) -> str:
+    """`` (stain normalised: ...)`` or `` (colours as scanned: ...)`` for the image's
+    summary line, '' where normalisation does not apply (classical, IHC)."""
+    from ..engine.api import normalisation_note
+
+    note = normalisation_note(result.info)
+    return f" ({note})" if note else ""
 
 
 def pixel_note(result) -> str:

@@ -24,7 +24,9 @@ Sections (the job functions take a :class:`Reporter` for progress and cancel):
   :class:`RegionOptions` (a region, for viewers), :func:`segment_file` with
   :class:`JobOptions` (a file to result files)
 - adapt: :func:`adapt_slide_to_files`, :class:`SlideAdaptConfig`, ``SLIDE_METHODS``,
-  :func:`save_adapted`, :func:`default_models_dir`
+  :func:`save_adapted`, :func:`default_models_dir`; the gated stain normalisation every
+  psm run uses: :func:`normalisation_record`, :func:`normalisation_note`,
+  :class:`NormaliseConfig`
 - IHC: :class:`IhcThresholds`, :func:`classify_cells`, :func:`auto_thresholds`,
   :func:`ihc_summary`, :func:`summary_in_region`, :func:`summary_row`,
   :func:`write_summary_csv`, :func:`cell_types` (tumour / immune / stroma rule),
@@ -65,6 +67,7 @@ _SOURCES: dict[str, list[str]] = {
     "jobs.adapt": ["adapt_slide_to_files"],
     "adapt.slide": ["SlideAdaptConfig", "SLIDE_METHODS", "DEFAULT_SLIDE_METHOD"],
     "adapt.saved": ["save_adapted", "default_models_dir"],
+    "adapt.normalise": ["normalisation_note", "normalisation_record", "NormaliseConfig"],
     # IHC
     "ihc.scoring": ["IhcThresholds", "auto_thresholds", "classify_cells", "ihc_summary",
                     "summary_in_region", "summary_row", "summary_line", "split_params"],

@@ -83,9 +83,13 @@ def _is_number(text: str) -> bool:
 
 
 def get_method(name: str, device: str | None = None, seed: int | None = None,
-               **params: Any) -> Method:
+               normalise: bool = True, **params: Any) -> Method:
     """Build a method by name with parameter overrides; ``device`` and ``seed`` reach
-    the methods that use them (learned ones) and are ignored by the others."""
+    the methods that use them (learned ones) and are ignored by the others.
+
+    ``normalise``: ``psm`` on H&E recognises each slide's colours stain-normalised where
+    a never-worse check finds it helps (engine.adapt.normalise, fitted once per slide);
+    False, and every other method or stain, recognise the colours as scanned."""
     if name == "classical":
         from .methods.classical import ClassicalMethod
 
@@ -94,7 +98,12 @@ def get_method(name: str, device: str | None = None, seed: int | None = None,
         from .methods.psm import PSMMethod
 
         extra = {k: v for k, v in (("device", device), ("seed", seed)) if v is not None}
-        return PSMMethod(**extra, **params)
+        psm = PSMMethod(**extra, **params)
+        if not normalise or psm.params.stain != "he" or psm.seg_net is None:
+            return psm
+        from .adapt.normalise import NormalisedPSM
+
+        return NormalisedPSM(psm)
     if name.startswith("psm@"):
         from .adapt.saved import build_adapted
 

@@ -19,7 +19,7 @@ image is opened again.
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, FloatSpinBox, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, PushButton, SpinBox
 
 from ..engine.api import DEFAULT_METHOD, Box, available_methods, check_device_name, unit_to_um
 from ..engine.jobs import LARGE_IMAGE_PIXELS
@@ -82,8 +82,9 @@ def pixel_note(metadata: dict) -> str:
 
 
 class RecogniseWidget(JobWidget):
-    """Recognise nuclei: image, um per pixel, method, device, tile, seed, stain, region,
-    Run / Cancel, progress. Method, tile, seed, stain and region are remembered between
+    """Recognise nuclei: image, um per pixel, method, device, tile, seed, stain, stain
+    normalisation (on: psm on H&E, gated per slide), region, Run / Cancel, progress.
+    Method, tile, seed, stain and region are remembered between
     sessions (``_remembered``); the device defaults from the Settings."""
 
     title = "Recognise nuclei"
@@ -107,6 +108,11 @@ class RecogniseWidget(JobWidget):
         self._stain = ComboBox(label="Stain", choices=["he", "ihc"], value="he",
                                tooltip="ihc: hematoxylin-DAB detection, DAB measurements and "
                                        "Positive/Negative classes (see IHC scoring)")
+        self._normalise = CheckBox(
+            text="Stain normalisation", value=True,
+            tooltip="psm, H&E: normalise the slide's colours to the training slides' where a "
+                    "check on the slide finds it helps (decision in the layer's metadata, "
+                    "'normalisation'); off: the colours as scanned")
         self._region = ComboBox(label="Region", choices=list(REGIONS), value=REGIONS[0])
         self._shapes = ComboBox(label="Shapes layer", nullable=True,
                                 choices=layer_choices(napari_viewer, napari.layers.Shapes))
@@ -122,7 +128,7 @@ class RecogniseWidget(JobWidget):
         self._image.changed.connect(lambda layer: setattr(self._mpp, "value",
                                                           round(layer_mpp(layer), 4)))
         self._inputs = [self._image, self._mpp, self._method, self._device, self._tile,
-                        self._seed, self._stain, self._region, self._shapes,
+                        self._seed, self._stain, self._normalise, self._region, self._shapes,
                         self._reset]
         self.extend([*self._inputs, *self.job_controls()])
         connect_while_alive(self, [(napari_viewer.layers.events.inserted, self._on_inserted)])
@@ -169,7 +175,8 @@ class RecogniseWidget(JobWidget):
             return None
         options = RegionOptions(method=self._method.value, device=device,
                                 seed=int(self._seed.value), tile=self._tile.value or None,
-                                stain=self._stain.value, memory_budget_mb=self._memory_mb)
+                                stain=self._stain.value, memory_budget_mb=self._memory_mb,
+                                normalise=bool(self._normalise.value))
         level0 = layer.data[0] if layer.multiscale else layer.data
         mpp, name = float(self._mpp.value) or None, layer.name
         dest = None

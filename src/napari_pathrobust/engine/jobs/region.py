@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..adapt.normalise import normalisation_record
 from ..ihc.scoring import IhcThresholds, auto_thresholds, classify_cells, ihc_summary
 from ..io import slide_from_array
 from ..nucleus_records import NucleusRecord, features_table
@@ -81,6 +82,7 @@ class RegionOptions:
     ihc: Optional[IhcThresholds] = None  # stain "ihc": thresholds (None: the defaults)
     memory_budget_mb: float = 1024
     method_params: dict[str, Any] = field(default_factory=dict)
+    normalise: bool = True  # psm on H&E: gated stain normalisation (engine.adapt.normalise)
 
 
 @dataclass
@@ -100,7 +102,8 @@ def build_method(options: RegionOptions):
     params = dict(options.method_params)
     if options.method == "psm" or options.stain != "he":
         params.setdefault("stain", options.stain)
-    return get_method(options.method, device=options.device, seed=options.seed, **params)
+    return get_method(options.method, device=options.device, seed=options.seed,
+                      normalise=options.normalise, **params)
 
 
 def clip_box(y0: float, x0: float, y1: float, x1: float, shape,
@@ -147,6 +150,7 @@ def segment_region(image, box, options: Optional[RegionOptions] = None,
     meta = {**info, **result.info}
     record_stain(meta, options.stain, stain_check(slide, options.seed, options.stain), name)
     meta["model_hash"] = (result.info.get("parameters") or {}).get("model_hash")
+    meta["normalisation"] = normalisation_record(method, options.normalise)
     table = sink.table()
     if options.stain == "ihc":
         table = score_ihc(table, options.ihc, meta)

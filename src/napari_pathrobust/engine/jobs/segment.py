@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ... import __version__
+from ..adapt.normalise import normalisation_record
 from ..errors import InputError
 from ..ihc.scoring import IhcCellSink
 from ..io import Slide, open_image, with_pixel_size
@@ -71,6 +72,7 @@ class JobOptions:
     resume: bool = False  # continue an interrupted run from its checkpoint
     mpp: Optional[float] = None  # microns per pixel given by the user (wins over the file)
     ihc: Any = None  # IhcThresholds for stain "ihc" runs (None: the documented defaults)
+    normalise: bool = True  # psm on H&E: gated stain normalisation (engine.adapt.normalise)
 
 
 @dataclass
@@ -130,7 +132,7 @@ def segment_to_files(slide: Slide, outdir: str | Path, options: Optional[JobOpti
                              f"{LARGE_IMAGE_PIXELS // 10**6} MP only")
     if method is None:
         method = get_method(options.method, device=options.device, seed=options.seed,
-                            **params)
+                            normalise=options.normalise, **params)
     slide = with_estimated_pixel_size(slide, method_stain(method), options.seed)  # IHC only
     run_id = new_run_id()
     names = {role: p.name for role, p in output_paths(slide.name, outdir, large).items()}
@@ -215,6 +217,7 @@ def run_metadata(slide: Slide, method: Any, options: JobOptions, info: dict,
         "seed": options.seed,
         "device": options.device,
         "parameters": info.get("parameters", method.describe()),
+        "normalisation": normalisation_record(method, options.normalise),
     }
     metadata.update({k: info[k] for k in (
         "tile", "halo", "workers", "n_tiles", "tiles_processed", "fraction_processed",

@@ -42,6 +42,7 @@ from ..morphology import (
 from ..psm.activation import SelfActivation
 from ..psm.clustering import SemanticClustering
 from ..psm.instances import SPLIT_RULES, InstanceParams, instances_from_outputs
+from ..psm.objectness import Objectness, drop_unlike, object_features
 from .base import MAX_NUCLEUS_AREA, MethodBase, TileOutput
 
 SSL_WEIGHTS = "models/psm_ssl.pt"
@@ -70,6 +71,9 @@ class PSMParams:
     min_area_fraction: float = 0.25
     # largest object kept (px at 0.25 um/px, a 30 um disc); 0 = no limit
     max_area: int = MAX_NUCLEUS_AREA
+    # H&E: drop objects further than this many robust deviations from the slide's
+    # confident nuclei (red blood cells, pigment, debris; psm/objectness.py); 0 = off
+    objectness: float = 6.0
     scm_split: bool = True  # SCM-only variant: split touching nuclei (else components)
     stain: str = "he"  # "ihc": H-DAB detection image and per-cell DAB measurements
     cell_expansion_um: float = 5.0  # IHC: the cell measured around each nucleus (um)
@@ -98,6 +102,8 @@ class PSMParams:
         if not 0 <= self.min_area_fraction < 1:
             raise ValueError(f"min_area_fraction={self.min_area_fraction}: expected a "
                              "fraction in [0, 1)")
+        if not self.objectness >= 0:
+            raise ValueError(f"objectness={self.objectness}: expected a cut-off >= 0")
 
 
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -178,6 +184,8 @@ class PSMMethod(MethodBase):
                                               max_area=p.max_area)
         self.floor_fitted = False
         self._sample_labels: Optional[tuple] = None  # (fingerprint, labels) of the fit sample
+        # fitted per slide (H&E): what its confident nuclei look like
+        self.objectness = Objectness(p.objectness if p.stain == "he" else 0.0)
         self.detector = self.measure_records = None
         if p.stain == "ihc":  # the pipeline calls measure_records on each tile's records
             mpp = self.working_mpp or 0.25
@@ -282,17 +290,26 @@ class PSMMethod(MethodBase):
         return self
 
     def _fit_floor(self, sample_rgb: np.ndarray) -> None:
-        """Smallest nucleus kept: ``min_area_fraction`` of the sample's median nucleus."""
+        """Smallest nucleus kept (``min_area_fraction`` of the sample's median nucleus)
+        and the slide's confident nuclei (:mod:`..psm.objectness`), on the fit sample."""
         p = self.params
         self.floor_fitted = True
-        if self.seg_net is None or p.min_area_fraction <= 0:
+        fraction = p.min_area_fraction
+        if self.seg_net is None or (fraction <= 0 and self.objectness.cutoff <= 0):
             return
         base = replace(self.instance_params, min_area=p.min_area)
-        labels = instances_from_outputs(*self.network_outputs(sample_rgb), base)
+        prob, dist = self.network_outputs(sample_rgb)
+        labels = instances_from_outputs(prob, dist, base)
         areas = np.bincount(labels.ravel())[1:]
         areas = areas[areas > 0]
-        floor = int(round(p.min_area_fraction * np.median(areas))) if areas.size else 0
+        floor = int(round(fraction * np.median(areas))) if areas.size and fraction > 0 else 0
         self.instance_params = replace(base, min_area=max(p.min_area, floor))
+        # dropping pieces under the floor equals splitting with the floor (the split is
+        # per component, and a component under it has no piece over it)
+        labels = relabel_sequential(remove_small_labels(labels, self.instance_params.min_area))
+        if self.objectness.cutoff > 0:
+            features = object_features(sample_rgb, labels, prob, dist)
+            labels = drop_unlike(labels, self.objectness.fit(features).keep(features))
         # a small image is its own sample: its tile reuses these instances
         self._sample_labels = (_fingerprint(sample_rgb), labels)
 
@@ -300,12 +317,13 @@ class PSMMethod(MethodBase):
         """Instances of a tile; the fitting sample's own are reused (same result)."""
         cached, self._sample_labels = self._sample_labels, None
         if cached is not None and cached[0] == _fingerprint(rgb):
-            # dropping pieces under the floor equals splitting with the floor (the
-            # split is per component, and a component under it has no piece over it)
-            return relabel_sequential(remove_small_labels(cached[1],
-                                                          self.instance_params.min_area))
-        # (the cached labels are already free of objects over max_area)
-        return instances_from_outputs(*self.network_outputs(rgb), self.instance_params)
+            return cached[1]  # (already free of objects over max_area)
+        prob, dist = self.network_outputs(rgb)
+        labels = instances_from_outputs(prob, dist, self.instance_params)
+        if self.objectness.cutoff > 0:
+            features = object_features(rgb, labels, prob, dist)
+            labels = drop_unlike(labels, self.objectness.keep(features))
+        return labels
 
     def _fitted(self, rgb: np.ndarray, net_rgb: np.ndarray) -> None:
         needs = self.params.maps or self.seg_net is None
@@ -356,6 +374,8 @@ class PSMMethod(MethodBase):
             fitted["ihc"] = self.detector.describe()
         if self.seg_net is not None and self.floor_fitted:
             fitted["min_area"] = self.instance_params.min_area
+            if self.objectness.cutoff > 0:
+                fitted["objectness"] = self.objectness.describe()
         return {"name": self.name, "variant": self.variant, "params": asdict(self.params),
                 "device": str(self.device), "halo": self.halo,
                 "network_dtype": str(self.amp_dtype or torch.float32).replace("torch.", ""),
