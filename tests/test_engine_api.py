@@ -71,3 +71,11 @@ def test_the_api_names_only_existing_engine_modules():
     for key in sources.keys:
         module = f"napari_pathrobust.engine.{key.value}"
         assert module in modules(), module
+
+
+def test_no_name_comes_from_two_modules():
+    """A second module exporting a name would silently shadow the first."""
+    from collections import Counter
+
+    counts = Counter(name for names in api._SOURCES.values() for name in names)
+    assert [name for name, n in counts.items() if n > 1] == []

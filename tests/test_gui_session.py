@@ -205,7 +205,10 @@ def test_the_whole_review_session(make_napari_viewer, qtbot):
     review.select_label(later)
     _click(review, "Reject (r)")
     assert _review(nuclei)[later][0] == "rejected"
-    assert np.asarray(nuclei.get_color(later)) == pytest.approx(colour[rejected])
+    # the grey of the cell rejected before the re-run (the stain under the outlines is
+    # measured again on the merged result, so it may move by a grey level)
+    assert np.asarray(nuclei.get_color(later)) == \
+        pytest.approx(np.asarray(nuclei.get_color(rejected)))
     _click(review, "Undo review (Alt+Z)")
     assert _review(nuclei)[later][0] == "unreviewed"
     assert np.asarray(nuclei.get_color(later)) == pytest.approx(unreviewed_colour)

@@ -88,7 +88,8 @@ def test_csv_and_reopened_features(result, tmp_path):
     assert (labels == layer.data).mean() > 0.99  # outlines drop holes only
     export_csv(tmp_path / "a.csv", features, kwargs["metadata"])
     header, first = (tmp_path / "a.csv").read_text().splitlines()[:2]
-    assert header.startswith("label,x,y,area,classification,status,perimeter")
+    assert header.startswith("label,x,y,area,classification,status,base_class,intensity,"
+                             "class_source,class_probability,perimeter")
     assert float(first.split(",")[2]) >= 100  # y in slide pixels
     # reopening a CSV-exported result again gives the same CSV
     export_geojson(tmp_path / "b.geojson", labels, features, kwargs["metadata"])

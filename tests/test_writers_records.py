@@ -11,6 +11,7 @@ from _writer_scenes import labelled_records, leftovers, rasterise, scene  # noqa
 from shapely.geometry import shape as shapely_shape
 
 from napari_pathrobust.engine.errors import Cancelled
+from napari_pathrobust.engine.nucleus_records import BASE_COLUMNS
 from napari_pathrobust.engine.results import read_geojson_polygons
 from napari_pathrobust.engine.writers import GeoJSONWriter, PointsCSVWriter, feature_id
 
@@ -38,7 +39,7 @@ def test_points_csv_round_trip(tmp_path):
         assert float(row["area_um2"]) == pytest.approx(rec.area * 0.25)
         assert float(row["mean_hematoxylin_od"]) == pytest.approx(
             rec.measurements["mean_hematoxylin_od"])
-    assert list(rows[0])[6:] == list(recs[0].measurements)[1:]  # 'area' not repeated
+    assert list(rows[0])[len(BASE_COLUMNS):] == list(recs[0].measurements)[1:]  # no area again
 
 
 def test_points_csv_missing_measurement_and_empty(tmp_path):
@@ -51,7 +52,7 @@ def test_points_csv_missing_measurement_and_empty(tmp_path):
     assert rows[2]["solidity"] == "" and rows[1]["solidity"] != ""
     with PointsCSVWriter(tmp_path / "empty.csv"):
         pass
-    assert (tmp_path / "empty.csv").read_text() == "label,x,y,area,classification,status\n"
+    assert (tmp_path / "empty.csv").read_text() == ",".join(BASE_COLUMNS) + "\n"
     with pytest.raises(ValueError):
         with PointsCSVWriter(tmp_path / "bad.csv") as w:
             recs[0].label = 0

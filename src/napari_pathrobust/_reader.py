@@ -8,11 +8,14 @@
 * Label TIFFs and OME-Zarr label pyramids written by this plugin open as Labels; their
   cells table (``<stem>_cells.csv`` beside the TIFF, ``cells.csv`` inside the zarr)
   becomes the layer's features, so statuses and classes of a review come back.
-* A cells CSV written by this plugin (header ``label,x,y,area,classification,status``)
-  opens as a Points layer of centroids with those features.
+* A cells CSV written by this plugin (header ``label,x,y,area,classification,status``,
+  newer files then ``base_class,intensity,class_source,class_probability``) opens as a
+  Points layer of centroids with those features.
 * GeoJSON (this plugin's or QuPath's) is rasterised to Labels whose features carry
-  label, centroid, area, classification, status and every stored measurement; a
-  slide-sized one lazily, block by block (:mod:`.engine.polygon_labels`).
+  label, centroid, area, classification, status, the class parts and every stored
+  measurement; a slide-sized one lazily, block by block (:mod:`.engine.polygon_labels`).
+* Files written before the class parts existed open too: base class and intensity are
+  split out of ``classification`` ("Tumor: Positive", "Positive", "Tumor").
 """
 
 from __future__ import annotations
@@ -191,8 +194,8 @@ def read_geojson(path):
     """
     from .engine.api import (
         EAGER_MAX_PIXELS,
-        InputError,
         cell_features,
+        geojson_extent,
         lazy_label_levels,
         paint_labels,
         read_geojson_cells,
@@ -202,18 +205,7 @@ def read_geojson(path):
         path = path[0]
     p = Path(path)
     cells, metadata = read_geojson_cells(p)
-    region = metadata.get("region")
-    if region is not None:
-        origin = (int(region[0]), int(region[1]))
-        shape = (int(region[2]) - origin[0], int(region[3]) - origin[1])
-    elif metadata.get("image_shape"):
-        origin, shape = (0, 0), tuple(int(s) for s in metadata["image_shape"][:2])
-    else:
-        if not cells:
-            raise InputError(p, "no polygons and no image size: nothing to open")
-        pts = np.concatenate([np.asarray(c["polygon"]) for c in cells])
-        origin = (0, 0)
-        shape = (int(np.ceil(pts[:, 1].max())) + 1, int(np.ceil(pts[:, 0].max())) + 1)
+    origin, shape = geojson_extent(p, cells, metadata)
     kwargs = _labels_kwargs(_stem(p), metadata)
     kwargs["features"] = cell_features(cells, origin)
     if shape[0] * shape[1] <= EAGER_MAX_PIXELS:

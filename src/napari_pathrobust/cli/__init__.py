@@ -17,7 +17,7 @@ from .. import __version__
 from ._common import expand_inputs
 
 # subcommand modules, in the order they appear in --help
-_COMMAND_MODULES = ("segment", "psm", "corrupt", "adapt")
+_COMMAND_MODULES = ("segment", "psm", "corrupt", "adapt", "finetune", "classify")
 
 
 def build_parser() -> argparse.ArgumentParser:

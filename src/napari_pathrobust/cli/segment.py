@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ._common import add_mpp_argument, device_arg, inputs_or_error, positive_int, run_guarded
+from .classify import classify_result, load_or_fail
 
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
@@ -152,6 +153,9 @@ def register(sub) -> None:
                           ".dcm or a DICOM folder, .tif .ome.tif .zarr .png .jpg), folders "
                           "or globs")
     add_job_arguments(seg)
+    seg.add_argument("--classifier", type=Path, default=None, metavar="FILE",
+                     help="classify the cells with this cell classifier file "
+                          "(pathrobust train-classifier, or Save in the Cell classifier dock)")
     seg.set_defaults(func=cmd_segment)
 
     demo = sub.add_parser("demo", help="run the main job on the bundled H&E sample")
@@ -167,6 +171,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     if inputs is None:
         return 1
     options = job_options(args)
+    args.classifier_model = load_or_fail(getattr(args, "classifier", None))
     failed = sum(segment_one(path, args.outdir, options, args) is None for path in inputs)
     return 1 if failed else 0
 
@@ -184,6 +189,9 @@ def segment_one(path: Path, outdir: Path, options, args):
               f"{colour_note(result)}")
         if result.info.get("ihc_summary"):
             print(f"{result.name}: {summary_line(result.info['ihc_summary'])}")
+        model = getattr(args, "classifier_model", None)
+        if model is not None and not classify_result(result, path, model, args.classifier, args):
+            return None
     return result
 
 

@@ -22,7 +22,8 @@ Sections (the job functions take a :class:`Reporter` for progress and cancel):
   :func:`method_params_type`, ``DEFAULT_METHOD``, :func:`check_device_name`
 - recognise: :func:`segment_slide` (a slide in memory), :func:`segment_region` with
   :class:`RegionOptions` (a region, for viewers), :func:`segment_file` with
-  :class:`JobOptions` (a file to result files)
+  :class:`JobOptions` (a file to result files), :func:`segment_whole_slide` (a whole
+  slide to result files, returned lazily, for viewers)
 - adapt: :func:`adapt_slide_to_files`, :class:`SlideAdaptConfig`, ``SLIDE_METHODS``,
   :func:`save_adapted`, :func:`default_models_dir`; the gated stain normalisation every
   psm run uses: :func:`normalisation_record`, :func:`normalisation_note`,
@@ -61,16 +62,21 @@ _SOURCES: dict[str, list[str]] = {
     # recognise
     "tiled.pipeline": ["segment_slide", "SegmentResult", "ImageWarning"],
     "jobs.region": ["segment_region", "RegionOptions", "clip_box"],
+    "jobs.whole_slide": ["segment_whole_slide"],
     "jobs": ["segment_file", "JobOptions", "LARGE_IMAGE_PIXELS"],
     "nucleus_records": ["measure_objects"],
     # adapt
     "jobs.adapt": ["adapt_slide_to_files"],
     "adapt.slide": ["SlideAdaptConfig", "SLIDE_METHODS", "DEFAULT_SLIDE_METHOD"],
     "adapt.saved": ["save_adapted", "default_models_dir"],
+    "adapt.finetuned": ["save_finetuned"],
+    "psm.finetune": ["FinetuneConfig", "FINETUNE_METHODS", "reviewed_image"],
+    "jobs.finetune": ["finetune_to_model", "read_reviewed", "FinetuneJobResult"],
     "adapt.normalise": ["normalisation_note", "normalisation_record", "NormaliseConfig"],
     # IHC
     "ihc.scoring": ["IhcThresholds", "auto_thresholds", "classify_cells", "ihc_summary",
-                    "summary_in_region", "summary_row", "summary_line", "split_params"],
+                    "summary_in_region", "summary_row", "summary_line", "split_params",
+                    "scored_types"],
     "ihc.cell_type": ["cell_types"],
     "ihc.pixel_size": ["estimate_mpp"],
     # corruptions and robustness
@@ -88,8 +94,8 @@ _SOURCES: dict[str, list[str]] = {
                     "export_labels_zarr", "rejected_labels", "with_geometry"],
     "writers": ["read_labels_tiff", "read_ome_zarr_labels", "atomic_path"],
     "writers.tables": ["write_summary_csv"],
-    "results": ["read_cells_table", "read_geojson_cells", "file_digest", "region_origin",
-                "CSV_HEADER", "ZARR_CELLS"],
+    "results": ["read_cells_table", "read_geojson_cells", "geojson_extent", "file_digest",
+                "region_origin", "CSV_HEADER", "ZARR_CELLS"],
     "polygon_labels": ["paint_labels", "lazy_label_levels", "cell_features",
                        "EAGER_MAX_PIXELS"],
     "synthetic": ["synthetic_he_tile"],
@@ -103,10 +109,20 @@ _SOURCES: dict[str, list[str]] = {
     # the cell vocabulary
     "cells": ["class_color", "DEFAULT_CLASS_COLORS", "outline_colors", "outline_under",
               "stain_under", "rejected_grey", "contrast_ratio"],
+    "cell_classes": ["compose_class", "split_class", "with_classes", "set_intensity",
+                     "set_base", "named_mask", "display_class", "PATHOLOGIST",
+                     "CLASSIFIER", "UNREVIEWED", "ACCEPTED", "REJECTED", "STATUSES",
+                     "INTENSITY_CLASSES", "BASE_CLASSES", "NO_CLASS", "CLASS_COLUMNS",
+                     "REVIEW_DEFAULTS"],
     # training
     "jobs.train_psm": ["train_activation_network", "train_downstream"],
     "psm.pretext": ["PretextConfig"],
     "psm.training_options": ["SEG_STRATEGIES", "TARGET_VARIANTS"],
+    # cell classifier (trained from the cells the pathologist named)
+    "classify": ["CellClassifier", "measure_cells", "training_mask", "check_training",
+                 "CLASSIFIER_FEATURES", "MIN_NAMED_CELLS", "CLASSIFIER_SUFFIX"],
+    "jobs.classify": ["train_from_results", "train_on_cells", "apply_classifier",
+                      "classify_outputs", "load_classifier", "read_result"],
     # infrastructure
     "progress": ["Reporter"],
     "errors": ["Cancelled", "InputError"],

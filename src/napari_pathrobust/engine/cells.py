@@ -1,8 +1,10 @@
-"""The cell vocabulary: classification names and their colours.
+"""Class colours: classification names and their colours (the names and the base /
+intensity parts of a cell's class are in :mod:`.cell_classes`).
 
 Names and colours follow QuPath (Tumor, Stroma, Immune cells, Positive, Negative, 1+ ...),
-so results look the same in napari and in QuPath; any other name gets a stable colour
-of its own.
+so results look the same in napari and in QuPath; a compound ``"Tumor: Positive"`` takes
+its intensity's colour (as QuPath's derived classes do); any other name gets a stable
+colour of its own.
 
 Outlines drawn over a slide keep the class hue but take the lightness that makes them
 readable on the stain under them (:func:`outline_colors`): each is mixed with black or
@@ -18,6 +20,8 @@ import hashlib
 from typing import Optional
 
 import numpy as np
+
+from .cell_classes import display_class
 
 #: QuPath-like default colours per classification name.
 DEFAULT_CLASS_COLORS: dict[str, tuple[int, int, int]] = {
@@ -36,11 +40,15 @@ DEFAULT_CLASS_COLORS: dict[str, tuple[int, int, int]] = {
 
 
 def class_color(name: str, colors: Optional[dict] = None) -> list[int]:
-    """[r, g, b] for a classification: from ``colors``, the defaults, or a stable hash."""
+    """[r, g, b] for a classification: from ``colors``, the defaults, the colour of a
+    compound's intensity (or base) part, or a stable hash."""
     if colors and name in colors:
         return [int(v) for v in colors[name]][:3]
     if name in DEFAULT_CLASS_COLORS:
         return list(DEFAULT_CLASS_COLORS[name])
+    shown = display_class(name)
+    if shown != name and ((colors and shown in colors) or shown in DEFAULT_CLASS_COLORS):
+        return class_color(shown, colors)
     digest = hashlib.sha256(name.encode("utf-8")).digest()
     return [64 + digest[0] % 192, 64 + digest[1] % 192, 64 + digest[2] % 192]
 
@@ -128,7 +136,9 @@ def stain_under(name: str, measured: Optional[dict] = None, stain: Optional[str]
     'he' or 'ihc', H&E when unknown)."""
     measured = measured or {}
     known = STAIN_UNDER.get(stain or "he", STAIN_UNDER["he"])
-    for table, key in ((measured, name), (known, name), (measured, ""), (known, "")):
+    shown = display_class(name)
+    for table, key in ((measured, name), (known, name), (measured, shown), (known, shown),
+                       (measured, ""), (known, "")):
         if key in table:
             return tuple(int(v) for v in table[key])[:3]
     return STAIN_UNDER["he"][""]

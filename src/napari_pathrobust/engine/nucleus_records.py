@@ -13,6 +13,7 @@ from typing import Callable, Iterable, Optional, Sequence
 import numpy as np
 from skimage.measure import find_contours, regionprops
 
+from . import cell_classes as cc
 from .errors import InputError
 from .stain import hematoxylin_od
 
@@ -23,10 +24,14 @@ __all__ = [
     "record_polygon",
     "features_table",
     "BASE_COLUMNS",
+    "LEGACY_COLUMNS",
 ]
 
-#: Columns that precede the measurements in tables and CSV files.
-BASE_COLUMNS = ("label", "x", "y", "area", "classification", "status")
+#: Columns of the cells tables and CSV files written before base and intensity classes
+LEGACY_COLUMNS = ("label", "x", "y", "area", cc.CLASSIFICATION, cc.STATUS)
+#: Columns that precede the measurements in tables and CSV files: the legacy ones (the
+#: compound ``classification`` first), then the class parts (:mod:`.cell_classes`).
+BASE_COLUMNS = (*LEGACY_COLUMNS, *cc.CLASS_COLUMNS)
 
 @dataclass
 class NucleusRecord:
@@ -40,9 +45,24 @@ class NucleusRecord:
     centroid_x: float  # global column mean of the object's pixels
     area: int  # pixels
     measurements: dict[str, float] = field(default_factory=dict)
-    classification: str = "Nucleus"
-    status: str = "unreviewed"
+    classification: str = cc.NO_CLASS  # compound name; the parts below win when set
+    status: str = cc.UNREVIEWED
     polygon: Optional[list] = None  # outline cached by the tile worker (record_polygon)
+    base_class: str = ""  # Tumor, Stroma, ... ('' = none), see engine.cell_classes
+    intensity: str = ""  # Negative, Positive, 1+, 2+, 3+ ('' = none)
+    class_source: str = ""  # pathologist, classifier or ''
+    class_probability: float = float("nan")
+
+    def class_parts(self) -> tuple[str, str]:
+        """``(base, intensity)``: the parts, or those of ``classification`` when neither
+        part is set (a method's or an older caller's class name)."""
+        if not (self.base_class or self.intensity or self.classification != cc.NO_CLASS):
+            return "", ""  # the common case, quickly
+        return cc.parts_of(self.base_class, self.intensity, self.classification)
+
+    def compound(self) -> str:
+        """The QuPath-style class name, ``"Tumor: Positive"`` (see :func:`cc.compose`)."""
+        return cc.compose(*self.class_parts())
 
 
 # skimage / Benkrid-Crookes perimeter weights, indexed by the neighbourhood code of a
@@ -267,7 +287,8 @@ def record_polygon(rec: NucleusRecord, simplify: float = 0.3) -> list[tuple[floa
 
 
 def features_table(records: Iterable[NucleusRecord]) -> dict[str, np.ndarray]:
-    """Column table (label, x, y, area, classification, status, measurements...).
+    """Column table (label, x, y, area, classification, status, base_class, intensity,
+    class_source, class_probability, measurements...).
 
     Suitable for napari ``layer.features``. Measurement columns are the union of the
     records' measurement names in first-seen order; missing values are NaN.
@@ -283,9 +304,16 @@ def features_table(records: Iterable[NucleusRecord]) -> dict[str, np.ndarray]:
         "x": np.array([r.centroid_x for r in records], dtype=np.float64),
         "y": np.array([r.centroid_y for r in records], dtype=np.float64),
         "area": np.array([r.area for r in records], dtype=np.int64),
-        "classification": np.array([r.classification for r in records], dtype=object),
-        "status": np.array([r.status for r in records], dtype=object),
     }
+    parts = [r.class_parts() for r in records]
+    table.update({
+        cc.CLASSIFICATION: np.array([cc.compose(*p) for p in parts], dtype=object),
+        cc.STATUS: np.array([r.status for r in records], dtype=object),
+        cc.BASE: np.array([p[0] for p in parts], dtype=object),
+        cc.INTENSITY: np.array([p[1] for p in parts], dtype=object),
+        cc.SOURCE: np.array([r.class_source for r in records], dtype=object),
+        cc.PROBABILITY: np.array([r.class_probability for r in records], dtype=np.float64),
+    })
     for key in names:
         table[key] = np.array(
             [float(r.measurements.get(key, np.nan)) for r in records], dtype=np.float64)

@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from . import cell_classes as classes_
 from .progress import Reporter
 
 #: side of the bucket grid (level-0 pixels) used to find the polygons of a block
@@ -145,8 +146,9 @@ def paint_labels(cells: Sequence[dict], shape: tuple[int, int],
 
 def cell_features(cells: Sequence[dict], origin: tuple[int, int] = (0, 0),
                   reporter: Optional[Reporter] = None) -> dict[str, list]:
-    """Per-cell table (label, centroid x/y in layer pixels, area, class, status, stored
-    measurements), each polygon rasterised in its own bounding box only."""
+    """Per-cell table (label, centroid x/y in layer pixels, area, the compound class and
+    its parts, status, stored measurements), each polygon rasterised in its own bounding
+    box only."""
     from skimage.draw import polygon as fill_polygon
 
     labels = assign_labels(cells)
@@ -169,8 +171,8 @@ def cell_features(cells: Sequence[dict], origin: tuple[int, int] = (0, 0),
             "x": float(cc.mean()) if cc.size else np.nan,
             "y": float(rr.mean()) if rr.size else np.nan,
             "area": int(rr.size if area is None or not np.isfinite(area) else round(area)),
-            "classification": cell.get("classification") or "Unclassified",
-            "status": cell.get("status") or "unreviewed",
+            **_classes(cell),
+            classes_.STATUS: cell.get(classes_.STATUS) or classes_.UNREVIEWED,
             **measurements,
         })
     columns: dict[str, list] = {}
@@ -180,6 +182,17 @@ def cell_features(cells: Sequence[dict], origin: tuple[int, int] = (0, 0),
     features = {key: [row.get(key, np.nan) for row in rows] for key in columns}
     features["index"] = [row["label"] for row in rows]  # napari: feature row of a label
     return features
+
+
+def _classes(cell: dict) -> dict:
+    """The class columns of one read cell (parts split out of its name when absent)."""
+    k = classes_
+    base, intensity = k.parts_of(cell.get(k.BASE), cell.get(k.INTENSITY),
+                                 cell.get(k.CLASSIFICATION))
+    probability = cell.get(k.PROBABILITY)
+    return {k.CLASSIFICATION: k.compose(base, intensity), k.BASE: base,
+            k.INTENSITY: intensity, k.SOURCE: cell.get(k.SOURCE) or "",
+            k.PROBABILITY: np.nan if probability is None else float(probability)}
 
 
 __all__ = ["PolygonLabels", "lazy_label_levels", "paint_labels", "cell_features",

@@ -16,11 +16,15 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from .errors import InputError
-from .nucleus_records import BASE_COLUMNS
+import numpy as np
 
-#: the header a cells table starts with
-CSV_HEADER = ",".join(BASE_COLUMNS)
+from . import cell_classes as cc
+from .errors import InputError
+from .nucleus_records import LEGACY_COLUMNS
+
+#: the header a cells table starts with (the class parts follow it in newer files)
+CSV_HEADER = ",".join(LEGACY_COLUMNS)
+_TEXT_COLUMNS = (cc.CLASSIFICATION, cc.STATUS, cc.BASE, cc.INTENSITY, cc.SOURCE)
 #: the cells table inside an OME-Zarr result folder
 ZARR_CELLS = "cells.csv"
 
@@ -52,14 +56,16 @@ def _number(text: str) -> float:
 def read_cells_table(path, metadata: Optional[dict] = None) -> dict[str, list]:
     """A cells CSV written by :func:`export_csv` as layer features: ``label``, x/y in layer
     pixels (the region origin of ``metadata`` taken off), area, classification, status,
-    measurements, and napari's ``index`` (= label)."""
+    the class parts (base_class, intensity, class_source, class_probability: split out
+    of classification for files written before them), measurements, and napari's
+    ``index`` (= label)."""
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(path, f"cannot read the cells table ({exc})") from exc
-    if not rows or tuple(rows[0][:len(BASE_COLUMNS)]) != BASE_COLUMNS:
+    if not rows or tuple(rows[0][:len(LEGACY_COLUMNS)]) != LEGACY_COLUMNS:
         raise InputError(path, f"not a cells table (header must start {CSV_HEADER})")
     header, body = rows[0], rows[1:]
     oy, ox = region_origin(metadata)
@@ -71,13 +77,16 @@ def read_cells_table(path, metadata: Optional[dict] = None) -> dict[str, list]:
                 columns[name].append(int(text))
             elif name == "area":
                 columns[name].append(int(float(text)) if text else 0)
-            elif name in ("classification", "status"):
+            elif name in _TEXT_COLUMNS:
                 columns[name].append(text)
             else:
                 columns[name].append(_number(text))
     columns["x"] = [v - ox for v in columns["x"]]
     columns["y"] = [v - oy for v in columns["y"]]
     columns["index"] = list(columns["label"])
+    classed = cc.with_classes(columns)
+    for name in (cc.CLASSIFICATION, *cc.CLASS_COLUMNS):
+        columns[name] = np.asarray(classed[name]).tolist()
     return columns
 
 
@@ -85,7 +94,9 @@ def read_geojson_polygons(path: os.PathLike | str) -> list[dict]:
     """Read a GeoJSON FeatureCollection of polygons into simple dicts.
 
     Each dict: ``label`` (None when absent), ``polygon`` (exterior ring as (x, y) tuples),
-    ``classification`` (name or None), ``measurements`` (dict), ``status``.
+    ``classification`` (name or None), ``measurements`` (dict), ``status``, and the class
+    parts ``base_class``, ``intensity``, ``class_source``, ``class_probability`` (ours
+    from ``properties.pathrobust``; others split out of the classification name).
     """
     return read_geojson_cells(path)[0]
 
@@ -132,9 +143,41 @@ def read_geojson_cells(path: os.PathLike | str) -> tuple[list[dict], dict]:
             "classification": name,
             "measurements": measurements,
             "status": props.get("status"),
+            **_class_parts(name, props.get("pathrobust")),
         })
     return out, metadata
 
 
-__all__ = ["CSV_HEADER", "ZARR_CELLS", "region_origin", "file_digest", "read_cells_table",
-           "read_geojson_cells", "read_geojson_polygons"]
+def geojson_extent(path, cells: list[dict], metadata: dict) -> tuple[tuple[int, int],
+                                                                     tuple[int, int]]:
+    """``(origin, shape)`` of the labels a GeoJSON result covers: its region, else the
+    stored image size, else the polygons' extent (an empty file without a size: one
+    :class:`InputError` line)."""
+    region = metadata.get("region")
+    if region is not None:
+        origin = (int(region[0]), int(region[1]))
+        return origin, (int(region[2]) - origin[0], int(region[3]) - origin[1])
+    if metadata.get("image_shape"):
+        return (0, 0), tuple(int(s) for s in metadata["image_shape"][:2])
+    if not cells:
+        raise InputError(path, "no polygons and no image size: nothing to open")
+    pts = np.concatenate([np.asarray(c["polygon"]) for c in cells])
+    return (0, 0), (int(np.ceil(pts[:, 1].max())) + 1, int(np.ceil(pts[:, 0].max())) + 1)
+
+
+def _class_parts(name, stored) -> dict:
+    """A GeoJSON feature's class parts: stored ones, else split out of its name."""
+    stored = stored if isinstance(stored, dict) else {}
+    base, intensity = cc.parts_of(stored.get(cc.BASE), stored.get(cc.INTENSITY), name)
+    try:
+        probability = float(stored.get(cc.PROBABILITY, math.nan))
+    except (TypeError, ValueError):
+        probability = math.nan
+    source = stored.get(cc.SOURCE) or ""
+    return {cc.BASE: base, cc.INTENSITY: intensity,
+            cc.SOURCE: source if source in (cc.PATHOLOGIST, cc.CLASSIFIER) else "",
+            cc.PROBABILITY: probability}
+
+
+__all__ = ["CSV_HEADER", "ZARR_CELLS", "region_origin", "geojson_extent", "file_digest",
+           "read_cells_table", "read_geojson_cells", "read_geojson_polygons"]

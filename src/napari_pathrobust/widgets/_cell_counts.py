@@ -2,8 +2,9 @@
 cell table's row filters, sort keys and cell texts (Qt-free).
 
 A cell table (a Labels layer's ``features``) has one row per cell with ``x`` / ``y``
-centroids in the labels' pixel coordinates, a ``classification`` and a ``status``
-(``unreviewed`` / ``accepted`` / ``rejected``). A cell is inside a region when its
+centroids in the labels' pixel coordinates, a ``classification`` (the compound of a base
+class and an intensity class, "Tumor: Positive": counts per class show both) and a
+``status`` (``unreviewed`` / ``accepted`` / ``rejected``). A cell is inside a region when its
 centroid is.
 """
 
@@ -14,9 +15,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.path import Path
 
-#: Review statuses, in the order the counts show them.
-STATUSES = ("unreviewed", "accepted", "rejected")
-DEFAULT_CLASS = "Nucleus"
+from ..engine.api import NO_CLASS, STATUSES  # STATUSES: review statuses, in order
+
+DEFAULT_CLASS = NO_CLASS
 #: The filters' "no filter" choice.
 ALL = "all"
 #: spellings of class words the filter takes for QuPath's (US English) class names

@@ -3,8 +3,8 @@
 napari reports each paint / erase / fill stroke as history atoms; :func:`paint_extent`
 turns them into the label ids touched and their bounding box, and :func:`remeasure`
 re-measures just those ids (growing the box until each object lies inside it) with
-``engine.nucleus_records.measure_objects``. Review columns (classification, status) of cells
-that still exist are kept; new cells start as ``Nucleus`` / ``unreviewed``.
+``engine.nucleus_records.measure_objects``. Review columns (status, the class and its
+parts) of cells that still exist are kept; new cells start as ``Nucleus`` / ``unreviewed``.
 """
 
 from typing import Callable, Optional
@@ -12,7 +12,7 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from ..engine.api import measure_objects
+from ..engine.api import REVIEW_DEFAULTS, measure_objects, split_class
 
 Box = tuple[int, int, int, int]
 
@@ -83,11 +83,13 @@ def remeasure(labels, features: Optional[pd.DataFrame], ids, box: Box,
     for label, rec in zip(present, records):
         label = int(label)
         row = {"label": label, "x": rec.centroid_x, "y": rec.centroid_y, "area": rec.area,
-               "classification": "Nucleus", "status": "unreviewed"}
+               **REVIEW_DEFAULTS}
         if old is not None and label in old.index:
             previous = old.loc[[label]].iloc[0]
-            row["classification"] = previous.get("classification", "Nucleus")
-            row["status"] = previous.get("status", "unreviewed")
+            for column, default in REVIEW_DEFAULTS.items():
+                row[column] = previous.get(column, default)
+            if "base_class" not in old.columns:  # a table from before the class parts
+                row["base_class"], row["intensity"] = split_class(row["classification"])
         row.update({k: v for k, v in rec.measurements.items() if k != "area"})
         if "index" in table.columns:
             row["index"] = label

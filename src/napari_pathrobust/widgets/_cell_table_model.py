@@ -13,8 +13,10 @@ from qtpy.QtGui import QColor
 from ..engine.api import class_color
 from ._cell_counts import format_value, sort_key
 
-#: Columns shown first (in this order) when the frame has them.
-COLUMNS = ("label", "classification", "status", "area")
+#: Columns shown first (in this order) when the frame has them: the compound class
+#: ("Tumor: Positive"), then its parts (base class, who set it, intensity)
+COLUMNS = ("label", "classification", "status", "base_class", "class_source", "intensity",
+           "area")
 #: Columns never shown.
 HIDDEN = ("index",)
 STATUS_COLORS = {"accepted": QColor(0, 150, 0), "rejected": QColor(150, 150, 150)}

@@ -1,19 +1,34 @@
 """The Review widget's decisions: status and class edits of cells, their undo / redo,
 and the keys that trigger them on the layer under review.
 
-:class:`ReviewActions` edits the ``status`` / ``classification`` columns of the
-layer's ``features`` in place (only the cells concerned repaint) and remembers each
-change for Undo review / Redo review. :class:`LayerKeys` binds keys on one layer and
-gives back the bindings they replaced when unbound.
+:class:`ReviewActions` edits the ``status`` and class columns (the base class the
+pathologist names, see ``engine.cell_classes``) of the layer's ``features`` in place
+(only the cells concerned repaint) and remembers each change for Undo review / Redo
+review. :class:`LayerKeys` binds keys on one layer and gives back the bindings they
+replaced when unbound.
 """
 
 from typing import Callable, Optional
 
 import pandas as pd
 
-from ..engine.api import REVIEW_COLUMNS, ReviewHistory
+from ..engine.api import (
+    ACCEPTED,
+    INTENSITY_CLASSES,
+    PATHOLOGIST,
+    REJECTED,
+    REVIEW_COLUMNS,
+    UNREVIEWED,
+    ReviewHistory,
+    set_base,
+    set_intensity,
+    with_classes,
+)
 
-STATUS_KEYS = {"a": "accepted", "r": "rejected", "u": "unreviewed"}
+STATUS_KEYS = {"a": ACCEPTED, "r": REJECTED, "u": UNREVIEWED}
+#: the columns a class edit writes: the compound and its parts
+CLASS_EDIT = ("classification", "base_class", "intensity", "class_source",
+              "class_probability")
 UNDO_KEY, REDO_KEY = "Alt-Z", "Alt-Shift-Z"
 
 
@@ -47,15 +62,20 @@ class ReviewActions:
         self._edit(labels, edit, f"{status}: {{}} cell(s)")
 
     def set_class(self, name: str, labels=None) -> None:
-        """Set the classification of the selected (or given) cells; unreviewed ones
-        become accepted (naming a cell is reviewing it)."""
+        """Name the selected (or given) cells: their base class, set by the pathologist
+        (an intensity name sets the intensity instead; ``Nucleus`` clears the base);
+        unreviewed ones become accepted (naming a cell is reviewing it)."""
         if not name:
             return
 
         def edit(frame, rows):
-            frame.loc[rows, "classification"] = str(name)
-            unreviewed = rows & (frame["status"].astype(str).to_numpy() == "unreviewed")
-            frame.loc[unreviewed, "status"] = "accepted"
+            part = frame.loc[rows]
+            named = set_intensity(part, str(name)) if name in INTENSITY_CLASSES \
+                else set_base(part, str(name), PATHOLOGIST)
+            for column in CLASS_EDIT:
+                frame.loc[rows, column] = named[column].to_numpy()
+            unreviewed = rows & (frame["status"].astype(str).to_numpy() == UNREVIEWED)
+            frame.loc[unreviewed, "status"] = ACCEPTED
         self._edit(labels, edit, f"classified {name}: {{}} cell(s)")
 
     def undo(self) -> None:
@@ -79,7 +99,7 @@ class ReviewActions:
                       "(or re-measure)")
             return
         if not set(REVIEW_COLUMNS) <= set(frame.columns):
-            layer.features = self._features()  # add the review columns
+            layer.features = with_classes(self._features())  # add the review columns
             frame = layer.features  # (napari keeps its own copy)
         rows = frame["label"].isin(labels).to_numpy()
         columns = ["label", *REVIEW_COLUMNS]

@@ -49,7 +49,8 @@ def sync_review_points(viewer, layer, labels,
         return
     rows = frame["label"].isin(labels).to_numpy()
     for column in REVIEW_COLUMNS:
-        points.loc[rows, column] = frame.loc[rows, column].to_numpy()
+        if column in frame.columns:
+            points.loc[rows, column] = frame.loc[rows, column].to_numpy()
 
 
 def ring_color(layer) -> np.ndarray:

@@ -16,6 +16,7 @@ import napari
 from magicgui.widgets import CheckBox, ComboBox, PushButton
 
 from .._reader import get_reader
+from ..engine.jobs import LARGE_IMAGE_PIXELS
 from ..engine.jobs.export import (
     export_csv,
     export_geojson,
@@ -92,6 +93,11 @@ class ExportWidget(JobWidget):
             raise ValueError(f"unknown export kind {kind!r}; one of {', '.join(KINDS)}")
         drop = bool(self._drop_rejected.value if drop_rejected is None else drop_rejected)
         data = layer.data
+        height, width = (data[0] if layer.multiscale else data).shape[-2:]
+        if kind == "tiff" and layer.multiscale and height * width > LARGE_IMAGE_PIXELS:
+            self._status.value = (f"not written: {layer.name} ({height} x {width} pixels) is "
+                                  f"too large for one TIFF; export it as OME-Zarr or GeoJSON")
+            return None
         metadata = with_geometry(layer.metadata, layer.scale, layer.translate)
         features = layer.features.copy() if "label" in layer.features.columns else None
         n_dropped = len(rejected_labels(features)) if drop else 0

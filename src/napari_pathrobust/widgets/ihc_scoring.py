@@ -2,8 +2,9 @@
 
 Thin over :mod:`..engine.ihc.scoring`: it reads the chosen Labels layer's ``features``
 (the DAB measurements of an IHC run), classifies the cells with the thresholds set here
-and writes the classes back into ``features`` (``classification``, ``ihc_bin``), so the
-cells are recoloured live. One set of thresholds drives every number: the positive
+and writes the intensity classes back into ``features`` (``intensity``, the compound
+``classification``, ``ihc_bin``; a base class named in Review stays), so the cells are
+recoloured live. One set of thresholds drives every number: the positive
 threshold is the 1+ threshold (one box), and with the automatic cut the fitted value is
 shown in that box (disabled, marked *fitted*); the user's own values come back when it
 is unticked. Scores (named after the Marker, e.g. "ER index") are shown for the whole
@@ -302,7 +303,7 @@ class IhcScoringWidget(Container):
                 raise ValueError(f"{layer.name} has no {thresholds.measurement!r} "
                                  "measurement: recognise it with stain ihc")
             thresholds = auto_thresholds(frame, thresholds)
-            classified = classify_cells(frame, thresholds)
+            classified = classify_cells(frame, thresholds)  # base classes stay
         except ValueError as exc:
             self._status.value = str(exc)
             return
@@ -334,8 +335,9 @@ class IhcScoringWidget(Container):
         frame = points.features.copy()
         if "label" in frame and list(frame["label"]) != list(classified["label"]):
             return
-        frame["classification"] = classified["classification"].to_numpy()
-        frame["ihc_bin"] = classified["ihc_bin"].to_numpy()
+        for column in ("classification", "base_class", "intensity", "class_source",
+                       "class_probability", "ihc_bin"):
+            frame[column] = classified[column].to_numpy()
         points.features = frame
 
     # ------------------------------------------------------------------ scores

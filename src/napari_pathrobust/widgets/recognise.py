@@ -13,8 +13,11 @@ run over reviewed cells keeps them and replaces only unreviewed ones
 status line says how many. Regions above
 ``LARGE_PIXELS`` are written to a zarr pyramid in the results folder and shown
 multiscale; such a run replaces the result, so it is refused while the result holds
-reviewed cells. Results are autosaved beside the results and restored when the
-image is opened again.
+reviewed cells. "Whole image" on an image above ``WHOLE_SLIDE_PIXELS`` reads the
+slide from its file (else its pyramid levels) and writes all result files into
+``<results folder>/<image>_slide/`` (``engine.jobs.whole_slide``: tissue only,
+resumable after Cancel); the result is that zarr pyramid, shown lazily, multiscale.
+Results are autosaved beside the results and restored when the image is opened again.
 """
 
 import napari
@@ -26,6 +29,7 @@ from ..engine.jobs import LARGE_IMAGE_PIXELS
 from ..engine.jobs.region import RegionOptions, segment_region
 from ..engine.jobs.segment import pixel_size_note
 from ..engine.jobs.stain_note import run_label, stain_note
+from ..engine.jobs.whole_slide import segment_whole_slide
 from ._cell_result import large_dest, merged_result, refusal, show_cells
 from ._device_choice import device_combo
 from ._layers import (
@@ -40,10 +44,18 @@ from ._remembered import remember
 from ._review_session import image_fingerprint, restore
 from ._runner import JobWidget
 from ._settings import load_settings
+from ._whole_slide import (
+    done_message,
+    pixel_size_refusal,
+    whole_slide_folder,
+    whole_slide_source,
+)
 from .cell_style import style_if_result
 
 #: regions with more pixels go to a zarr pyramid instead of memory (tests lower it)
 LARGE_PIXELS = LARGE_IMAGE_PIXELS
+#: "whole image" on images with more pixels runs the whole-slide job (``_whole_slide``)
+WHOLE_SLIDE_PIXELS = LARGE_IMAGE_PIXELS
 
 
 def layer_mpp(layer) -> float:
@@ -180,14 +192,29 @@ class RecogniseWidget(JobWidget):
         level0 = layer.data[0] if layer.multiscale else layer.data
         mpp, name = float(self._mpp.value) or None, layer.name
         dest = None
-        if box.shape[0] * box.shape[1] > LARGE_PIXELS:
-            dest = self._dest(layer)
+        large = box.shape[0] * box.shape[1] > LARGE_PIXELS
+        whole = self._region.value == REGIONS[0] and \
+            box.shape[0] * box.shape[1] > max(LARGE_PIXELS, WHOLE_SLIDE_PIXELS)
+        if large:
+            dest = whole_slide_folder(layer) if whole else self._dest(layer)
         refusal = self._refusal(layer, box, dest is not None)
         if refusal:
             self._status.value = refusal
             return None
         # the autosaved review comes back only for these pixels (see _review_session)
         meta = {"source_layer": name, "source_fingerprint": image_fingerprint(layer)}
+        if whole:  # from the slide's file (or its pyramid) into a results folder
+            refused = pixel_size_refusal(layer, self._mpp.value)
+            if refused:
+                self._status.value = refused
+                return None
+            source, mpp = whole_slide_source(layer, self._mpp.value)
+
+            def job(reporter):
+                return segment_whole_slide(source, dest, options, reporter, name=name,
+                                           mpp=mpp, metadata=meta)
+            return self.start_job(job, lambda result: self._on_done(layer, result),
+                                  f"{options.method}: whole slide {name} -> {dest}")
 
         def job(reporter):
             return segment_region(level0, box, options, reporter, name=name, mpp=mpp,
@@ -210,14 +237,14 @@ class RecogniseWidget(JobWidget):
         labels, table, metadata, note = merged_result(self._viewer, source, result,
                                                       LARGE_PIXELS)
         if large:
-            metadata["zarr_labels"] = str(self._dest(source))
+            metadata.setdefault("zarr_labels", str(self._dest(source)))
         for name, data in result.maps.items():
             self._show_map(f"{source.name}_{name}", name, data,
                            self._geometry(source, dict(metadata, region=box.as_list())))
         show_cells(self._viewer, source, labels, table, metadata)
         self._status.value = (f"{result.n_nuclei} nuclei in {result.seconds:.1f} s "
                               f"({run_label(result.metadata)}){pixel_note(metadata)}"
-                              f"{stain_note(result.metadata)}{note}")
+                              f"{stain_note(result.metadata)}{note}{done_message(result)}")
 
     @staticmethod
     def _dest(source):

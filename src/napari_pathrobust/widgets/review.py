@@ -33,7 +33,15 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..engine.api import DEFAULT_CLASS_COLORS
+from ..engine.api import (
+    ACCEPTED,
+    BASE_CLASSES,
+    CLASS_COLUMNS,
+    NO_CLASS,
+    REJECTED,
+    UNREVIEWED,
+    with_classes,
+)
 from ._cell_counts import counts_text
 from ._cell_plot import CellPlot
 from ._cell_table import CellTableView
@@ -90,7 +98,7 @@ class ReviewWidget(QWidget):
         self.status = StatusText("", log_as="Review cells")  # wraps or elides
         self.classes = QComboBox()
         self.classes.setEditable(True)
-        self.classes.addItems(list(DEFAULT_CLASS_COLORS))
+        self.classes.addItems([*BASE_CLASSES, NO_CLASS])  # base classes; Nucleus: none
         self.hide_rejected = QCheckBox("Hide rejected")
         self.hide_rejected.toggled.connect(self._hide_toggled)
         self._lay_out()
@@ -118,9 +126,9 @@ class ReviewWidget(QWidget):
         layout.addWidget(self._labels_box.native)
         layout.addWidget(self.counts)
         layout.addWidget(tabs, 1)
-        self._buttons(layout, (("Accept (a)", lambda: self.set_status("accepted")),
-                               ("Reject (r)", lambda: self.set_status("rejected")),
-                               ("Unreviewed (u)", lambda: self.set_status("unreviewed")),
+        self._buttons(layout, (("Accept (a)", lambda: self.set_status(ACCEPTED)),
+                               ("Reject (r)", lambda: self.set_status(REJECTED)),
+                               ("Unreviewed (u)", lambda: self.set_status(UNREVIEWED)),
                                ("Next (n)", self.next_unreviewed)))
         row = self._buttons(layout, (("Set class (c)",
                                       lambda: self.set_class(self.classes.currentText())),
@@ -237,12 +245,11 @@ class ReviewWidget(QWidget):
         """The reviewed layer's features with the review columns present."""
         frame = self._layer.features.copy() if self._layer is not None else pd.DataFrame()
         if "label" not in frame.columns:
-            return pd.DataFrame({c: [] for c in ("label", "classification", "status", "area")})
+            return pd.DataFrame({c: [] for c in ("label", "classification", "status", "area",
+                                                 *CLASS_COLUMNS)})
         if "status" not in frame.columns:
-            frame["status"] = "unreviewed"
-        if "classification" not in frame.columns:
-            frame["classification"] = "Nucleus"
-        return frame
+            frame["status"] = UNREVIEWED
+        return with_classes(frame)  # the class parts, split out of older tables
 
     def _features_changed(self, _event=None):
         """Cells changed elsewhere (e.g. Recognise merged a region): reload once. When
@@ -318,8 +325,8 @@ class ReviewWidget(QWidget):
         self.actions.set_status(status, labels)
 
     def set_class(self, name: str, labels=None):
-        """Set the classification of the selected (or given) cells; unreviewed ones
-        become accepted (naming a cell is reviewing it)."""
+        """Name the selected (or given) cells' base class (source: pathologist);
+        unreviewed ones become accepted (naming a cell is reviewing it)."""
         self.actions.set_class(name, labels)
 
     def undo_review(self):
@@ -335,7 +342,7 @@ class ReviewWidget(QWidget):
         frame = self.cells.frame
         if not len(frame):
             return
-        todo = frame["label"].to_numpy()[frame["status"].astype(str).to_numpy() == "unreviewed"]
+        todo = frame["label"].to_numpy()[frame["status"].astype(str).to_numpy() == UNREVIEWED]
         if todo.size == 0:
             return
         current = self.selected_labels()

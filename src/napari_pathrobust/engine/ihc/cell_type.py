@@ -19,8 +19,11 @@ Without a pixel size (no ``area_um2``) the pixel measurements are used and only 
 relative size cut applies.
 
 The type is kept apart from the intensity class (Positive / Negative, bins) in its own
-``cell_type`` column, so a cell classifier can replace this rule. The scores give both
-indices: tumour cells only (``tumour_index``) and all cells (``labelling_index``).
+``cell_type`` column. When cells carry a base class set by the pathologist or a cell
+classifier (``base_class``, see :mod:`..cell_classes`) and some are of the counted class
+(Tumor by default), the scores use those instead of this rule
+(:func:`.scoring.scored_types`). The scores give both indices: the counted cells only
+(``tumour_index``) and all cells (``labelling_index``).
 """
 
 from __future__ import annotations
@@ -74,9 +77,11 @@ def cell_types(table: Mapping[str, Any]) -> np.ndarray:
     return out
 
 
-def type_counts(types: np.ndarray, positive: np.ndarray) -> dict[str, Any]:
-    """Counts per type and the tumour-cell index (%) for the scored cells."""
-    tumour = types == TUMOUR
+def type_counts(types: np.ndarray, positive: np.ndarray, counted: str = TUMOUR
+                ) -> dict[str, Any]:
+    """Counts per type and the index (%) of the ``counted`` cells (``n_tumour``,
+    ``tumour_index``: the tumour cells by default) for the scored cells."""
+    tumour = types == counted
     n_t, n_tp = int(tumour.sum()), int((tumour & positive).sum())
     return {"n_tumour": n_t, "n_tumour_positive": n_tp,
             "tumour_index": n_tp / n_t * 100.0 if n_t else 0.0,

@@ -28,7 +28,9 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from .. import cell_classes as cc
 from .cell_type import COLUMNS as TYPE_COLUMNS
+from .cell_type import TUMOUR as DEFAULT_BASE
 from .cell_type import cell_types, type_counts
 from .thresholds import (  # noqa: F401  (re-exported: the scoring API)
     DEFAULT_MARKER,
@@ -39,11 +41,11 @@ from .thresholds import (  # noqa: F401  (re-exported: the scoring API)
     split_params,
 )
 
-POSITIVE, NEGATIVE = "Positive", "Negative"
-BIN_NAMES = ("Negative", "1+", "2+", "3+")
+POSITIVE, NEGATIVE = cc.POSITIVE, cc.NEGATIVE
+BIN_NAMES = (cc.NEGATIVE, "1+", "2+", "3+")
 SUMMARY_KEYS = ("n_cells", "n_positive", "labelling_index", "h_score",
                 "n_0", "n_1plus", "n_2plus", "n_3plus", "n_tumour", "n_tumour_positive",
-                "tumour_index", "n_immune", "n_stroma")
+                "tumour_index", "n_immune", "n_stroma", "base_class", "type_source")
 #: columns of every summary CSV row (napari export and ``<stem>_summary.csv``)
 SUMMARY_COLUMNS = ("slide", "layer", "region", "marker", *SUMMARY_KEYS, "measurement",
                    "mode", "positive_threshold", "bin_1plus", "bin_2plus", "bin_3plus",
@@ -74,7 +76,7 @@ def scored_mask(table: Mapping[str, Any]) -> np.ndarray:
     n = _n_rows(table)
     if "status" not in table:
         return np.ones(n, dtype=bool)
-    return np.asarray(table["status"], dtype=object) != "rejected"
+    return np.asarray(table["status"], dtype=object) != cc.REJECTED
 
 
 def two_means_cut(values: np.ndarray) -> Optional[tuple[float, float, float]]:
@@ -138,35 +140,66 @@ def class_names(table: Mapping[str, Any], thresholds: IhcThresholds) -> np.ndarr
 
 
 def classify_cells(table, thresholds: Optional[IhcThresholds] = None):
-    """A copy of ``table`` (same kind) with ``classification`` and ``ihc_bin`` set."""
+    """A copy of ``table`` (same kind) with the intensity class set (only it: the base
+    class and its source stay, the compound ``classification`` follows, see
+    :func:`..cell_classes.set_intensity`), plus ``ihc_bin`` and the label-free
+    ``cell_type``."""
     thresholds = auto_thresholds(table, thresholds or IhcThresholds())
     names = class_names(table, thresholds)
     bins = cell_bins(table, thresholds)
     types = cell_types(table)
-    if isinstance(table, dict):
-        return {**table, "classification": names, "ihc_bin": bins, "cell_type": types}
-    out = table.copy()
-    out["classification"] = names
+    out = cc.set_intensity(table, names)
+    if isinstance(out, dict):
+        return {**out, "ihc_bin": bins, "cell_type": types}
     out["ihc_bin"] = bins
     out["cell_type"] = types
     return out
 
 
-def ihc_summary(table: Mapping[str, Any], thresholds: Optional[IhcThresholds] = None
-                ) -> dict[str, Any]:
-    """Scores of the scored cells of ``table``: marker, counts, labelling index (%),
-    H-score (0-300), plus the thresholds used (``auto`` resolved on this table)."""
+def scored_types(table: Mapping[str, Any], base_class: str = DEFAULT_BASE) -> np.ndarray:
+    """The type each cell is counted as: its base class (set by the pathologist or a
+    classifier) when any cell of ``table`` carries ``base_class``, else the label-free
+    ``cell_type`` rule (:mod:`.cell_type`). Counted cells are those of ``base_class``
+    (:func:`counted_class`)."""
+    named = _named_bases(table)
+    if named is not None and (named == base_class).any():
+        return named
+    if "cell_type" in table:
+        return np.asarray(table["cell_type"], dtype=object)
+    return cell_types(table)
+
+
+def _named_bases(table: Mapping[str, Any]) -> Optional[np.ndarray]:
+    """Base classes set by the pathologist or a classifier ('' elsewhere), or None."""
+    if cc.BASE not in table or cc.SOURCE not in table:
+        return None
+    base = np.asarray(table[cc.BASE], dtype=object)
+    source = np.asarray(table[cc.SOURCE], dtype=object)
+    set_by = np.isin(source, (cc.PATHOLOGIST, cc.CLASSIFIER))
+    return np.where(set_by, base, "").astype(object)
+
+
+def ihc_summary(table: Mapping[str, Any], thresholds: Optional[IhcThresholds] = None,
+                base_class: str = DEFAULT_BASE) -> dict[str, Any]:
+    """Scores of the scored cells of ``table``: marker, counts, labelling index (%, all
+    cells), H-score (0-300), the index of the ``base_class`` cells (``tumour_index``:
+    named cells when any carries that class, else the label-free rule, see
+    :func:`scored_types`; ``type_source`` says which), plus the thresholds used
+    (``auto`` resolved on this table)."""
     thresholds = auto_thresholds(table, thresholds or IhcThresholds())
     keep = scored_mask(table)
     n = int(keep.sum())
     counts = np.bincount(cell_bins(table, thresholds)[keep], minlength=4)[:4]
     n_pos = int(cell_positive(table, thresholds)[keep].sum())
     pct = counts / n * 100.0 if n else np.zeros(4)
-    types = np.asarray(table["cell_type"], dtype=object) if "cell_type" in table \
-        else cell_types(table)
-    by_type = type_counts(types[keep], cell_positive(table, thresholds)[keep])
+    types = scored_types(table, base_class)
+    by_type = type_counts(types[keep], cell_positive(table, thresholds)[keep], base_class)
+    named = _named_bases(table)
     return {
         **by_type,
+        "base_class": base_class,
+        "type_source": "named" if named is not None and (named == base_class).any()
+        else "rule",
         "marker": thresholds.marker, "n_cells": n, "n_positive": n_pos,
         "labelling_index": n_pos / n * 100.0 if n else 0.0,
         "h_score": float(pct[1] + 2 * pct[2] + 3 * pct[3]),
@@ -205,12 +238,12 @@ def subset(table, mask: np.ndarray):
     return table[np.asarray(mask)]
 
 
-def summary_in_region(table, region, thresholds: Optional[IhcThresholds] = None
-                      ) -> dict[str, Any]:
+def summary_in_region(table, region, thresholds: Optional[IhcThresholds] = None,
+                      base_class: str = DEFAULT_BASE) -> dict[str, Any]:
     """:func:`ihc_summary` of the cells whose centroid is inside ``region`` (see
     :func:`region_mask`); ``auto`` is resolved on the whole ``table``."""
     thresholds = auto_thresholds(table, thresholds or IhcThresholds())
-    return ihc_summary(subset(table, region_mask(table, region)), thresholds)
+    return ihc_summary(subset(table, region_mask(table, region)), thresholds, base_class)
 
 
 def summary_line(summary: Mapping[str, Any]) -> str:
@@ -223,7 +256,10 @@ def summary_line(summary: Mapping[str, Any]) -> str:
             f"{summary['h_score']:.1f} (0: {summary['n_0']}, 1+: {summary['n_1plus']}, "
             f"2+: {summary['n_2plus']}, 3+: {summary['n_3plus']})")
     if "n_tumour" in summary:
-        line += (f"; tumour cells {summary['tumour_index']:.1f} % "
+        base = summary.get("base_class") or DEFAULT_BASE
+        kind = "tumour" if base == DEFAULT_BASE else base
+        named = " (named)" if summary.get("type_source") == "named" else ""
+        line += (f"; {kind} cells{named} {summary['tumour_index']:.1f} % "
                  f"({summary['n_tumour_positive']}/{summary['n_tumour']}; "
                  f"{summary['n_immune']} immune, {summary['n_stroma']} stroma left out)")
     return line
@@ -237,7 +273,7 @@ def summary_row(summary: Mapping[str, Any], *, slide: str = "", layer: str = "",
     bins = list(t.get("bins") or [None] * 3)
     row = {"slide": slide, "layer": layer, "region": region,
            "marker": summary.get("marker", t.get("marker"))}
-    row.update({k: summary[k] for k in SUMMARY_KEYS})
+    row.update({k: summary.get(k) for k in SUMMARY_KEYS})
     row.update(measurement=t.get("measurement"), mode=t.get("mode"),
                positive_threshold=t.get("positive"), bin_1plus=bins[0],
                bin_2plus=bins[1], bin_3plus=bins[2], auto=t.get("auto"),
@@ -264,7 +300,7 @@ class IhcCellSink:
         for rec in records:
             self._labels.append(int(rec.label))
             self._values.append(float(rec.measurements.get(name, np.nan)))
-            self._rejected.append(rec.status == "rejected")
+            self._rejected.append(rec.status == cc.REJECTED)
             for key, values in self._shape.items():
                 values.append(float(rec.measurements.get(key, np.nan)))
 
@@ -277,7 +313,7 @@ class IhcCellSink:
         if self._lut is not None and labels.size:
             labels = self._lut[labels].astype(np.int64)
         keep = labels > 0
-        status = np.where(np.array(self._rejected, dtype=bool), "rejected", "unreviewed")
+        status = np.where(np.array(self._rejected, dtype=bool), cc.REJECTED, cc.UNREVIEWED)
         values = np.array(self._values, dtype=np.float64)
         shape = {k: np.array(v, dtype=np.float64)[keep] for k, v in self._shape.items()
                  if k != self.thresholds.measurement}
@@ -285,8 +321,9 @@ class IhcCellSink:
                 "status": status.astype(object)[keep], **shape}
 
     def classify(self, writers: Sequence[Any] = ()) -> dict[str, Any]:
-        """Classify every cell, hand the classes by final id to ``writers``
-        (``set_classes``) and return the whole-slide :func:`ihc_summary`."""
+        """Classify every cell, hand the intensity classes by final id to ``writers``
+        (``set_intensity``: base classes stay) and return the whole-slide
+        :func:`ihc_summary`."""
         table = self.table()
         if table["label"].size and not np.isfinite(table[self.thresholds.measurement]).any():
             raise ValueError(f"IHC scoring needs the measurement "
@@ -295,7 +332,7 @@ class IhcCellSink:
         classes = np.full(int(table["label"].max(initial=0)) + 1, None, dtype=object)
         classes[table["label"]] = class_names(table, self.thresholds)
         for writer in writers:
-            writer.set_classes(classes)
+            writer.set_intensity(classes)
         self.summary = ihc_summary(table, self.thresholds)
         return self.summary
 

@@ -10,7 +10,8 @@ Coordinates: a layer computed on a region of a slide keeps ``metadata["region"]`
 (``[y0, x0, y1, x1]`` in slide pixels); CSV and GeoJSON coordinates are slide pixels
 (region origin added), as QuPath expects.
 
-Reviews round-trip through every format: CSV and GeoJSON carry ``classification`` and
+Reviews round-trip through every format: CSV and GeoJSON carry ``classification`` (the
+compound, "Tumor: Positive"), its parts (base class, intensity, who set the base) and
 ``status`` per cell; a label TIFF gets the cells table as a sidecar ``<stem>_cells.csv``
 (published with the TIFF, all or none) and an OME-Zarr holds it as ``cells.csv`` inside
 its folder; :func:`..results.read_cells_table` reads such a table back as layer features.
@@ -26,6 +27,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
+from .. import cell_classes as cc
 from ..nucleus_records import BASE_COLUMNS, NucleusRecord, measure_objects
 from ..progress import Reporter
 from ..results import ZARR_CELLS, file_digest, region_origin
@@ -70,7 +72,7 @@ def rejected_labels(features) -> np.ndarray:
     table = _table(features)
     if "label" not in table or "status" not in table:
         return np.zeros(0, np.int64)
-    rejected = np.asarray([str(s) == "rejected" for s in table["status"]], bool)
+    rejected = np.asarray([str(s) == cc.REJECTED for s in table["status"]], bool)
     return np.unique(np.asarray(table["label"], np.int64)[rejected])
 
 
@@ -79,7 +81,7 @@ def _kept_features(features, drop_rejected: bool):
     table = _table(features)
     if not drop_rejected or "status" not in table:
         return table
-    keep = np.asarray([str(s) != "rejected" for s in table["status"]], bool)
+    keep = np.asarray([str(s) != cc.REJECTED for s in table["status"]], bool)
     return {k: v[keep] for k, v in table.items()}
 
 
@@ -93,6 +95,11 @@ def _without(block: np.ndarray, rejected: np.ndarray) -> np.ndarray:
     return block
 
 
+def _text(value) -> str:
+    """A text cell of a table ('' for None / NaN)."""
+    return "" if value is None or value != value else str(value)
+
+
 def feature_records(features, metadata: Optional[dict] = None) -> list[NucleusRecord]:
     """Records (no masks) from a features table, centroids shifted to slide pixels."""
     table = _table(features)
@@ -102,8 +109,10 @@ def feature_records(features, metadata: Optional[dict] = None) -> list[NucleusRe
     names = [c for c in table if c not in BASE_COLUMNS and c != "index"]
     n = len(table["label"])
     ys, xs = table.get("y", np.zeros(n)), table.get("x", np.zeros(n))
-    classes = table.get("classification", np.full(n, "Nucleus", dtype=object))
-    statuses = table.get("status", np.full(n, "unreviewed", dtype=object))
+    classed = cc.with_classes(table)
+    bases, intensities = classed[cc.BASE], classed[cc.INTENSITY]
+    sources, probabilities = classed[cc.SOURCE], classed[cc.PROBABILITY]
+    statuses = table.get(cc.STATUS, np.full(n, cc.UNREVIEWED, dtype=object))
     records = []
     for i in range(n):
         area = int(table["area"][i]) if "area" in table else 0
@@ -117,8 +126,10 @@ def feature_records(features, metadata: Optional[dict] = None) -> list[NucleusRe
         records.append(NucleusRecord(
             label=int(table["label"][i]), y0=oy, x0=ox, mask=np.zeros((0, 0), bool),
             centroid_y=oy + float(ys[i]), centroid_x=ox + float(xs[i]), area=area,
-            measurements=measurements, classification=str(classes[i]),
-            status=str(statuses[i])))
+            measurements=measurements, classification=str(classed[cc.CLASSIFICATION][i]),
+            status=str(statuses[i]), base_class=_text(bases[i]),
+            intensity=_text(intensities[i]), class_source=_text(sources[i]),
+            class_probability=float(probabilities[i])))
     records.sort(key=lambda r: r.label)
     return records
 

@@ -152,7 +152,10 @@ class PSMMethod(MethodBase):
 
     name = "psm"
     alignment = 8  # tiles start on multiples of the networks' strides
-    bytes_per_pixel = 800  # working memory per window pixel (network activations), for tiling
+    # working memory per window pixel, for tiling: the ONNX Runtime network ~340 B/px, one
+    # window at a time (calls are serialised), + ~100 B/px post-processing per window in
+    # flight (2 share the budget); docs/benchmarks.md, issue 27 (was 800: torch eager)
+    bytes_per_pixel = 280
     map_names = ("activation", "pseudomask")
 
     def __init__(self, params: Optional[PSMParams] = None, **overrides: Any):

@@ -23,6 +23,7 @@ import functools
 import io
 import os
 import threading
+import time
 from typing import Optional
 
 import torch
@@ -114,9 +115,20 @@ def weights_key(net: nn.Module) -> str:
 
 
 _GRAPHS: dict[str, bytes] = {}  # weights key -> ONNX graph (exported once per process)
-#: inputs up to this many pixels run in a session with a memory arena (faster; it keeps
-#: ~0.7 GB at 1 MP for reuse); larger ones (fit mosaics) in one that frees each call
+#: inputs up to this many pixels run in a session with a memory arena (faster); larger
+#: ones (fit mosaics, whole-slide tiles) in one that frees each call. The arena is shrunk
+#: after each call: kept, its ~0.7 GB at 1 MP stayed on top of the large session's
+#: memory for the rest of a whole-slide run (issue 27); outputs are the same bits
 ARENA_MAX_PIXELS = 1 << 20
+
+
+@functools.lru_cache(maxsize=1)
+def _shrink_arena():
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return options
 
 
 @functools.lru_cache(maxsize=8)
@@ -167,7 +179,7 @@ class NetworkRunner:
             _GRAPHS[key] = _export_onnx(self.net, x.shape[1])
         arena = x.shape[0] * x.shape[2] * x.shape[3] <= ARENA_MAX_PIXELS
         session = _ort_session(key, self.threads, arena)
-        out = session.run(None, {"x": x.numpy()})[0]
+        out = session.run(None, {"x": x.numpy()}, _shrink_arena() if arena else None)[0]
         return torch.sigmoid(torch.from_numpy(out))
 
     def _torch(self, x: torch.Tensor) -> torch.Tensor:
@@ -177,18 +189,41 @@ class NetworkRunner:
             return torch.sigmoid(self.net(x)).float()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.device.type != "cpu":
-            return self._torch(x)
-        with self._lock:
-            if self.runtime == "onnxruntime":
-                return self._onnx(x.contiguous())
-            if torch.get_num_threads() != self.threads:
-                torch.set_num_threads(self.threads)
-            return self._torch(x)
+        start = time.perf_counter()
+        try:
+            if self.device.type != "cpu":
+                return self._torch(x)
+            with self._lock:
+                start = time.perf_counter()  # the network's own time, not the wait
+                if self.runtime == "onnxruntime":
+                    return self._onnx(x.contiguous())
+                if torch.get_num_threads() != self.threads:
+                    torch.set_num_threads(self.threads)
+                return self._torch(x)
+        finally:
+            _count(time.perf_counter() - start, x.shape[0] * x.shape[2] * x.shape[3])
 
     def describe(self) -> str:
         """The runtime in use, e.g. ``onnxruntime`` or ``torch``."""
         return self.runtime
+
+
+_STATS = [0.0, 0, 0]  # network seconds, calls, input pixels in this process
+_STATS_LOCK = threading.Lock()
+
+
+def _count(seconds: float, pixels: int) -> None:
+    with _STATS_LOCK:
+        _STATS[0] += seconds
+        _STATS[1] += 1
+        _STATS[2] += int(pixels)
+
+
+def network_stats() -> tuple[float, int, int]:
+    """(seconds, calls, input pixels) of every network call in this process so far
+    (subtract two readings for a run's share; GPU calls time their launch)."""
+    with _STATS_LOCK:
+        return float(_STATS[0]), int(_STATS[1]), int(_STATS[2])
 
 
 _RUNNERS: dict[tuple, NetworkRunner] = {}
@@ -210,4 +245,4 @@ def cached_runner(net: nn.Module, device: torch.device, runtime: str = "auto",
 
 
 __all__ = ["NetworkRunner", "cached_runner", "fold_batchnorm", "onnxruntime_available", "RUNTIMES",
-           "cpu_count", "weights_key"]
+           "cpu_count", "weights_key", "network_stats"]

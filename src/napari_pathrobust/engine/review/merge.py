@@ -26,13 +26,11 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from ..cell_classes import REVIEW_DEFAULTS, UNREVIEWED, with_classes
 from ..tiled.tiling import Box
 
-__all__ = ["MergeReport", "merge_region", "union_box", "reviewed_mask"]
-
-UNREVIEWED = "unreviewed"
-#: what a cell's review columns hold before anyone reviewed it
-REVIEW_DEFAULTS = {"status": UNREVIEWED, "classification": "Nucleus"}
+__all__ = ["MergeReport", "merge_region", "union_box", "reviewed_mask",
+           "REVIEW_DEFAULTS", "UNREVIEWED"]
 
 
 @dataclass
@@ -69,11 +67,16 @@ def reviewed_mask(table: Optional[pd.DataFrame]) -> np.ndarray:
 
 
 def with_review_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` (changed in place and returned) with any missing review column added
-    at its default (:data:`REVIEW_DEFAULTS`)."""
-    for column, default in REVIEW_DEFAULTS.items():
-        if column not in frame.columns:
-            frame[column] = default
+    """``frame`` (changed in place and returned) with any missing review column added:
+    the status at its default, the class parts split out of ``classification`` (see
+    :data:`REVIEW_DEFAULTS`, :func:`..cell_classes.with_classes`)."""
+    if "status" not in frame.columns:
+        frame["status"] = REVIEW_DEFAULTS["status"]
+    if any(c not in frame.columns for c in REVIEW_DEFAULTS):
+        classed = with_classes(frame)
+        for column in REVIEW_DEFAULTS:
+            if column not in frame.columns:
+                frame[column] = classed[column]
     return frame
 
 

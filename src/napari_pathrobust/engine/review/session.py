@@ -30,6 +30,14 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 import pandas as pd
 
+from ..cell_classes import (
+    BASE,
+    CLASS_COLUMNS,
+    PATHOLOGIST,
+    PROBABILITY,
+    SOURCE,
+    with_classes,
+)
 from ..settings import config_dir, default_results_dir, read_json, write_json
 from ..values import file_stem
 from ..writers._atomic import atomic_path, clean_json
@@ -39,7 +47,8 @@ __all__ = ["ReviewHistory", "SavedSession", "session_files", "save_reviews", "sa
            "load_session", "REVIEW_COLUMNS", "SessionSearch", "find_session",
            "note_review_folder", "review_folders"]
 
-REVIEW_COLUMNS = ("status", "classification")
+#: the columns a review edits, undoes and saves: status, the compound class and its parts
+REVIEW_COLUMNS = ("status", "classification", *CLASS_COLUMNS)
 VERSION = 1
 
 
@@ -68,7 +77,8 @@ class ReviewHistory:
 
     @staticmethod
     def _rows(frame: pd.DataFrame, labels) -> pd.DataFrame:
-        rows = frame.loc[frame["label"].isin(labels), ["label", *REVIEW_COLUMNS]]
+        columns = [c for c in REVIEW_COLUMNS if c in frame.columns]
+        rows = frame.loc[frame["label"].isin(labels), ["label", *columns]]
         return rows.set_index("label")
 
     def record(self, before: pd.DataFrame, after: pd.DataFrame, labels) -> None:
@@ -98,6 +108,8 @@ class ReviewHistory:
         rows = pd.Index(frame["label"]).get_indexer(values.index)
         found = rows >= 0
         for column in REVIEW_COLUMNS:
+            if column not in values.columns or column not in frame.columns:
+                continue
             position = frame.columns.get_loc(column)
             frame.iloc[rows[found], position] = values[column].to_numpy()[found]
         return frame
@@ -218,8 +230,12 @@ def _load_cells(path: Path) -> tuple[pd.DataFrame, Optional[np.ndarray], dict]:
         labels = data["__labels__"] if "__labels__" in data.files else None
         about = json.loads(str(data["__about__"]))
     for name in REVIEW_COLUMNS:
-        if name in frame.columns:
+        if name in frame.columns and name != PROBABILITY:
             frame[name] = frame[name].astype(object)
+    if "classification" in frame.columns:  # cells saved before the class parts
+        for column, values in with_classes(frame).items():
+            if column not in frame.columns:
+                frame[column] = values
     return frame, labels, about
 
 
@@ -237,7 +253,25 @@ def _apply_reviews(cells: pd.DataFrame, payload: dict) -> None:
         current = cells[column].to_numpy(object).copy() if column in cells.columns \
             else np.full(len(cells), REVIEW_DEFAULTS[column], dtype=object)
         current[found] = values[rows[found]]
+        if column == PROBABILITY:
+            current = np.array([_float(v) for v in current])
         cells[column] = current
+    legacy = "classification" in payload and not any(c in payload for c in CLASS_COLUMNS)
+    if legacy:  # reviews saved before the class parts: split them out of the saved classes
+        cells.drop(columns=[c for c in CLASS_COLUMNS if c in cells.columns], inplace=True)
+    for column, values in with_classes(cells).items():
+        if column not in cells.columns:
+            cells[column] = values
+    if legacy:  # a base class in a saved review was named in Review: the pathologist's
+        named = found & (cells[BASE].astype(str).to_numpy() != "")
+        cells.loc[named, SOURCE] = PATHOLOGIST
+
+
+def _float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def load_session(folder, image: str) -> Optional[SavedSession]:

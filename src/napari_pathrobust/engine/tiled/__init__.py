@@ -7,12 +7,16 @@ takes the same path, one module a step::
       |  sampling      one seeded sample of the whole slide's tissue -> method.fit()
       |                (refused when uniform or blank glass)
       |  resample      the working grid: the slide resampled to method.working_mpp
-      |  tiling        tiles with a halo on that grid (tile size from the memory budget);
+      |  tiling        tiles with a halo on that grid (tile size from the memory budget
+      |                and the method's bytes per pixel: for psm 1024 working px cores,
+      |                the halo about a third of each window);
       |  tissue        tiles on blank glass skipped
       v
-    executor           tile jobs on a thread pool (or distributed: dask.distributed)
-      |  working_tiles read the window (halo included), resample, method.segment(),
-      |                labels back to slide pixels; keep the objects the tile owns
+    executor           tile jobs on a thread pool, a reader thread reading windows ahead
+      |                (or distributed: dask.distributed, the job detached and re-attached)
+      |  working_tiles load: read the window (halo included), resample; compute:
+      |                method.segment(), labels back to slide pixels; keep the objects
+      |                the tile owns
       v
     label_ids          provisional ids in tile order -> canonical ids (dense, raster
       |                order of each object's first pixel): tile size, worker count
@@ -21,7 +25,8 @@ takes the same path, one module a step::
     sinks              the label canvas (numpy or zarr), record sinks (CSV, GeoJSON,
                        layer tables), stitched maps; checkpoint lets a run resume
 
-:func:`.pipeline.segment_slide` drives it. "Where does a tile get read?" has one answer:
+:func:`.pipeline.segment_slide` drives it and records where the time went
+(:mod:`.profile`, ``info["profile"]``). "Where does a tile get read?" has one answer:
 :mod:`.working_tiles` (``WorkingTileJob``) on a working grid, :mod:`.executor`
 (``TileJob``) otherwise.
 """

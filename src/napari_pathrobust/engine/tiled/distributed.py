@@ -2,7 +2,9 @@
 
 The main process fits the method once and scatters the fitted object to every worker
 (each worker process unpickles it, and so loads its networks, once); tasks then only
-carry a tile (and its pixels when the slide has no file the workers can open). The
+carry a tile and the detached job (its working grid: slides at another pixel size are
+resampled on the workers exactly as here), plus the pixels when the slide has no file
+the workers can open. The
 main process still assigns ids and writes outputs, so a distributed run gives the same
 labels as a local one. Jobs pick this executor (:func:`executor_for`); the pipeline
 never imports this module.
@@ -14,9 +16,7 @@ import functools
 import sys
 from typing import Any, Optional
 
-import numpy as np
-
-from .executor import TileJob, tile_records
+from .executor import TileJob
 from .tiling import Tile
 
 
@@ -55,30 +55,33 @@ def _configure_worker() -> None:
     if "torch" in sys.modules:  # imported with the (unpickled) method that needs it
         from distributed import get_worker
 
-        sys.modules["torch"].set_num_threads(max(1, get_worker().state.nthreads))
+        try:
+            threads = get_worker().state.nthreads
+        except ValueError:  # not in a worker (called directly): leave torch alone
+            return
+        sys.modules["torch"].set_num_threads(max(1, threads))
         _CONFIGURED.append(True)
 
 
-def remote_tile(method: Any, source: Any, t: Tile, shape: tuple[int, int],
-                mpp: Optional[float], polygons: bool):
-    """Worker task: one tile's owned records and core maps (see ``tile_records``).
+def remote_tile(method: Any, job: TileJob, t: Tile, pixels: Any = None):
+    """Worker task: one tile's owned records and core maps.
 
-    ``source`` is the window's RGB pixels, or the path of the slide to read them from.
+    ``job`` is a :meth:`.executor.TileJob.detached` job (a working-grid job included):
+    with ``pixels`` (what its ``load`` returned in the main process) it computes on
+    them, else it reopens the slide from the job's path and reads the window here.
     """
     _configure_worker()
-    if isinstance(source, np.ndarray):
-        rgb = source
-    else:
-        slide = _worker_slide(str(source))
-        rgb = np.asarray(slide.data[t.window_slices].compute(scheduler="synchronous"))
-    return tile_records(method, rgb, t, shape, mpp, polygons)
+    if pixels is not None:
+        return job.attached(method).compute(t, pixels)
+    return job.attached(method, _worker_slide(str(job.slide.path)))(t)
 
 
 class DistributedExecutor:
     """A :class:`.executor.TileExecutor` on a dask.distributed cluster.
 
     ``scheduler`` is an address or a ``distributed.Client``; a client this object
-    connected itself is closed by :meth:`close`.
+    connected itself is closed by :meth:`close`. Tiles of a slide with a file are read
+    by the workers; others are read here and their pixels shipped with the task.
     """
 
     def __init__(self, scheduler: Any):
@@ -86,6 +89,7 @@ class DistributedExecutor:
         self.workers = total_threads(self.client)
         self.address = self.client.scheduler.address
         self._job: Optional[TileJob] = None
+        self._remote: Optional[TileJob] = None
         self._method = None
         self._path: Optional[str] = None
 
@@ -95,12 +99,12 @@ class DistributedExecutor:
         self._method = self.client.scatter(job.method, broadcast=True, hash=False)
         path = job.slide.path
         self._path = str(path) if path is not None else None
+        self._remote = job.detached()
 
     def submit(self, t: Tile):
-        job = self._job
-        source = self._path if self._path is not None else job.read(t)
-        return self.client.submit(remote_tile, self._method, source, t, job.slide.shape,
-                                  job.slide.mpp, job.polygons, pure=False)
+        pixels = None if self._path is not None else self._job.load(t)
+        return self.client.submit(remote_tile, self._method, self._remote, t, pixels,
+                                  pure=False)
 
     def describe(self) -> dict[str, Any]:
         return {"scheduler": self.address, "workers": self.workers}

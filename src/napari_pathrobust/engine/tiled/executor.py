@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
@@ -21,9 +22,14 @@ import numpy as np
 from ..io import Slide
 from ..methods.base import Method, TileOutput
 from ..nucleus_records import NucleusRecord, measure_objects, record_polygon
+from .profile import StageClock
 from .tiling import Tile, ownership_filter
 
 TileResult = tuple[list[NucleusRecord], dict[str, np.ndarray]]
+
+
+def _no_check() -> None:
+    return None
 
 
 def default_workers() -> int:
@@ -71,27 +77,74 @@ def output_records(output: TileOutput, rgb: np.ndarray, t: Tile, shape: tuple[in
     return records, {name: m[core] for name, m in output.maps.items()}
 
 
-def _no_check() -> None:
-    return None
+@dataclass(frozen=True)
+class SlideInfo:
+    """What a detached job keeps of its slide (shape, pixel size, where to reopen it)."""
+
+    shape: tuple[int, int]
+    mpp: Optional[float]
+    path: Any = None
+    name: str = ""
 
 
 @dataclass
 class TileJob:
-    """A fitted method applied to the tiles of one slide."""
+    """A fitted method applied to the tiles of one slide.
+
+    A tile's work is :meth:`load` (its pixels: I/O and resampling) then :meth:`compute`
+    (the method and the records), so an executor may read ahead of the method, or read
+    in one process and compute in another (:meth:`detached`, :meth:`attached`).
+    """
 
     method: Method
     slide: Slide
     polygons: bool = True
     check: Callable[[], None] = _no_check  # raises Cancelled when the run should stop
+    clock: Optional[StageClock] = None  # per-stage seconds (info["profile"])
+
+    def _stage(self, name: str):
+        return self.clock.stage(name) if self.clock is not None else nullcontext()
 
     def read(self, t: Tile) -> np.ndarray:
         """The RGB pixels of the tile's window."""
         return np.asarray(self.slide.data[t.window_slices].compute(scheduler="synchronous"))
 
-    def __call__(self, t: Tile) -> TileResult:
+    def load(self, t: Tile) -> Any:
+        """What :meth:`compute` needs of the slide for tile ``t``."""
         self.check()
-        return tile_records(self.method, self.read(t), t, self.slide.shape, self.slide.mpp,
-                            self.polygons)
+        with self._stage("read"):
+            return self.read(t)
+
+    def compute(self, t: Tile, pixels: Any) -> TileResult:
+        """The tile's owned records and core maps from :meth:`load`'s ``pixels``."""
+        self.check()
+        with self._stage("method"):
+            output = TileOutput.of(self.method.segment_tile(pixels))
+        with self._stage("records"):
+            return output_records(output, pixels, t, self.slide.shape, self.slide.mpp,
+                                  self.polygons, self.method.max_area,
+                                  self.method.measure_records)
+
+    def __call__(self, t: Tile) -> TileResult:
+        return self.compute(t, self.load(t))
+
+    def detached(self) -> "TileJob":
+        """A picklable copy without the method, the slide's pixels, the cancel check or
+        the clock (:meth:`attached` gives them back in another process)."""
+        slide = self.slide
+        info = SlideInfo(tuple(slide.shape), slide.mpp, slide.path, slide.name)
+        return replace(self, method=None, slide=info, check=_no_check, clock=None)
+
+    def attached(self, method: Method, slide: Any = None) -> "TileJob":
+        """This (detached) job with ``method`` and, when given, an opened ``slide`` (its
+        pixel size set to the one the job was made with)."""
+        if slide is None:
+            return replace(self, method=method)
+        if self.slide.mpp is not None and slide.mpp != self.slide.mpp:
+            from ..io import with_pixel_size
+
+            slide = with_pixel_size(slide, self.slide.mpp)
+        return replace(self, method=method, slide=slide)
 
 
 class TileExecutor(Protocol):
@@ -114,28 +167,43 @@ class TileExecutor(Protocol):
 
 
 class LocalExecutor:
-    """Tiles on a thread pool in this process (``workers`` threads; default: the CPUs)."""
+    """Tiles on a thread pool in this process (``workers`` threads; default: the CPUs).
 
-    def __init__(self, workers: Optional[int] = None):
+    With ``read_ahead`` (default) one more thread reads (and resamples) the windows of
+    submitted tiles while the workers run the method on earlier ones; the pipeline's
+    in-flight window bounds how far it reads ahead.
+    """
+
+    def __init__(self, workers: Optional[int] = None, read_ahead: bool = True):
         self.workers = int(workers or default_workers())
+        self.read_ahead = bool(read_ahead)
         self._pool: Optional[ThreadPoolExecutor] = None
+        self._reader: Optional[ThreadPoolExecutor] = None
         self._job: Optional[TileJob] = None
 
     def start(self, job: TileJob) -> None:
         self._job = job
         self._pool = ThreadPoolExecutor(max_workers=self.workers,
                                         thread_name_prefix="pathrobust")
+        if self.read_ahead:
+            self._reader = ThreadPoolExecutor(max_workers=1,
+                                              thread_name_prefix="pathrobust-read")
 
     def submit(self, t: Tile):
-        return self._pool.submit(self._job, t)
+        job = self._job
+        if self._reader is None:
+            return self._pool.submit(job, t)
+        pixels = self._reader.submit(job.load, t)
+        return self._pool.submit(lambda: job.compute(t, pixels.result()))
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for pool in (self._reader, self._pool):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = self._reader = None
 
     def describe(self) -> dict[str, Any]:
-        return {"workers": self.workers}
+        return {"workers": self.workers, "read_ahead": self.read_ahead}
 
 
 class Done:
@@ -151,5 +219,5 @@ class Done:
         return False
 
 
-__all__ = ["TileExecutor", "LocalExecutor", "TileJob", "tile_records", "output_records",
-           "default_workers", "Done"]
+__all__ = ["TileExecutor", "LocalExecutor", "TileJob", "SlideInfo", "tile_records",
+           "output_records", "default_workers", "Done"]

@@ -10,6 +10,7 @@ chunk), and so are the records.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import replace
 from typing import Any, Iterable
 
@@ -29,8 +30,9 @@ class IdBook:
 
     def __init__(self, width: int):
         self.width = int(width)
-        self._ids: list[int] = []
-        self._keys: list[int] = []
+        # int64 arrays: 16 bytes per nucleus (python int lists took ~70 on whole slides)
+        self._ids = array("q")
+        self._keys = array("q")
 
     def add(self, records: Iterable[NucleusRecord]) -> None:
         for rec in records:
@@ -42,8 +44,8 @@ class IdBook:
 
     def lut(self) -> np.ndarray:
         """``final = lut[provisional]`` (``lut[0] == 0``), uint32 (ties: provisional order)."""
-        ids = np.asarray(self._ids, dtype=np.int64)
-        keys = np.asarray(self._keys, dtype=np.int64)
+        ids = np.array(self._ids, dtype=np.int64)  # copies: the book may grow after
+        keys = np.array(self._keys, dtype=np.int64)
         lut = np.zeros(int(ids.max()) + 1 if ids.size else 1, dtype=np.uint32)
         order = np.lexsort((ids, keys))
         lut[ids[order]] = np.arange(1, ids.size + 1, dtype=np.uint32)

@@ -34,6 +34,7 @@ other objects keep their canonical order.
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections import deque
@@ -53,6 +54,7 @@ from .executor import (
     TileJob,
 )
 from .label_ids import IdBook, relabel_canvas, relabel_records
+from .profile import StageClock
 from .resample import working_grid
 from .sampling import FIT_SAMPLE_PIXELS, fit_sample, image_problem
 from .tiling import Tile, auto_tile_size, plan_tiles
@@ -158,20 +160,24 @@ def _segment(slide, method, executor, *, tile, halo, seed, memory_budget_mb, can
     plan = plan_tiles(shape, tile, halo)
     if canvas is None:
         canvas = np.zeros(shape, dtype=np.uint32)
+    clock, network_before = StageClock(), _network_seconds()
     reporter.report(0, len(plan), "fitting")
-    sample = fit_sample(slide, seed) if grid is None else working_sample(grid, seed)
-    problem = image_problem(sample)
-    problems = [] if problem is None else [f"{slide.name}: {problem}: no nuclei"]
-    for message in problems:
-        warnings.warn(message, ImageWarning, stacklevel=3)
-    if fit and problem is None:
-        method.fit(sample)
-    del sample
+    with clock.stage("fit"):
+        sample = fit_sample(slide, seed) if grid is None else working_sample(grid, seed)
+        problem = image_problem(sample)
+        problems = [] if problem is None else [f"{slide.name}: {problem}: no nuclei"]
+        for message in problems:
+            warnings.warn(message, ImageWarning, stacklevel=3)
+        if fit and problem is None:
+            method.fit(sample)
+        del sample
+    clock.add("fit_network", _network_seconds() - network_before)
     mask = None
     if tissue is True and problem is None:
         from .tissue import detect_tissue
 
-        mask = detect_tissue(slide, margin=max(halo, 64))
+        with clock.stage("tissue"):
+            mask = detect_tissue(slide, margin=max(halo, 64))
     elif tissue and tissue is not True:
         mask = tissue
     active = [problem is None and (mask is None or mask.window_has_tissue(t)) for t in plan]
@@ -199,8 +205,11 @@ def _segment(slide, method, executor, *, tile, halo, seed, memory_budget_mb, can
         info["resumed_tiles"] = done_before
     book = IdBook(shape[1])
     kept: Optional[list[tuple[int, NucleusRecord]]] = [] if keep_records else None
-    executor.start(TileJob(method, slide, polygons, reporter.check) if grid is None else
-                   WorkingTileJob(method, slide, polygons, reporter.check, grid, align))
+    job_args = dict(method=method, slide=slide, polygons=polygons, check=reporter.check,
+                    clock=clock)
+    executor.start(TileJob(**job_args) if grid is None else
+                   WorkingTileJob(**job_args, grid=grid, align=align))
+    network_before = _network_seconds()
 
     def submit(t: Tile):
         if t.index < done_before:
@@ -217,7 +226,9 @@ def _segment(slide, method, executor, *, tile, halo, seed, memory_budget_mb, can
         done = 0
         while pending:
             t, future = pending.popleft()
-            result = future.result()
+            with clock.stage("wait"):
+                result = future.result()
+            stitch = time.perf_counter()
             if result is None:  # finished in the interrupted run: ids already assigned
                 records, tile_maps = store.read_tile(t.index)
             else:
@@ -234,6 +245,7 @@ def _segment(slide, method, executor, *, tile, halo, seed, memory_budget_mb, can
                 kept.extend((rec.label, rec) for rec in records)
             if store is not None and result is not None:
                 store.save_tile(t.index, records, tile_maps, next_id)
+            clock.add("stitch", time.perf_counter() - stitch)
             done += 1
             reporter.report(done, len(plan), f"tile {done}/{len(plan)}")
             nxt = next(todo, None)
@@ -244,14 +256,23 @@ def _segment(slide, method, executor, *, tile, halo, seed, memory_budget_mb, can
             future.cancel()
         raise
     reporter.check()
-    lut = book.lut()
-    relabel_canvas(canvas, lut)
-    for sink in sinks:
-        sink.renumber(lut)
-    records_out = relabel_records(kept, lut) if kept is not None else None
+    clock.add("network", _network_seconds() - network_before)
+    with clock.stage("relabel"):
+        lut = book.lut()
+        relabel_canvas(canvas, lut)
+        for sink in sinks:
+            sink.renumber(lut)
+        records_out = relabel_records(kept, lut) if kept is not None else None
     info["parameters"] = method.describe()  # after the run: stateful methods (adaptation)
+    info["profile"] = clock.describe()
     return SegmentResult(len(book), time.perf_counter() - start, canvas, records_out, info,
                          maps)
+
+
+def _network_seconds() -> float:
+    """Seconds this process has spent in network calls (0 when no network was loaded)."""
+    inference = sys.modules.get("napari_pathrobust.engine.models.inference")
+    return inference.network_stats()[0] if inference is not None else 0.0
 
 
 def _stitch_maps(maps: dict[str, Any], tile_maps: dict[str, np.ndarray], t: Tile,

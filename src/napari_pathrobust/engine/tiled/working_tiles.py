@@ -10,7 +10,8 @@ in microns use the slide's pixel size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 import numpy as np
@@ -33,22 +34,44 @@ class WorkingTileJob(TileJob):
         box = self.grid.working_box(t.window, self.align)
         return self.grid.read(box, t.window)[1]
 
-    def __call__(self, t: Tile) -> TileResult:
+    def load(self, t: Tile) -> tuple[Box, np.ndarray, np.ndarray]:
+        """The window's working box, its working RGB and its RGB on the slide grid."""
         self.check()
-        box = self.grid.working_box(t.window, self.align)
-        rgb, slide_rgb = self.grid.read(box, t.window)
-        output = TileOutput.of(self.method.segment_tile(rgb))
-        labels = np.asarray(output.labels)
-        if self.method.max_area > 0 and labels.size:  # ids kept: classes refer to them
-            large = np.bincount(labels.ravel()) > self.method.max_area
-            large[0] = False
-            labels = np.where(large[labels], 0, labels) if large.any() else labels
-        back = TileOutput(self.grid.to_slide(labels, box, t.window),
-                          {k: self.grid.to_slide(m, box, t.window)
-                           for k, m in output.maps.items()}, output.classes)
+        with self._stage("read"):
+            box = self.grid.working_box(t.window, self.align)
+            return (box, *self.grid.read(box, t.window))
+
+    def compute(self, t: Tile, pixels: tuple[Box, np.ndarray, np.ndarray]) -> TileResult:
+        self.check()
+        box, rgb, slide_rgb = pixels
+        with self._stage("method"):
+            output = TileOutput.of(self.method.segment_tile(rgb))
+        with self._stage("to_slide"):
+            labels = np.asarray(output.labels)
+            if self.method.max_area > 0 and labels.size:  # ids kept: classes refer to them
+                large = np.bincount(labels.ravel()) > self.method.max_area
+                large[0] = False
+                labels = np.where(large[labels], 0, labels) if large.any() else labels
+            back = TileOutput(self.grid.to_slide(labels, box, t.window),
+                              {k: self.grid.to_slide(m, box, t.window)
+                               for k, m in output.maps.items()}, output.classes)
         # max_area was applied on the working grid; measurements run on slide pixels
-        return output_records(back, slide_rgb, t, self.slide.shape, self.slide.mpp,
-                              self.polygons, measure=self.method.measure_records)
+        with self._stage("records"):
+            return output_records(back, slide_rgb, t, self.slide.shape, self.slide.mpp,
+                                  self.polygons, measure=self.method.measure_records)
+
+    def detached(self) -> "WorkingTileJob":
+        grid = copy.copy(self.grid)
+        grid.slide = None  # to_slide needs the axes only
+        return replace(super().detached(), grid=grid)
+
+    def attached(self, method: Any, slide: Any = None) -> "WorkingTileJob":
+        job = super().attached(method, slide)
+        if slide is not None:
+            grid = copy.copy(self.grid)
+            grid.slide = job.slide
+            job = replace(job, grid=grid)
+        return job
 
 
 def working_sample(grid: WorkingGrid, seed: int = 0, max_pixels: Optional[int] = None,

@@ -5,9 +5,10 @@ appended to a scratch file next to the output's temporary name (inside the job's
 staging folder for job outputs) and only ``(id, offset, length)`` stays in memory.
 :meth:`StagedTextWriter.renumber` maps provisional ids to final ids; :meth:`commit` writes
 the header (with the metadata known after the run), the records in ascending final id,
-the trailer, and publishes the file atomically. :meth:`StagedTextWriter.set_classes`
-gives records a classification decided after the run (e.g. IHC thresholds on the
-slide's cells): it replaces the staged one when the records are written.
+the trailer, and publishes the file atomically. :meth:`StagedTextWriter.set_intensity`
+gives records an intensity class decided after the run (IHC thresholds on the slide's
+cells): it replaces the staged intensity, and only it, when the records are written
+(the base class and the compound name follow, see :mod:`..cell_classes`).
 """
 
 from __future__ import annotations
@@ -112,11 +113,13 @@ class StagedTextWriter:
             raise RuntimeError(f"{self.dest}: renumber called twice")
         self._lut = np.asarray(lut)
 
-    def set_classes(self, classes) -> None:
-        """Classification by final id: ``classes[label]`` (a name, or None to keep the
-        record's own) replaces the staged one at :meth:`commit`."""
+    def set_intensity(self, classes) -> None:
+        """Intensity class by final id: ``classes[label]`` (a name, or None to keep the
+        record's own) replaces the staged intensity at :meth:`commit`; base classes stay."""
         self._require_open()
         self._classes = np.asarray(classes, dtype=object)
+
+    set_classes = set_intensity  # the name used before base and intensity were apart
 
     def _class_of(self, label: int) -> Optional[str]:
         classes = self._classes
@@ -129,6 +132,7 @@ class StagedTextWriter:
         raise NotImplementedError
 
     def _with_class(self, text: str, name: str) -> str:
+        """The encoded ``text`` with intensity class ``name``."""
         raise NotImplementedError
 
     def _line(self, label: int, text: str, first: bool) -> str:

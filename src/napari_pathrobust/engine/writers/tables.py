@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
+from .. import cell_classes as cc
 from ..cells import class_color
 from ..nucleus_records import BASE_COLUMNS, NucleusRecord, record_polygon
 from ._atomic import clean_json, dumps
@@ -59,12 +60,29 @@ def _csv_value(value) -> str:
     return str(value)
 
 
+_BREAKS = str.maketrans("\r\n\t", "   ")
+
+
 def _one_line(text: str) -> str:
-    return str(text).replace("\r", " ").replace("\n", " ")
+    return str(text).translate(_BREAKS)
+
+
+def _probability(value) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+#: positions (after the label) of the class columns in a staged CSV row
+_CLASS_AT, _BASE_AT, _INTENSITY_AT = 3, 5, 6
 
 
 class PointsCSVWriter(StagedTextWriter):
-    """Centroid table: ``label,x,y,area,classification,status,<measurements>``.
+    """Centroid table: ``label,x,y,area,classification,status,base_class,intensity,
+    class_source,class_probability,<measurements>`` (classification: the compound
+    ``"Tumor: Positive"``; its parts in their own columns, see :mod:`..cell_classes`).
 
     Rows are written in ascending final id at :meth:`commit`. Measurement columns come
     from the first record added (in its order); later records' missing values are written
@@ -81,8 +99,11 @@ class PointsCSVWriter(StagedTextWriter):
         if self.columns is None:
             self.columns = list(BASE_COLUMNS) + [k for k in rec.measurements
                                                  if k not in BASE_COLUMNS]
+        base, intensity = rec.class_parts()
         row = [_csv_value(float(rec.centroid_x)), _csv_value(float(rec.centroid_y)),
-               str(int(rec.area)), _one_line(rec.classification), _one_line(rec.status)]
+               str(int(rec.area)), _one_line(cc.compose(base, intensity)),
+               _one_line(rec.status), _one_line(base), _one_line(intensity),
+               _one_line(rec.class_source), _csv_value(_probability(rec.class_probability))]
         for name in self.columns[len(BASE_COLUMNS):]:
             value = rec.measurements.get(name)
             row.append(_csv_value(None if value is None else float(value)))
@@ -98,10 +119,11 @@ class PointsCSVWriter(StagedTextWriter):
         return self._buffer.getvalue()
 
     def _with_class(self, text: str, name: str) -> str:
-        # text: x,y,area,classification,status[,measurements...]
+        # text: x,y,area,classification,status,base,intensity,source,probability[,...]
         row = next(csv.reader([text.rstrip("\n")])) if '"' in text \
             else text.rstrip("\n").split(",")
-        row[3] = _one_line(name)
+        row[_INTENSITY_AT] = _one_line(name)
+        row[_CLASS_AT] = _one_line(cc.compose(row[_BASE_AT], name))
         self._buffer.seek(0)
         self._buffer.truncate()
         self._csv.writerow(row)
@@ -117,7 +139,10 @@ class GeoJSONWriter(StagedTextWriter):
     Each record becomes one Feature (id: :func:`feature_id` of its final label and
     ``run_id``; coordinates rounded to 2 decimals), written in ascending final id at
     :meth:`commit`. ``metadata`` (settable until commit) is stored as the top-level foreign
-    member ``"pathrobust"``; ``colors`` maps classification names to RGB.
+    member ``"pathrobust"``; ``colors`` maps classification names to RGB. A feature's
+    ``properties.classification.name`` is the compound class (``"Tumor: Positive"``, as
+    QuPath names derived classes); its parts go in ``properties.pathrobust``
+    (``base_class``, ``intensity``, ``class_source``, ``class_probability`` when known).
     """
 
     def __init__(self, dest: os.PathLike | str, metadata: Optional[dict] = None,
@@ -126,6 +151,7 @@ class GeoJSONWriter(StagedTextWriter):
         self.colors = dict(colors or {})
         self.simplify = simplify
         self.run_id = run_id
+        self._texts: dict[str, str] = {}
 
     def _encode(self, rec: NucleusRecord) -> str:
         polygon = rec.polygon if rec.polygon is not None else record_polygon(rec, self.simplify)
@@ -133,24 +159,44 @@ class GeoJSONWriter(StagedTextWriter):
         measurements = clean_json({k: float(v) for k, v in rec.measurements.items()})
         geometry = {"type": "Polygon", "coordinates": [ring]}
         rest = {"measurements": measurements, "status": str(rec.status)}
-        return "\t".join((_compact(geometry), self._class_text(str(rec.classification)),
+        base, intensity = rec.class_parts()
+        probability = _probability(rec.class_probability)
+        return "\t".join((_compact(geometry), _one_line(base), _one_line(intensity),
+                          _one_line(rec.class_source),
+                          "" if math.isnan(probability) else repr(probability),
                           _compact(rest)))
 
     def _class_text(self, name: str) -> str:
         return _compact({"name": name, "color": class_color(name, self.colors)})
 
+    def _classes_text(self, classes: str) -> str:
+        """``"classification":{...},"pathrobust":{...}`` of the staged class fields
+        (base, intensity, source, probability), cached: few cells differ."""
+        text = self._texts.get(classes)
+        if text is None:
+            base, intensity, source, probability = classes.split("\t")
+            parts = {cc.BASE: base, cc.INTENSITY: intensity, cc.SOURCE: source}
+            if probability:
+                parts[cc.PROBABILITY] = float(probability)
+            text = ('"classification":' + self._class_text(cc.compose(base, intensity))
+                    + ',"pathrobust":' + _compact(parts))
+            if len(self._texts) < 4096:  # probabilities make many distinct ones
+                self._texts[classes] = text
+        return text
+
     def _with_class(self, text: str, name: str) -> str:
-        geometry, _, rest = text.split("\t", 2)
-        return "\t".join((geometry, self._class_text(name), rest))
+        fields = text.split("\t", 5)
+        fields[2] = _one_line(name)
+        return "\t".join(fields)
 
     def _header(self) -> str:
         return ('{"type": "FeatureCollection",\n"pathrobust": ' + dumps(self.metadata)
                 + ',\n"features": [')
 
     def _line(self, label: int, text: str, first: bool) -> str:
-        geometry, classification, rest = text.split("\t", 2)
-        properties = ('{"objectType":"detection","classification":' + classification
-                      + "," + rest[1:])
+        geometry, classes = text.split("\t", 1)
+        classes, rest = classes.rsplit("\t", 1)
+        properties = '{"objectType":"detection",' + self._classes_text(classes) + "," + rest[1:]
         return ("\n" if first else ",\n") + (
             f'{{"type":"Feature","id":"{feature_id(label, self.run_id)}",'
             f'"geometry":{geometry},"properties":{properties[:-1]},"label":{label}}}}}')
