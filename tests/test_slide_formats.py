@@ -124,6 +124,16 @@ def test_aperio_fixture_and_its_thumbnail():
 
 
 @needs_fixtures
+def test_a_strided_read_of_an_openslide_level_is_strided():
+    """The whole-slide overlay reads every 8th pixel: the lazy level must honour the
+    step (it returned full-size blocks, and a 20000 x 20000 run failed at its end)."""
+    slide = open_image(FIXTURES / "small.svs")
+    whole = np.asarray(slide.data.compute())
+    np.testing.assert_array_equal(np.asarray(slide.data[::8, 3::5].compute()),
+                                  whole[::8, 3::5])
+
+
+@needs_fixtures
 def test_unopenable_fixture_is_one_line():
     one_line_error(FIXTURES / "unopenable.tiff", "compression 52479")
 
