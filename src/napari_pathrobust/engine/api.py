@@ -1,10 +1,8 @@
 """The engine's public surface: what the widgets, the CLI and users' scripts import.
 
 Everything here is stable; modules below it may move. Names load on first use (so
-``import napari_pathrobust.engine.api`` is cheap and pulls in torch only when a method
-needs it). Typical use::
-
-    from napari_pathrobust.engine import api
+importing this module is cheap and pulls in torch only when a method needs it).
+Typical use, with this module imported as ``api`` (docs/architecture.md)::
 
     slide = api.open_image("slide.svs")                  # lazy pyramid + pixel size
     method = api.get_method("psm", device="cpu")         # or "classical", "psm@<name>"

@@ -21,7 +21,7 @@ import dask.array as da
 import numpy as np
 
 from ..errors import InputError
-from .raw import TARGET_CHUNK, RawImage, one_line, plausible_mpp
+from .raw import TARGET_CHUNK, RawImage, one_line, plausible_mpp, read_window
 
 #: OpenSlide vendor -> the ``format`` recorded in a slide's metadata
 VENDOR_FORMATS = {
@@ -114,17 +114,7 @@ class _Level:
         self.downsample = float(downsample)
 
     def __getitem__(self, key) -> np.ndarray:
-        key = key if isinstance(key, tuple) else (key,)
-        ys, xs = (key + (slice(None),) * 2)[:2]
-        y0, y1, ystep = ys.indices(self.shape[0])
-        x0, x1, xstep = xs.indices(self.shape[1])
-        h, w = max(0, y1 - y0), max(0, x1 - x0)
-        if h == 0 or w == 0:
-            out = np.empty((h, w, 3), np.uint8)
-        else:
-            out = self.read(x0, y0, w, h)
-        out = out[::ystep, ::xstep]  # (a strided read: every step-th pixel)
-        return out[(slice(None), slice(None)) + key[2:]] if len(key) > 2 else out
+        return read_window(self, key)
 
     def read(self, x: int, y: int, w: int, h: int) -> np.ndarray:
         """Pixels [y:y+h, x:x+w] of this level as RGB uint8.

@@ -117,3 +117,18 @@ def chunks_for(native: tuple[int, ...], shape: tuple[int, ...], axes: str) -> tu
         if letter in "CS":
             out[i] = shape[i]
     return tuple(int(n) for n in out)
+
+
+def read_window(level, key) -> np.ndarray:
+    """``level[key]`` for a lazy level with ``shape``, ``dtype`` and ``read(x, y, w, h)``
+    (a box of pixels): the box the key spans is read once, then stepped and indexed (a
+    strided key reads every step-th pixel, as numpy does)."""
+    key = key if isinstance(key, tuple) else (key,)
+    ys, xs = (key + (slice(None),) * 2)[:2]
+    y0, y1, ystep = ys.indices(level.shape[0])
+    x0, x1, xstep = xs.indices(level.shape[1])
+    h, w = max(0, y1 - y0), max(0, x1 - x0)
+    out = level.read(x0, y0, w, h) if h and w else \
+        np.empty((h, w, level.shape[2]), level.dtype)
+    out = out[::ystep, ::xstep]
+    return out[(slice(None), slice(None)) + key[2:]] if len(key) > 2 else out
