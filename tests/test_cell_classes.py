@@ -189,6 +189,20 @@ def test_features_table_carries_the_parts():
     assert table["classification"][0] == "Tumor: Positive"
 
 
+def test_region_feature_sink_keeps_every_class_field():
+    from napari_pathrobust.engine.jobs.region import FeatureSink
+
+    rec = NucleusRecord(3, 0, 0, np.ones((2, 2), bool), 0.5, 0.5, 4, {"area_um2": 0.25},
+                        base_class="Stroma", intensity="Negative", class_source="classifier",
+                        class_probability=0.81)
+    sink = FeatureSink()
+    sink.add([rec])
+    table = sink.table()
+    assert (table["base_class"][0], table["intensity"][0]) == ("Stroma", "Negative")
+    assert (table["class_source"][0], table["class_probability"][0]) == ("classifier", 0.81)
+    assert table["area_um2"][0] == 0.25 and rec.mask.shape == (2, 2)  # the record untouched
+
+
 # ------------------------------------------------------------------ scores
 
 

@@ -68,3 +68,15 @@ def test_ihc_region_is_classified_and_scored(method):
 def test_stain_is_validated():
     with pytest.raises(ValueError, match="stain"):
         get_method("psm", device="cpu", stain="pas")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_synthetic_ki67_index_within_two_points(seed):
+    """The synthetic IHC table's index target as a unit check (classical, the fast
+    method; benchmarks/eval_ihc_synthetic.py gives both): weak, moderate and strong
+    nuclei, brown rims, a cytoplasm sheet and pigment, index within 2 points."""
+    rgb, _labels, truth = synthetic_ihc_tile(size=512, seed=seed)
+    result = segment_region(rgb, (0, 0, 512, 512),
+                            RegionOptions(method="classical", stain="ihc", tile=512))
+    index = result.metadata["ihc_summary"]["labelling_index"]
+    assert abs(index - 100 * truth.positive.mean()) <= 2.0

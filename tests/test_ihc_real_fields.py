@@ -6,15 +6,17 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage as ndi
 
 from napari_pathrobust.engine.errors import InputError
 from napari_pathrobust.engine.ihc.cell_type import IMMUNE, STROMA, TUMOUR, cell_types
 from napari_pathrobust.engine.ihc.dab_check import not_brightfield
-from napari_pathrobust.engine.ihc.detection import HdabDetector
+from napari_pathrobust.engine.ihc.detection import SATURATION, HdabDetector
 from napari_pathrobust.engine.ihc.pixel_size import estimate_mpp
 from napari_pathrobust.engine.ihc.scoring import classify_cells, ihc_summary
 from napari_pathrobust.engine.jobs import JobOptions
 from napari_pathrobust.engine.jobs.segment import segment_file
+from napari_pathrobust.engine.stain import compose_od, od_to_rgb
 from napari_pathrobust.engine.synthetic import synthetic_ihc_tile
 
 
@@ -72,9 +74,42 @@ def test_levels_make_pale_and_dark_nuclei_alike(tile):
     bg, level = det.levels
     assert level > bg
     image = det.image(tile)
-    assert image.min() >= 0.0 and image.max() <= 1.0
+    assert image.min() >= 0.0 and image.max() <= SATURATION
     raw = HdabDetector(mpp=0.25, normalise=False).fit(tile)
     assert raw.levels is None and raw.image(tile).max() > 1.0  # OD units without levels
+
+
+def _pale_field():
+    """A pale Ki-67 field at 0.25 um/px: 0.08 OD hematoxylin ground, 30 pale nuclei
+    (+0.12 OD, 6 um), faint fibres (+0.04 OD, 3 px wide) and two touching dark nuclei
+    whose seam is paler than their centres. Returns the RGB and the fibre mask."""
+    size = 256
+    yy, xx = np.mgrid[:size, :size]
+    hema = np.full((size, size), 0.08)
+    fibres = np.zeros((size, size), bool)
+    for i in range(6):
+        fibres |= abs(yy - (20 + 40 * i) - xx // 8) <= 1
+    hema[fibres] += 0.04
+    nuclei = np.zeros((size, size), bool)
+    for i in range(30):
+        cy, cx = 30 + 40 * (i // 6), 20 + 40 * (i % 6)
+        nuclei |= (yy - cy) ** 2 + (xx - cx) ** 2 <= 12 ** 2
+    hema[nuclei] = 0.2
+    for cx in (226, 246):  # touching dark nuclei: 0.4 OD at the centres, less outwards
+        r2 = ((yy - 230) ** 2 + (xx - cx) ** 2) / 12.0 ** 2
+        hema = np.maximum(hema, np.where(r2 <= 1, 0.4 - 0.25 * r2, 0))
+    rgb = od_to_rgb(compose_od(hema, np.zeros_like(hema)))
+    return rgb, fibres & ~ndi.binary_dilation(nuclei, iterations=4) & (xx < 200)
+
+
+def test_levels_keep_texture_faint_and_the_seam_between_dark_nuclei():
+    rgb, fibres = _pale_field()
+    image = HdabDetector(mpp=0.25, estimate=False).fit(rgb).image(rgb)
+    nucleus = image[30, 20]
+    assert 0.8 < nucleus <= 1.2  # a typical pale nucleus reads about 1
+    assert np.median(image[fibres]) < 0.5 * nucleus  # faint fibres stay well under it
+    centres, seam = image[230, [226, 246]], image[230, 236]
+    assert (centres > seam + 0.1).all()  # touching dark nuclei keep their seam
 
 
 def test_cell_type_rule_and_both_indices():

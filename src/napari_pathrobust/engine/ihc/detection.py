@@ -163,18 +163,23 @@ def detection_image(hema: np.ndarray, dab: np.ndarray, dab_radius: int,
 
 #: hematoxylin OD a nucleus is drawn with in :meth:`HdabDetector.pseudo_he` (H&E-like)
 NUCLEUS_OD = 0.6
+#: the normalised detection image saturates at this multiple of the typical nucleus:
+#: darker nuclei stay graded, so the paler seam between touching nuclei survives
+SATURATION = 1.5
 
 
 def fit_levels(det: np.ndarray, hema: np.ndarray, dab: np.ndarray) -> tuple[float, float]:
     """(background, nucleus) levels of a slide's raw detection image ``det``.
 
     Background: the median of ``det`` (most of a field is not nucleus). Nucleus: the
-    background plus how far blue nuclei rise above their ground, measured on the opened
-    hematoxylin ``hema`` of the pixels with little DAB (opened ``dab`` under 0.1 OD):
-    the Otsu cut of their hematoxylin, the darkest 5 % clipped (pigment, mitoses and
-    dark spindles otherwise pull it above the pale nuclei), less their median; at least
-    0.03 OD. Pale counterstain gives a low level, so pale negative nuclei reach 1 like
-    dark brown ones, instead of falling under a cut set by the brown ones."""
+    background plus how far a typical blue nucleus rises above its ground, measured on
+    the opened hematoxylin ``hema`` of the pixels with little DAB (opened ``dab`` under
+    0.1 OD): the median of those above their Otsu cut (the darkest 5 % clipped first:
+    pigment, mitoses and dark spindles otherwise pull it up), less the median of all;
+    at least 0.03 OD. Pale counterstain gives a low level, so pale negative nuclei reach
+    1 like dark brown ones, instead of falling under a cut set by the brown ones; faint
+    texture between the nuclei (glial fibres, out-of-focus debris), which only just
+    clears the Otsu cut, stays well under 1."""
     from skimage.filters import threshold_otsu
 
     bg = float(np.median(det[::2, ::2]))
@@ -183,7 +188,10 @@ def fit_levels(det: np.ndarray, hema: np.ndarray, dab: np.ndarray) -> tuple[floa
     if h.size < 100:
         return bg, bg + 0.1
     h = np.minimum(h, np.percentile(h, 95))
-    rise = float(threshold_otsu(h)) - float(np.median(h)) if np.ptp(h) > 0 else 0.0
+    if np.ptp(h) == 0:
+        return bg, bg + 0.03
+    nuclei = h[h > threshold_otsu(h)]
+    rise = float(np.median(nuclei)) - float(np.median(h)) if nuclei.size else 0.0
     return bg, bg + max(0.03, rise)
 
 
@@ -245,12 +253,14 @@ class HdabDetector:
         return hema, dab, detection_image(hema, dab, *self.radii, self.sheet_px, self.radii[1])
 
     def _scaled(self, det: np.ndarray) -> np.ndarray:
-        """The raw detection image mapped to 0 (background) .. 1 (a nucleus; darker
-        brown or blue saturates), with the fitted levels; unchanged without them."""
+        """The raw detection image mapped to 0 (background) .. 1 (a typical nucleus; up
+        to :data:`SATURATION` for darker brown or blue), with the fitted levels;
+        unchanged without them."""
         if self.levels is None:
             return det
         bg, level = self.levels
-        return np.clip((det - np.float32(bg)) / np.float32(level - bg), 0.0, 1.0)
+        return np.clip((det - np.float32(bg)) / np.float32(level - bg), 0.0,
+                       np.float32(SATURATION))
 
     def image(self, rgb: np.ndarray) -> np.ndarray:
         """The detection image of an RGB window (OD units; 0-1 once levels are fitted)."""
@@ -260,7 +270,8 @@ class HdabDetector:
         """The window rendered as a hematoxylin-only RGB image of the detection image
         (blue nuclei, brown ones included, on a faint eosin ground): the input of
         networks trained on H&E. With fitted levels every nucleus, pale blue or dark
-        brown, is drawn at :data:`NUCLEUS_OD`, a typical H&E nucleus."""
+        brown, is drawn at :data:`NUCLEUS_OD` (a typical H&E nucleus), darker ones up to
+        :data:`SATURATION` times that."""
         hema, dab, det = self._raw(rgb)
         if self.levels is not None:
             ground = np.full_like(det, 0.15)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -38,6 +38,9 @@ from .stain_note import record_stain, stain_check
 MAP_DTYPES = {"pseudomask": "uint8", "activation": "float32"}
 
 
+_NO_MASK = np.zeros((0, 0), bool)
+
+
 class FeatureSink:
     """Record sink keeping what a features table needs (no masks), in final-id order."""
 
@@ -46,9 +49,9 @@ class FeatureSink:
         self._lock = threading.Lock()
 
     def add(self, records) -> None:
-        light = [NucleusRecord(r.label, r.y0, r.x0, np.zeros((0, 0), bool), r.centroid_y,
-                               r.centroid_x, r.area, dict(r.measurements), r.classification,
-                               r.status) for r in records]
+        # every field but the pixels (class parts, source and probability included)
+        light = [replace(r, mask=_NO_MASK, polygon=None, measurements=dict(r.measurements))
+                 for r in records]
         with self._lock:
             self._rows.extend(light)
 
