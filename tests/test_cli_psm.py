@@ -1,6 +1,7 @@
 """PSM commands end to end on the bundled demo crop."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,3 +105,75 @@ def test_bad_self_training_options_are_refused(demo_image, tmp_path, capsys, opt
     with pytest.raises(SystemExit) as exc:
         main(["train", str(demo_image), "-o", str(tmp_path / "x.pt"), *option])
     assert exc.value.code == 2 and option[0] in capsys.readouterr().err
+
+
+def test_train_for_ihc_renders_its_images_and_segment_uses_the_network(tmp_path, capsys,
+                                                                        monkeypatch):
+    """`train --stain ihc` trains on what `segment --stain ihc` feeds the network (the
+    pseudo-H&E render of the H-DAB detection image), says so on the card, and an IHC run
+    given that network uses it."""
+    from PIL import Image
+
+    from napari_pathrobust.engine.jobs import train_psm
+    from napari_pathrobust.engine.jobs.training_images import render_ihc
+    from napari_pathrobust.engine.synthetic import synthetic_ihc_tile
+
+    field = tmp_path / "ki67.png"
+    Image.fromarray(synthetic_ihc_tile(size=256, seed=3)[0]).save(field)
+    seen = []
+    real = train_psm.render_ihc
+    monkeypatch.setattr(train_psm, "render_ihc", lambda img: seen.append(img) or real(img))
+    seg = tmp_path / "ihc_seg.pt"
+    assert main(["-q", "train", str(field), "-o", str(seg), "--stain", "ihc", "--steps", "2",
+                 "--batch", "2", "--crop", "128", "--width", "4", "--device", "cpu",
+                 "--mpp", "0.25"]) == 0
+    card = json.loads(seg.with_suffix(".json").read_text())
+    assert card["stain"] == "ihc" and "pseudo-H&E" in card["input"]
+    assert card["labels_used"] is False and len(seen) == 1
+    rendered = render_ihc(seen[0])
+    assert rendered.shape == seen[0].shape and rendered[..., 2].mean() > rendered[..., 1].mean()
+    capsys.readouterr()
+    assert main(["-q", "segment", str(field), "-o", str(tmp_path / "out"), "--method", "psm",
+                 "--stain", "ihc", "--model", str(seg), "--device", "cpu"]) == 0
+    run = json.loads((tmp_path / "out" / "ki67_run.json").read_text())
+    assert card["sha256"][:16] in json.dumps(run)
+
+
+def test_train_can_start_from_a_network(demo_image, tmp_path):
+    """`--init`: every network starts from the given weights (its width), named on the
+    card; a network of another shape is refused in one line."""
+    import torch
+
+    from napari_pathrobust.engine.methods.psm import BUILDERS, SEG_WEIGHTS, _bundled
+    from napari_pathrobust.engine.models.unet import CompactUNet
+    from napari_pathrobust.engine.models.weights import load_model
+    from napari_pathrobust.engine.psm.segtrain import SegTrainConfig, train_segmentation
+
+    start = _bundled(SEG_WEIGHTS)
+    seg = tmp_path / "from_he.pt"
+    assert main(["-q", "train", str(demo_image), "-o", str(seg), "--init", start,
+                 "--steps", "1", "--batch", "2", "--crop", "128", "--lr", "1e-9",
+                 "--device", "cpu"]) == 0
+    card = json.loads(seg.with_suffix(".json").read_text())
+    assert card["init_weights"]["sha256"] == json.loads(
+        Path(start).with_suffix(".json").read_text())["sha256"]
+    trained, _ = load_model(seg, BUILDERS)
+    original, _ = load_model(start, BUILDERS)
+    weight = "down.0.0.weight"
+    assert torch.allclose(trained.state_dict()[weight], original.state_dict()[weight],
+                          atol=1e-6)
+    with pytest.raises(ValueError, match="width 8"):
+        train_segmentation([np.zeros((64, 64, 3), np.uint8)], [None],
+                           SegTrainConfig(width=8, steps=1), init=CompactUNet(width=4))
+
+
+def test_ihc_runs_use_the_bundled_ihc_network_when_shipped():
+    from napari_pathrobust.engine.methods.psm import (
+        SEG_WEIGHTS,
+        SEG_WEIGHTS_IHC,
+        _bundled,
+        default_seg_weights,
+    )
+
+    assert default_seg_weights("he") == _bundled(SEG_WEIGHTS)
+    assert default_seg_weights("ihc") == (_bundled(SEG_WEIGHTS_IHC) or _bundled(SEG_WEIGHTS))

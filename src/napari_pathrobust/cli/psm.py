@@ -68,6 +68,13 @@ def register(sub) -> None:
     tr.add_argument("--confident", type=open_unit_float(0.5), default=0.8,
                     help="self-training: mean nucleus probability a new nucleus needs, "
                          "and 1 - this is the most a background pixel may have")
+    tr.add_argument("--stain", choices=("he", "ihc"), default="he",
+                    help="ihc: train the network of `segment --stain ihc` on IHC images "
+                         "(rendered as that method sees them; pixel size estimated from "
+                         "the nuclei when unknown)")
+    tr.add_argument("--init", type=Path, default=None, metavar="WEIGHTS",
+                    help="start every network from these weights (e.g. the bundled H&E "
+                         "network) instead of from scratch")
     tr.add_argument("--keep-rounds", action="store_true",
                     help="self-training: also save each earlier round as "
                          "OUTPUT_round<k>.pt")
@@ -136,7 +143,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             device=args.device, voronoi=not args.no_voronoi, min_solidity=args.min_solidity,
             variant=args.targets, strategy=args.strategy,
             self_training_rounds=args.self_training_rounds, confident=args.confident,
-            keep_rounds=args.keep_rounds, reporter=Reporter(progress=bar), mpp=args.mpp)
+            keep_rounds=args.keep_rounds, reporter=Reporter(progress=bar), mpp=args.mpp,
+            stain=args.stain, init_weights=args.init)
 
     out = run_guarded(args.output, job, args)
     if out is None:

@@ -163,23 +163,25 @@ def detection_image(hema: np.ndarray, dab: np.ndarray, dab_radius: int,
 
 #: hematoxylin OD a nucleus is drawn with in :meth:`HdabDetector.pseudo_he` (H&E-like)
 NUCLEUS_OD = 0.6
-#: the normalised detection image saturates at this multiple of the typical nucleus:
+#: the normalised detection image saturates at this multiple of the nucleus level:
 #: darker nuclei stay graded, so the paler seam between touching nuclei survives
-SATURATION = 1.5
+SATURATION = 4.0
+#: ... and psm's pseudo-H&E at this one: rendered much darker than a typical H&E
+#: nucleus, dark brown nuclei make the H&E-trained network miss the blue ones beside
+#: them (docs/ihc.md)
+RENDER_SATURATION = 1.5
 
 
 def fit_levels(det: np.ndarray, hema: np.ndarray, dab: np.ndarray) -> tuple[float, float]:
     """(background, nucleus) levels of a slide's raw detection image ``det``.
 
     Background: the median of ``det`` (most of a field is not nucleus). Nucleus: the
-    background plus how far a typical blue nucleus rises above its ground, measured on
-    the opened hematoxylin ``hema`` of the pixels with little DAB (opened ``dab`` under
-    0.1 OD): the median of those above their Otsu cut (the darkest 5 % clipped first:
-    pigment, mitoses and dark spindles otherwise pull it up), less the median of all;
-    at least 0.03 OD. Pale counterstain gives a low level, so pale negative nuclei reach
-    1 like dark brown ones, instead of falling under a cut set by the brown ones; faint
-    texture between the nuclei (glial fibres, out-of-focus debris), which only just
-    clears the Otsu cut, stays well under 1."""
+    background plus how far blue nuclei rise above their ground, measured on the opened
+    hematoxylin ``hema`` of the pixels with little DAB (opened ``dab`` under 0.1 OD):
+    the Otsu cut of their hematoxylin, the darkest 5 % clipped (pigment, mitoses and
+    dark spindles otherwise pull it above the pale nuclei), less their median; at least
+    0.03 OD. Pale counterstain gives a low level, so pale negative nuclei reach 1 like
+    dark brown ones, instead of falling under a cut set by the brown ones."""
     from skimage.filters import threshold_otsu
 
     bg = float(np.median(det[::2, ::2]))
@@ -188,10 +190,7 @@ def fit_levels(det: np.ndarray, hema: np.ndarray, dab: np.ndarray) -> tuple[floa
     if h.size < 100:
         return bg, bg + 0.1
     h = np.minimum(h, np.percentile(h, 95))
-    if np.ptp(h) == 0:
-        return bg, bg + 0.03
-    nuclei = h[h > threshold_otsu(h)]
-    rise = float(np.median(nuclei)) - float(np.median(h)) if nuclei.size else 0.0
+    rise = float(threshold_otsu(h)) - float(np.median(h)) if np.ptp(h) > 0 else 0.0
     return bg, bg + max(0.03, rise)
 
 
@@ -252,15 +251,15 @@ class HdabDetector:
         hema, dab = self.channels(rgb)
         return hema, dab, detection_image(hema, dab, *self.radii, self.sheet_px, self.radii[1])
 
-    def _scaled(self, det: np.ndarray) -> np.ndarray:
-        """The raw detection image mapped to 0 (background) .. 1 (a typical nucleus; up
-        to :data:`SATURATION` for darker brown or blue), with the fitted levels;
-        unchanged without them."""
+    def _scaled(self, det: np.ndarray, saturation: float = SATURATION) -> np.ndarray:
+        """The raw detection image mapped to 0 (background) .. 1 (where nuclei start; up
+        to ``saturation`` for darker brown or blue), with the fitted levels; unchanged
+        without them."""
         if self.levels is None:
             return det
         bg, level = self.levels
         return np.clip((det - np.float32(bg)) / np.float32(level - bg), 0.0,
-                       np.float32(SATURATION))
+                       np.float32(saturation))
 
     def image(self, rgb: np.ndarray) -> np.ndarray:
         """The detection image of an RGB window (OD units; 0-1 once levels are fitted)."""
@@ -270,12 +269,12 @@ class HdabDetector:
         """The window rendered as a hematoxylin-only RGB image of the detection image
         (blue nuclei, brown ones included, on a faint eosin ground): the input of
         networks trained on H&E. With fitted levels every nucleus, pale blue or dark
-        brown, is drawn at :data:`NUCLEUS_OD` (a typical H&E nucleus), darker ones up to
-        :data:`SATURATION` times that."""
+        brown, is drawn at least at :data:`NUCLEUS_OD` (a typical H&E nucleus), darker
+        ones up to :data:`RENDER_SATURATION` times that."""
         hema, dab, det = self._raw(rgb)
         if self.levels is not None:
             ground = np.full_like(det, 0.15)
-            det = self._scaled(det) * np.float32(NUCLEUS_OD)
+            det = self._scaled(det, RENDER_SATURATION) * np.float32(NUCLEUS_OD)
         else:
             ground = np.clip(hema + np.maximum(dab, 0.0) - det, 0.0, None) + 0.15
         return od_to_rgb(compose_od(np.maximum(det, 0.0), ground))

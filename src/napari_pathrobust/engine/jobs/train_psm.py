@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import InputError
 from ..methods.base import WORKING_MPP
 from ..progress import Reporter
-from .training_images import load_training_images
+from .training_images import load_training_images, render_ihc
 
 
 def agreement_labels(images: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -54,9 +54,17 @@ def train_downstream(paths: Sequence[Path], images: Optional[Sequence[np.ndarray
                      strategy: str = "erm", self_training_rounds: int = 0,
                      confident: float = 0.8, keep_rounds: bool = False,
                      reporter: Optional[Reporter] = None,
-                     mpp: Optional[float] = None) -> dict:
+                     mpp: Optional[float] = None, stain: str = "he",
+                     init_weights: Optional[Path] = None) -> dict:
     """Pseudo-masks (each image fitted on itself), targets of ``variant``, a U-Net
     trained with ``strategy``, and its weights + card at ``output``.
+
+    ``stain="ihc"``: the network for ``psm --stain ihc``. Each image (its pixel size
+    estimated from the nuclei when unknown) is rendered as that method feeds its network,
+    the pseudo-H&E of its H-DAB detection image (:func:`.training_images.render_ihc`),
+    and everything else runs on those renders; no label is read either way.
+    ``init_weights``: every network starts from these weights (e.g. the bundled H&E
+    network) instead of from scratch; ``width`` is taken from them.
 
     ``self_training_rounds``: after the first network, this many rounds of
     confidence-filtered self-training (:mod:`.selftrain`), each a fresh network trained
@@ -69,7 +77,7 @@ def train_downstream(paths: Sequence[Path], images: Optional[Sequence[np.ndarray
 
     from ..device import resolve_device
     from ..methods.psm import BUILDERS, SSL_WEIGHTS, _bundled
-    from ..models.weights import load_model, save_model
+    from ..models.weights import load_model, model_card, save_model
     from ..psm.activation import SelfActivation
     from ..psm.clustering import SemanticClustering
     from ..psm.pseudolabels import TargetParams
@@ -77,8 +85,13 @@ def train_downstream(paths: Sequence[Path], images: Optional[Sequence[np.ndarray
     from ..psm.selftrain import SelfTrainingRule, next_round_targets
     from ..psm.workflow import pseudo_masks, targets_for, variant_sources
 
+    if stain not in ("he", "ihc"):
+        raise InputError("--stain", f"{stain!r}: expected he or ihc")
     reporter = reporter or Reporter()
-    images = load_training_images(paths, seed=seed, mpp=mpp) if images is None else images
+    images = load_training_images(paths, seed=seed, mpp=mpp, stain=stain) \
+        if images is None else images
+    if stain == "ihc":
+        images = [render_ihc(img) for img in images]
     dev = resolve_device(device)
     ssl_path = ssl_weights or _bundled(SSL_WEIGHTS)
     if not ssl_path:
@@ -95,13 +108,17 @@ def train_downstream(paths: Sequence[Path], images: Optional[Sequence[np.ndarray
     usable = [(img, t) for img, t in zip(images, targets) if min(img.shape[:2]) >= crop]
     if not usable:
         raise InputError("inputs", f"no image is at least {crop} px a side")
+    init = None
+    if init_weights is not None:
+        init, _ = load_model(init_weights, BUILDERS)
+        width = int(init.config["width"])
     config = SegTrainConfig(steps=steps, batch=batch, crop=crop, width=width, seed=seed,
                             strategy=strategy, **({"lr": lr} if lr else {}))
     train_images, train_targets = [u[0] for u in usable], [u[1] for u in usable]
     n_reliable = int(sum(t.n_reliable for t in targets))
     rule = SelfTrainingRule(confident=confident)
     seg, log = train_segmentation(train_images, train_targets, config, dev,
-                                  reporter=reporter.sub(10, 30, total))
+                                  reporter=reporter.sub(10, 30, total), init=init)
     rounds = []
     for k in range(1, self_training_rounds + 1):
         start = 10 + 30 * k
@@ -114,7 +131,7 @@ def train_downstream(paths: Sequence[Path], images: Optional[Sequence[np.ndarray
                        "previous_final_loss": log["final_loss"],
                        "previous_seconds": log["seconds"]})
         seg, log = train_segmentation(train_images, train_targets, config, dev,
-                                      reporter=reporter.sub(start + 2, 28, total))
+                                      reporter=reporter.sub(start + 2, 28, total), init=init)
     card = {"task": "PSM downstream nucleus network (probability + normalised distance)",
             "data": [p.name for p in paths], "ssl_weights": Path(ssl_path).name,
             "ssl_sha256": ssl_card.get("sha256"), "targets": asdict(target_params),
@@ -125,7 +142,13 @@ def train_downstream(paths: Sequence[Path], images: Optional[Sequence[np.ndarray
                                   history=rounds),
             "n_reliable_nuclei": n_reliable,
             "n_pseudo_nuclei": int(sum(t.n_instances for t in targets)),
-            "training": log, "labels_used": False, "mpp": WORKING_MPP}
+            "training": log, "labels_used": False, "mpp": WORKING_MPP, "stain": stain}
+    if init_weights is not None:
+        card["init_weights"] = {"file": Path(init_weights).name,
+                                "sha256": model_card(init_weights).get("sha256")}
+    if stain == "ihc":
+        card["input"] = ("pseudo-H&E render of the H-DAB detection image "
+                         "(engine/ihc/detection.py HdabDetector.pseudo_he)")
     sha = save_model(seg, output, "compact-unet", card)
     seconds = log["seconds"] + sum(r["previous_seconds"] for r in rounds)
     return dict(log, n_reliable=n_reliable, sha256=sha, self_training=rounds,

@@ -47,6 +47,8 @@ from .base import MAX_NUCLEUS_AREA, MethodBase, TileOutput
 
 SSL_WEIGHTS = "models/psm_ssl.pt"
 SEG_WEIGHTS = "models/psm_unet.pt"
+#: the downstream network of IHC runs (trained on IHC renders; docs/ihc.md), when bundled
+SEG_WEIGHTS_IHC = "models/psm_unet_ihc.pt"
 BUILDERS = {"activation-net": ActivationNet, "compact-unet": CompactUNet}
 
 
@@ -138,6 +140,12 @@ def _weights_version(net: Optional[torch.nn.Module]) -> int:
     return sum(t._version for t in (*net.parameters(), *net.buffers()))
 
 
+def default_seg_weights(stain: str) -> Optional[str]:
+    """The bundled downstream network for ``stain``: the IHC one when shipped, else (and
+    for H&E) the H&E one."""
+    return (stain == "ihc" and _bundled(SEG_WEIGHTS_IHC)) or _bundled(SEG_WEIGHTS)
+
+
 def _bundled(name: str) -> Optional[str]:
     from ..._resources import resource_path
 
@@ -167,7 +175,7 @@ class PSMMethod(MethodBase):
         p = self.params
         self.device = resolve_device(p.device)
         ssl_path = p.ssl_weights if p.ssl_weights is not None else _bundled(SSL_WEIGHTS)
-        seg_path = p.seg_weights if p.seg_weights is not None else _bundled(SEG_WEIGHTS)
+        seg_path = p.seg_weights if p.seg_weights is not None else default_seg_weights(p.stain)
         self.cards: dict[str, dict] = {}
         self._ssl_path, self._activation = ssl_path, None
         if ssl_path:  # loaded when first needed (maps, fallback without seg_net)

@@ -117,9 +117,11 @@ class CropPool:
 def train_segmentation(images: Sequence[np.ndarray], targets: Sequence[Targets],
                        config: Optional[SegTrainConfig] = None,
                        device: str | torch.device = "cpu",
-                       reporter: Optional[Reporter] = None) -> tuple[CompactUNet, dict]:
-    """Train a :class:`CompactUNet` from scratch on pseudo-label targets with the
-    configured strategy; returns the network and a log for the model card."""
+                       reporter: Optional[Reporter] = None,
+                       init: Optional[CompactUNet] = None) -> tuple[CompactUNet, dict]:
+    """Train a :class:`CompactUNet` on pseudo-label targets with the configured
+    strategy, from scratch or from the weights of ``init`` (same width and depth; it is
+    not modified); returns the network and a log for the model card."""
     config = config or SegTrainConfig()
     reporter = reporter or Reporter()
     if not images or len(images) != len(targets):
@@ -128,7 +130,14 @@ def train_segmentation(images: Sequence[np.ndarray], targets: Sequence[Targets],
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     device = torch.device(device)
-    net = CompactUNet(width=config.width, depth=config.depth).to(device)
+    net = CompactUNet(width=config.width, depth=config.depth)
+    if init is not None:
+        try:
+            net.load_state_dict(init.state_dict())
+        except RuntimeError:
+            raise ValueError(f"the starting network does not have width {config.width} and "
+                             f"depth {config.depth}") from None
+    net = net.to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr,
                                                 total_steps=max(1, config.steps))
