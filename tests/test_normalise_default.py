@@ -204,4 +204,15 @@ def test_objectness_is_fitted_recorded_and_tile_independent(demo):
     off = _run(demo, get_method("psm", device="cpu", maps=False, normalise=False,
                                 objectness=0.0))
     assert runs[0].n_nuclei <= off.n_nuclei
-    assert PSMMethod(device="cpu", maps=False, stain="ihc").objectness.cutoff == 0
+
+
+def test_ihc_objectness_is_fitted_and_tile_independent():
+    """IHC runs fit objectness on the pseudo-H&E their network sees (faint out-of-focus
+    texture unlike the slide's confident nuclei); tiled = untiled, ids included."""
+    from napari_pathrobust.engine.synthetic import synthetic_ihc_tile
+
+    rgb = synthetic_ihc_tile(size=256, seed=5)[0]
+    runs = [_run(rgb, get_method("psm", device="cpu", maps=False, stain="ihc"), tile, w)
+            for tile, w in ((None, 1), (96, 2))]
+    assert runs[0].info["parameters"]["fitted"]["objectness"]["cutoff"] == 6.0
+    np.testing.assert_array_equal(runs[0].labels, runs[1].labels)

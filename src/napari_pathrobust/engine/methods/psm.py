@@ -73,8 +73,9 @@ class PSMParams:
     min_area_fraction: float = 0.25
     # largest object kept (px at 0.25 um/px, a 30 um disc); 0 = no limit
     max_area: int = MAX_NUCLEUS_AREA
-    # H&E: drop objects further than this many robust deviations from the slide's
-    # confident nuclei (red blood cells, pigment, debris; psm/objectness.py); 0 = off
+    # drop objects further than this many robust deviations from the slide's confident
+    # nuclei (H&E: red blood cells, pigment, debris; IHC: faint texture on its pseudo-H&E;
+    # psm/objectness.py); 0 = off
     objectness: float = 6.0
     scm_split: bool = True  # SCM-only variant: split touching nuclei (else components)
     stain: str = "he"  # "ihc": H-DAB detection image and per-cell DAB measurements
@@ -195,8 +196,8 @@ class PSMMethod(MethodBase):
                                               max_area=p.max_area)
         self.floor_fitted = False
         self._sample_labels: Optional[tuple] = None  # (fingerprint, labels) of the fit sample
-        # fitted per slide (H&E): what its confident nuclei look like
-        self.objectness = Objectness(p.objectness if p.stain == "he" else 0.0)
+        # fitted per slide: what its confident nuclei look like
+        self.objectness = Objectness(p.objectness)
         self.detector = self.measure_records = None
         if p.stain == "ihc":  # the pipeline calls measure_records on each tile's records
             mpp = self.working_mpp or 0.25

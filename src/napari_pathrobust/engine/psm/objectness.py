@@ -18,7 +18,9 @@ of squares, exceeds ``cutoff`` MADs. Features (direction):
 Every feature is a function of the object's own pixels, so tiles agree with the whole
 image. The features and the cut-off were chosen on the lung, kidney and prostate tiles
 of MoNuSeg train-13, the slide-relative area on the 17 tiles outside it (small-nucleus
-kidney); docs/benchmarks.md, issue 26.
+kidney); docs/benchmarks.md, issue 26. IHC runs fit it the same way on the pseudo-H&E
+their network sees, where it drops some of the faint out-of-focus texture between
+nuclei (docs/ihc.md, issue 24).
 """
 
 from __future__ import annotations
