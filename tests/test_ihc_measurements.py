@@ -115,3 +115,22 @@ def test_the_halo_covers_the_grown_cell(method):
     kw = {"device": "cpu"} if method == "psm" else {}
     m = get_method(method, stain="ihc", cell_expansion_um=60.0, **kw)
     assert m.halo >= m.measure_records.halo() > 200
+
+
+def test_a_weak_positive_slightly_off_the_plane_keeps_its_dab():
+    """Real weak positives sit a little off the H-DAB plane (residual share 0.05-0.09);
+    the measurement keeps their DAB, where the detection window would fade it, and
+    eosin (far off the plane) still gives none."""
+    from napari_pathrobust.engine.ihc.detection import hdab_channels
+
+    labels = np.zeros((40, 40), np.int32)
+    labels[10:30, 10:30] = 1
+    od = np.zeros((40, 40, 3), np.float32)
+    od[labels > 0] = 0.2 * RGB_FROM_HDX[0] + 0.2 * RGB_FROM_HDX[1] + 0.035 * RGB_FROM_HDX[2]
+    rgb = od_to_rgb(od)
+    measured = measure_labels(labels, rgb)[1]["dab_nucleus_mean"]
+    faded = float(hdab_channels(rgb)[1][20, 20])
+    assert measured >= 0.2 - 0.02 and faded < 0.15  # positive (>= 0.2) only when measured
+    eosin = np.zeros((40, 40, 3), np.float32)
+    eosin[labels > 0] = 0.3 * np.array([0.07, 0.99, 0.11], np.float32)  # eosin OD
+    assert measure_labels(labels, od_to_rgb(eosin))[1]["dab_nucleus_mean"] < 0.05
