@@ -167,6 +167,21 @@ def test_train_can_start_from_a_network(demo_image, tmp_path):
                            SegTrainConfig(width=8, steps=1), init=CompactUNet(width=4))
 
 
+def test_an_init_that_is_not_a_nucleus_network_is_refused_before_training(
+        demo_image, tmp_path, capsys, monkeypatch):
+    from napari_pathrobust.engine.jobs import train_psm
+    from napari_pathrobust.engine.methods.psm import SSL_WEIGHTS, _bundled
+
+    monkeypatch.setattr(train_psm, "load_training_images",
+                        lambda *a, **k: pytest.fail("read images before checking --init"))
+    seg = tmp_path / "x.pt"
+    assert main(["-q", "train", str(demo_image), "-o", str(seg), "--init",
+                 _bundled(SSL_WEIGHTS), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "psm_ssl.pt" in err and "expected a nucleus network" in err
+    assert not list(tmp_path.iterdir())
+
+
 def test_ihc_runs_use_the_bundled_ihc_network_when_shipped():
     from napari_pathrobust.engine.methods.psm import (
         SEG_WEIGHTS,

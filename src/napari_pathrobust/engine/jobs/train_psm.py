@@ -77,6 +77,7 @@ def train_downstream(paths: Sequence[Path], images: Optional[Sequence[np.ndarray
 
     from ..device import resolve_device
     from ..methods.psm import BUILDERS, SSL_WEIGHTS, _bundled
+    from ..models.unet import CompactUNet
     from ..models.weights import load_model, model_card, save_model
     from ..psm.activation import SelfActivation
     from ..psm.clustering import SemanticClustering
@@ -87,6 +88,13 @@ def train_downstream(paths: Sequence[Path], images: Optional[Sequence[np.ndarray
 
     if stain not in ("he", "ihc"):
         raise InputError("--stain", f"{stain!r}: expected he or ihc")
+    init = None
+    if init_weights is not None:  # checked before the minutes of pseudo-labelling
+        init, _ = load_model(init_weights, BUILDERS)
+        if not isinstance(init, CompactUNet):
+            raise InputError(init_weights, f"--init: a {type(init).__name__}, expected a "
+                             "nucleus network (compact-unet, as `pathrobust train` writes)")
+        width = int(init.config["width"])
     reporter = reporter or Reporter()
     images = load_training_images(paths, seed=seed, mpp=mpp, stain=stain) \
         if images is None else images
@@ -108,10 +116,6 @@ def train_downstream(paths: Sequence[Path], images: Optional[Sequence[np.ndarray
     usable = [(img, t) for img, t in zip(images, targets) if min(img.shape[:2]) >= crop]
     if not usable:
         raise InputError("inputs", f"no image is at least {crop} px a side")
-    init = None
-    if init_weights is not None:
-        init, _ = load_model(init_weights, BUILDERS)
-        width = int(init.config["width"])
     config = SegTrainConfig(steps=steps, batch=batch, crop=crop, width=width, seed=seed,
                             strategy=strategy, **({"lr": lr} if lr else {}))
     train_images, train_targets = [u[0] for u in usable], [u[1] for u in usable]

@@ -53,11 +53,8 @@ def load_training_images(paths: Sequence[Path], seed: int = 0, crop: int = 1024,
 def render_ihc(image: np.ndarray, working_mpp: float = WORKING_MPP) -> np.ndarray:
     """An IHC image (at ``working_mpp``) as ``psm --stain ihc`` feeds its network: the
     pseudo-H&E of its H-DAB detection image, vectors and levels fitted on the image
-    itself with the method's defaults (:class:`..ihc.detection.HdabDetector`)."""
-    from ..ihc.detection import HdabDetector
+    itself with the method's defaults (:meth:`..methods.psm.PSMParams.hdab_detector`)."""
     from ..methods.psm import PSMParams
 
-    p = PSMParams()
-    detector = HdabDetector(mpp=working_mpp, sheet_um=p.dab_sheet_um,
-                            estimate=p.estimate_vectors).fit(image[..., :3])
+    detector = PSMParams().hdab_detector(working_mpp).fit(image[..., :3])
     return detector.pseudo_he(image[..., :3])

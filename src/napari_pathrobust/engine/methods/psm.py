@@ -108,6 +108,12 @@ class PSMParams:
         if not self.objectness >= 0:
             raise ValueError(f"objectness={self.objectness}: expected a cut-off >= 0")
 
+    def hdab_detector(self, mpp: float) -> HdabDetector:
+        """The IHC detector these parameters give at ``mpp`` (unfitted): what IHC runs
+        and the IHC training renders (``jobs/training_images.render_ihc``) both use."""
+        return HdabDetector(mpp=mpp, sheet_um=self.dab_sheet_um,
+                            estimate=self.estimate_vectors)
+
 
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -201,8 +207,7 @@ class PSMMethod(MethodBase):
         self.detector = self.measure_records = None
         if p.stain == "ihc":  # the pipeline calls measure_records on each tile's records
             mpp = self.working_mpp or 0.25
-            self.detector = HdabDetector(mpp=mpp, sheet_um=p.dab_sheet_um,
-                                         estimate=p.estimate_vectors)
+            self.detector = p.hdab_detector(mpp)
             self.measure_records = IhcMeasurer(None, p.cell_expansion_um, mpp)
         self.amp_dtype = autocast_dtype(p.precision, self.device)
         self._batcher: Optional[MicroBatcher] = None
