@@ -11,6 +11,18 @@ Data sets:
   per-cell positive / negative truth; an intensity-type class, see its README)
 - ``synthetic``: generated H&E-like cells of three types that differ in size, shape,
   stain and density with overlapping distributions (known classes).
+- ``brca-m2c``: real cell types. BRCA-M2C (Abousamra et al., ICCV 2021; TopoXLab/
+  Dataset-BRCA-M2C @ 90e5954, BSD-3-Clause): 120 TCGA breast-cancer H&E patches at
+  about 0.5 um/px, 113 patients, with a dot per cell classed lymphocyte, tumour /
+  epithelial or stromal. Fetch it into the cache (never the project):
+  ``git clone https://github.com/TopoXLab/Dataset-BRCA-M2C
+  ~/.cache/pathrobust/celltype/brca_m2c``. The set has centres, not masks, so the cells
+  are the nuclei our own run found, as a pathologist would name them: segment the
+  patches first (``pathrobust segment <cache>/images/*.png --mpp 0.5 -o DIR``, give DIR
+  as ``--brca-results``); a nucleus takes the class of the one dot inside its mask
+  (nuclei with none or several are not named). Named cells are drawn from the authors'
+  train + val patches and scored on their 30 test patches (other patients' slides:
+  ``across slides``); ``brca-m2c-pooled`` draws and scores within the test patches.
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/eval_classifier.py`` (results JSON in
 ~/.cache/pathrobust/eval_classifier.json, a Markdown table on stdout).
@@ -31,6 +43,9 @@ from napari_pathrobust.engine.stain import RGB_FROM_HED
 KI67 = Path("/work/shared/data/ki67-dev")
 #: pixel sizes: deepliif 40x (about 0.25 um/px); glioma undocumented (about 0.13 um/px)
 KI67_MPP = {"deepliif": 0.25, "glioma": 0.13}
+BRCA = Path.home() / ".cache/pathrobust/celltype/brca_m2c"
+BRCA_CLASSES = {1: "Immune cells", 2: "Tumor", 3: "Stroma"}
+BRCA_MPP = 0.5
 
 
 def ki67_cells(name: str):
@@ -112,6 +127,36 @@ def synthetic_cells(seed: int = 0, size: int = 1024, fields: int = 4):
     return _stack(tables), np.asarray(classes)
 
 
+def brca_cells(results: Path, root: Path = BRCA):
+    """Feature table, class and split ('test' or 'train') of every BRCA-M2C nucleus of
+    our run in ``results`` that holds exactly one truth dot."""
+    import tifffile
+    from skimage.io import imread
+
+    test = set((root / "brca_ds_test.txt").read_text().split())
+    tables, classes, split = [], [], []
+    for image in sorted((root / "images").glob("*.png")):
+        found = results / f"{image.stem}_labels.tif"
+        if not found.is_file():
+            raise SystemExit(f"{found}: not found; segment the patches first (--help)")
+        rgb = imread(image)[..., :3]
+        labels = tifffile.imread(found)
+        dots = np.loadtxt(root / "labels" / f"{image.stem}_gt_class_coords.txt",
+                          dtype=np.int64, ndmin=2)
+        ys = np.clip(dots[:, 0], 0, labels.shape[0] - 1)
+        xs = np.clip(dots[:, 1], 0, labels.shape[1] - 1)
+        hit = labels[ys, xs].astype(np.int64)
+        ids, counts = np.unique(hit[hit > 0], return_counts=True)
+        single = set(ids[counts == 1].tolist())
+        kind = {int(v): BRCA_CLASSES[int(c)] for v, c in zip(hit, dots[:, 2]) if v in single}
+        table = api.measure_cells(rgb, labels, BRCA_MPP)
+        keep = np.isin(table["label"], list(kind))
+        tables.append({k: v[keep] for k, v in table.items()})
+        classes += [kind[int(v)] for v in table["label"][keep]]
+        split += ["test" if image.name in test else "train"] * int(keep.sum())
+    return _stack(tables), np.asarray(classes), np.asarray(split)
+
+
 def _relabel(labels):
     values, inverse = np.unique(labels, return_inverse=True)
     return inverse.reshape(labels.shape).astype(np.int32), values
@@ -121,25 +166,29 @@ def _stack(tables):
     return {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
 
 
-def curve(table, classes, counts, seeds):
-    """{n: [balanced accuracy per seed]} (n cells named per class, the rest tested)."""
+def curve(table, classes, counts, seeds, pool=None):
+    """{n: [balanced accuracy per seed]}: n cells per class named from ``pool`` (a mask;
+    all cells when None), every cell outside the pool, else every other cell, tested."""
     from sklearn.metrics import balanced_accuracy_score
 
     out = {}
     names = np.unique(classes)
+    pool = np.ones(len(classes), bool) if pool is None else np.asarray(pool, bool)
     for n in counts:
-        if any((classes == c).sum() <= n for c in names):
+        if any((pool & (classes == c)).sum() <= n for c in names):
             continue
         scores = []
         for seed in seeds:
             rng = np.random.default_rng(seed)
             train = np.zeros(len(classes), bool)
             for c in names:
-                train[rng.choice(np.flatnonzero(classes == c), n, replace=False)] = True
+                train[rng.choice(np.flatnonzero(pool & (classes == c)), n,
+                                 replace=False)] = True
+            tested = ~pool if not pool.all() else ~train
             model = api.CellClassifier.fit({k: v[train] for k, v in table.items()},
                                            list(classes[train]), seed=seed)
-            predicted, _ = model.predict({k: v[~train] for k, v in table.items()})
-            scores.append(balanced_accuracy_score(classes[~train], predicted.astype(str)))
+            predicted, _ = model.predict({k: v[tested] for k, v in table.items()})
+            scores.append(balanced_accuracy_score(classes[tested], predicted.astype(str)))
         out[n] = scores
     return out
 
@@ -149,6 +198,9 @@ def main() -> None:
     parser.add_argument("--counts", default="5,10,20,30,50")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--sets", default="ki67-deepliif,ki67-glioma,synthetic")
+    parser.add_argument("--brca-results", type=Path, default=None,
+                        help="folder of `pathrobust segment` results on the BRCA-M2C "
+                             "patches (sets brca-m2c, brca-m2c-pooled)")
     parser.add_argument("--out", type=Path,
                         default=Path.home() / ".cache/pathrobust/eval_classifier.json")
     args = parser.parse_args()
@@ -156,10 +208,22 @@ def main() -> None:
     results = {}
     for name in args.sets.split(","):
         start = time.perf_counter()
-        table, classes = (synthetic_cells() if name == "synthetic"
-                          else ki67_cells(name.split("-", 1)[1]))
+        pool = None
+        if name.startswith("brca-m2c"):
+            if args.brca_results is None:
+                raise SystemExit(f"{name}: give --brca-results (see --help)")
+            table, classes, split = brca_cells(args.brca_results)
+            if name == "brca-m2c":  # named on train patients, scored on test patients
+                pool = split == "train"
+            else:
+                test = split == "test"
+                table = {k: v[test] for k, v in table.items()}
+                classes = classes[test]
+        else:
+            table, classes = (synthetic_cells() if name == "synthetic"
+                              else ki67_cells(name.split("-", 1)[1]))
         measured = time.perf_counter() - start
-        scores = curve(table, classes, counts, range(args.seeds))
+        scores = curve(table, classes, counts, range(args.seeds), pool)
         results[name] = {"cells": {str(c): int((classes == c).sum())
                                    for c in np.unique(classes)},
                          "measure_s": round(measured, 2),
