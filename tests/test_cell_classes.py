@@ -91,6 +91,38 @@ def test_a_threshold_change_touches_only_the_intensity():
     assert table[cc.INTENSITY].tolist() == ["Negative"] + ["Positive"] * 5
 
 
+def test_an_intensity_the_pathologist_set_survives_thresholds_and_counts(tmp_path):
+    table = cc.with_classes(_table(kind=pd.DataFrame))  # DAB 0, 0.1, ... 0.5
+    table = cc.set_intensity(table, "Positive", mask=np.arange(6) == 0, source=cc.PATHOLOGIST)
+    table = cc.set_intensity(table, "Negative", mask=np.arange(6) == 5, source=cc.PATHOLOGIST)
+    assert table[cc.INTENSITY_OVERRIDE].tolist() == [1.0, 0, 0, 0, 0, 1.0]
+    for cut in (0.05, 0.25, 0.6):
+        thresholds = IhcThresholds(positive=cut, bins=(cut, 0.7, 0.8))
+        table = classify_cells(table, thresholds)
+        assert table[cc.INTENSITY].tolist()[::5] == ["Positive", "Negative"]
+        computed = (np.arange(6)[1:5] * 0.1 >= cut).sum()
+        assert ihc_summary(table, thresholds)["n_positive"] == 1 + computed
+    assert table["ihc_bin"].tolist()[::5] == [1, 0]
+    table = cc.set_intensity(table, "", mask=np.arange(6) == 0, source=cc.PATHOLOGIST)
+    assert table[cc.INTENSITY_OVERRIDE].tolist()[0] == 0.0  # cleared: thresholds decide
+    assert classify_cells(table, IhcThresholds())[cc.INTENSITY].tolist()[0] == "Negative"
+    # kept through Export's cells CSV (a numeric column) and the review session
+    export_csv(tmp_path / "o.csv", table)
+    back = read_cells_table(tmp_path / "o.csv")
+    assert np.asarray(back[cc.INTENSITY_OVERRIDE], float).tolist()[::5] == [0.0, 1.0]
+    from napari_pathrobust.engine.review.session import (
+        load_session,
+        save_cells,
+        save_reviews,
+    )
+
+    token = save_cells(tmp_path, "s", cc.with_classes(_table(kind=pd.DataFrame)),
+                       np.zeros((8, 8), np.uint32), "s_nuclei")
+    save_reviews(tmp_path, "s", "s_nuclei", table, token=token)
+    back = load_session(tmp_path, "s").features
+    assert cc.intensity_overridden(back).tolist() == [False] * 5 + [True]
+
+
 # ------------------------------------------------------------------ export and read back
 
 
@@ -234,30 +266,38 @@ def isolated_settings(tmp_path, monkeypatch):
     save_settings({"results_dir": str(tmp_path / "results")})
 
 
-@pytest.mark.gui
-def test_a_cell_named_in_review_survives_ihc_thresholds(make_napari_viewer, tmp_path,
-                                                          isolated_settings):
+def _review_and_ihc(make_napari_viewer, n: int, step: float):
+    """A viewer with n square cells on a 4-wide grid (DAB rising by ``step`` with the
+    label), the Review and IHC scoring docks bound to them."""
     from napari_pathrobust.widgets.ihc_scoring import IhcScoringWidget
     from napari_pathrobust.widgets.review import ReviewWidget
 
     labels = np.zeros((100, 100), np.uint32)
-    for k in range(16):
+    grid = np.arange(n)
+    for k in grid:
         y, x = 12 + 25 * (k // 4), 12 + 25 * (k % 4)
         labels[y - 6:y + 6, x - 6:x + 6] = k + 1
-    grid = np.arange(16)
     features = {"index": grid + 1, "label": grid + 1, "x": 12.0 + 25 * (grid % 4),
-                "y": 12.0 + 25 * (grid // 4), "area": np.full(16, 144),
-                "classification": np.array(["Nucleus"] * 16, object),
-                "status": np.array(["unreviewed"] * 16, object), DAB: 0.05 * grid}
+                "y": 12.0 + 25 * (grid // 4), "area": np.full(n, 144),
+                "classification": np.array(["Nucleus"] * n, object),
+                "status": np.array(["unreviewed"] * n, object), DAB: step * grid}
     viewer = make_napari_viewer()
     layer = viewer.add_labels(labels, name="ki_nuclei", features=features)
     review = ReviewWidget(viewer)
     viewer.window.add_dock_widget(review)
     review.bind(layer)
-    review.set_class("Tumor", labels=[16])  # the pathologist names the brightest cell
     ihc = IhcScoringWidget(viewer)
     viewer.window.add_dock_widget(ihc)
     ihc._layer.value = layer
+    return layer, review, ihc
+
+
+@pytest.mark.gui
+def test_a_cell_named_in_review_survives_ihc_thresholds(make_napari_viewer, tmp_path,
+                                                          isolated_settings):
+    layer, review, ihc = _review_and_ihc(make_napari_viewer, 16, 0.05)
+    review.set_class("Tumor", labels=[16])  # the pathologist names the brightest cell
+    ihc.apply()
     ihc._positive.value = 0.3  # a threshold moves: only intensities change
     ihc._positive.value = 0.1
     row = layer.features.set_index("label").loc[16]
@@ -276,6 +316,24 @@ def test_a_cell_named_in_review_survives_ihc_thresholds(make_napari_viewer, tmp_
     assert (row["base_class"], row["intensity"]) == ("Tumor", "Positive")
     assert "Tumor" in ihc.summaries["whole result"]["base_class"]
     assert ihc.summaries["whole result"]["type_source"] == "named"
+
+
+@pytest.mark.gui
+def test_an_intensity_named_in_review_survives_thresholds_and_undo(make_napari_viewer,
+                                                                     isolated_settings):
+    layer, review, ihc = _review_and_ihc(make_napari_viewer, 4, 0.1)
+    ihc._positive.value = 0.15  # labels 3, 4 positive
+    review.set_class("Positive", labels=[1])  # the pathologist: this pale one is positive
+    assert ihc.summaries["whole result"]["n_positive"] == 3
+    for cut in (0.05, 0.35):
+        ihc._positive.value = cut
+        row = layer.features.set_index("label").loc[1]
+        assert (row["intensity"], row[cc.INTENSITY_OVERRIDE]) == ("Positive", 1.0)
+    assert ihc.summaries["whole result"]["n_positive"] == 1 + 0  # 0.3 < 0.35
+    review.undo_review()  # the naming goes, the thresholds decide again
+    ihc.apply()
+    row = layer.features.set_index("label").loc[1]
+    assert (row["intensity"], row[cc.INTENSITY_OVERRIDE]) == ("Negative", 0.0)
 
 
 def test_review_sessions_keep_the_parts_and_old_ones_migrate(tmp_path):

@@ -9,7 +9,7 @@ import tifffile
 from napari_pathrobust.cli import main
 
 
-def _reviewed(tmp_path, reviewed=True):
+def _reviewed(tmp_path, reviewed=True, painted=0):
     from napari_pathrobust.engine.jobs.export import export_labels_tiff
     from napari_pathrobust.engine.synthetic import synthetic_he_tile
 
@@ -22,6 +22,8 @@ def _reviewed(tmp_path, reviewed=True):
     features = {"label": ids, "x": [c[1] for c in centres], "y": [c[0] for c in centres],
                 "area": [1] * len(ids), "classification": ["Nucleus"] * len(ids),
                 "status": status}
+    if painted:  # Review marks the cells a stroke shaped: painted 1.0, accepted
+        features["painted"] = [1.0] * painted + [0.0] * (len(ids) - painted)
     export_labels_tiff(tmp_path / "tile_labels.tif", gt, {"name": "tile"}, features)
     return tmp_path / "tile.tif", tmp_path / "tile_labels.tif"
 
@@ -45,6 +47,14 @@ def test_finetune_reads_the_cells_csv_too(tmp_path, capsys):
                  str(tmp_path / "tile_labels_cells.csv"), "-o", "csv", "--steps", "1",
                  "--lr", "0", "--device", "cpu", "--models-dir", str(tmp_path)]) == 0
     assert "psm@csv" in capsys.readouterr().out
+
+
+def test_cells_painted_in_review_reach_finetuning_through_export(tmp_path, capsys):
+    image, result = _reviewed(tmp_path, painted=3)
+    assert main(["-q", "finetune", str(image), "--reviewed", str(result), "-o", "p",
+                 "--steps", "1", "--lr", "0", "--device", "cpu",
+                 "--models-dir", str(tmp_path)]) == 0
+    assert "2 accepted, 2 rejected, 3 painted" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("case, message", [

@@ -113,6 +113,34 @@ def test_rejected_cells_leave_the_scores_and_export_writes_rows(scored, tmp_path
     assert not [p for p in tmp_path.iterdir() if p.name != "scores.csv"]
 
 
+def test_the_index_counts_the_class_chosen_and_named_classes_appear(scored, tmp_path):
+    viewer, widget, layer = scored
+    assert widget._counted.value == "Tumor"
+    assert list(widget._counted.choices) == ["Tumor", "Immune cells", "Stroma"]
+    frame = layer.features.copy()
+    named = {1: "Macrophage", 2: "Macrophage", 15: "Tumor", 16: "Tumor"}
+    for label, name in named.items():
+        frame.loc[frame["label"] == label, ["base_class", "class_source"]] = \
+            (name, "pathologist")
+    layer.features = frame  # as Review names cells
+    assert "Macrophage" in widget._counted.choices and widget._counted.value == "Tumor"
+    whole = widget.summaries["whole result"]
+    assert (whole["base_class"], whole["type_source"], whole["n_tumour"]) == (
+        "Tumor", "named", 2)
+    widget._counted.value = "Macrophage"  # DAB 0.0 and 0.05: both negative
+    whole = widget.summaries["whole result"]
+    assert (whole["base_class"], whole["n_tumour"], whole["tumour_index"]) == (
+        "Macrophage", 2, 0.0)
+    assert "Macrophage cells (named) 0.0 % (0/2; 14 other left out)" in \
+        widget._scores["whole result"].value
+    assert widget.summaries["current view"]["base_class"] == "Macrophage"
+    layer.features = frame.assign(intensity="")  # another edit keeps the choice
+    assert widget._counted.value == "Macrophage"
+    dest = widget.export_summary(tmp_path / "scores.csv")
+    with open(dest, newline="") as fh:
+        assert next(csv.DictReader(fh))["base_class"] == "Macrophage"
+
+
 def test_auto_cut_and_missing_measurement(scored, make_napari_viewer):
     viewer, widget, layer = scored
     widget._auto.value = True

@@ -92,7 +92,10 @@ def test_label_edits_remeasure(reviewed, qtbot):
     layer.paint(tuple(int(v) for v in middle), new)
     qtbot.waitUntil(lambda: not widget.busy)
     table = layer.features.set_index("label")
-    assert new in table.index and table.loc[new, "status"] == "unreviewed"
+    # both cells the stroke shaped are the pathologist's masks: painted, reviewed
+    assert new in table.index and table.loc[new, "status"] == "accepted"
+    assert table.loc[new, "painted"] == 1.0 and table.loc[target, "painted"] == 1.0
+    assert (table["painted"] == 1.0).sum() == 2  # cells the stroke missed: 0.0
     assert table.loc[target, "area"] < area and table.loc[target, "classification"] == "Tumor"
     assert table.loc[new, "area"] + table.loc[target, "area"] == area
     assert np.isfinite(table.loc[new, "mean_hematoxylin_od"])

@@ -111,7 +111,8 @@ _SOURCES: dict[str, list[str]] = {
                      "set_base", "named_mask", "display_class", "PATHOLOGIST",
                      "CLASSIFIER", "UNREVIEWED", "ACCEPTED", "REJECTED", "STATUSES",
                      "INTENSITY_CLASSES", "BASE_CLASSES", "NO_CLASS", "CLASS_COLUMNS",
-                     "REVIEW_DEFAULTS"],
+                     "REVIEW_DEFAULTS", "PAINTED", "INTENSITY_OVERRIDE",
+                     "intensity_overridden"],
     # training
     "jobs.train_psm": ["train_activation_network", "train_downstream"],
     "psm.pretext": ["PretextConfig"],

@@ -12,6 +12,8 @@ touches only the intensity.
 Columns (:data:`CLASS_COLUMNS`): ``base_class`` ('' = none), ``intensity`` ('' = none),
 ``class_source`` (:data:`PATHOLOGIST`, :data:`CLASSIFIER` or ''), ``class_probability``
 (the classifier's probability of its class; NaN otherwise) and ``classification``.
+A pathologist's intensity (a cell named "Positive" or "2+" in Review) is kept the same
+way: :data:`INTENSITY_OVERRIDE` (1.0) marks it, and thresholds leave it alone.
 Tables are dicts of arrays or pandas DataFrames; functions return the same kind.
 Tables written before these columns existed are read through :func:`with_classes`,
 which splits ``classification`` into its parts.
@@ -40,6 +42,14 @@ PATHOLOGIST, CLASSIFIER = "pathologist", "classifier"
 UNREVIEWED, ACCEPTED, REJECTED = "unreviewed", "accepted", "rejected"
 STATUS = "status"
 STATUSES = (UNREVIEWED, ACCEPTED, REJECTED)
+#: column (1.0 / 0.0) marking cells whose mask the pathologist painted in Review: their
+#: masks are corrections the fine-tuning trains on (also read as a status, see psm.finetune)
+PAINTED = "painted"
+#: column (1.0 / 0.0 when present): the pathologist set this cell's intensity class;
+#: a threshold change (a computation) never overwrites it, and the scores count it
+INTENSITY_OVERRIDE = "intensity_override"
+#: the IHC bin (0 negative .. 3) an intensity class stands for
+INTENSITY_BIN = {NEGATIVE: 0, POSITIVE: 1, "1+": 1, "2+": 2, "3+": 3}
 
 CLASSIFICATION = "classification"
 BASE = "base_class"
@@ -136,17 +146,37 @@ def _refresh(table, base, intensity, source, probability):
                            PROBABILITY: np.asarray(probability, float), CLASSIFICATION: names})
 
 
-def set_intensity(table, intensity, mask: Optional[np.ndarray] = None):
+def intensity_overridden(table) -> np.ndarray:
+    """Rows whose intensity class the pathologist set (:data:`INTENSITY_OVERRIDE`)."""
+    if INTENSITY_OVERRIDE not in table:
+        return np.zeros(_n_rows(table), bool)
+    flags = np.asarray(table[INTENSITY_OVERRIDE])
+    if flags.dtype.kind in "biuf":
+        return np.nan_to_num(flags.astype(float)) > 0.5
+    return np.array([str(v).strip().lower() in ("1", "1.0", "true") for v in flags], bool)
+
+
+def set_intensity(table, intensity, mask: Optional[np.ndarray] = None, source: str = ""):
     """A copy of ``table`` with the intensity class of the rows in ``mask`` (all when
-    None) set from ``intensity`` (one name, or one per row); base classes untouched."""
+    None) set from ``intensity`` (one name, or one per row); base classes untouched.
+    Rows the pathologist set are left alone unless ``source`` is :data:`PATHOLOGIST`,
+    who marks (or, with '', clears) the override."""
     table = with_classes(table)
     n = _n_rows(table)
-    mask = np.ones(n, bool) if mask is None else np.asarray(mask, bool)
+    mask = np.ones(n, bool) if mask is None else np.asarray(mask, bool).copy()
+    overridden = intensity_overridden(table)
+    if source != PATHOLOGIST:
+        mask &= ~overridden
     values = np.broadcast_to(np.asarray(intensity, dtype=object), (n,))
     current = _col(table, INTENSITY, "")
     current[mask] = values[mask]
-    return _refresh(table, _col(table, BASE, ""), current, _col(table, SOURCE, ""),
-                    np.asarray(table[PROBABILITY], float))
+    out = _refresh(table, _col(table, BASE, ""), current, _col(table, SOURCE, ""),
+                   np.asarray(table[PROBABILITY], float))
+    if source == PATHOLOGIST:
+        flags = overridden.astype(float)
+        flags[mask] = [1.0 if _clean(v) else 0.0 for v in values[mask]]
+        out = _assign(out, {INTENSITY_OVERRIDE: flags})
+    return out
 
 
 def set_base(table, base, source: str, mask: Optional[np.ndarray] = None,
@@ -202,4 +232,5 @@ __all__ = ["compose_class", "split_class",
            "PATHOLOGIST", "CLASSIFIER", "CLASSIFICATION", "BASE", "INTENSITY", "SOURCE",
            "PROBABILITY", "CLASS_COLUMNS", "compose", "split", "with_classes",
            "set_intensity", "set_base", "named_mask", "parts_of", "display_class",
-           "UNREVIEWED", "ACCEPTED", "REJECTED", "STATUS", "STATUSES", "REVIEW_DEFAULTS"]
+           "UNREVIEWED", "ACCEPTED", "REJECTED", "STATUS", "STATUSES", "REVIEW_DEFAULTS",
+           "PAINTED", "INTENSITY_OVERRIDE", "INTENSITY_BIN", "intensity_overridden"]

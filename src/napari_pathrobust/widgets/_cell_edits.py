@@ -5,6 +5,8 @@ turns them into the label ids touched and their bounding box, and :func:`remeasu
 re-measures just those ids (growing the box until each object lies inside it) with
 ``engine.nucleus_records.measure_objects``. Review columns (status, the class and its
 parts) of cells that still exist are kept; new cells start as ``Nucleus`` / ``unreviewed``.
+A pathologist's stroke also marks the cells it shaped: ``painted`` 1.0 (their masks are
+corrections "Improve network" trains on) and an unreviewed one becomes ``accepted``.
 """
 
 from typing import Callable, Optional
@@ -12,7 +14,14 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from ..engine.api import REVIEW_DEFAULTS, measure_objects, split_class
+from ..engine.api import (
+    ACCEPTED,
+    PAINTED,
+    REVIEW_DEFAULTS,
+    UNREVIEWED,
+    measure_objects,
+    split_class,
+)
 
 Box = tuple[int, int, int, int]
 
@@ -64,8 +73,11 @@ def _grow_window(labels, ids: np.ndarray, box: Box, grow: int):
 
 def remeasure(labels, features: Optional[pd.DataFrame], ids, box: Box,
               rgb_at: Optional[Callable[[Box], Optional[np.ndarray]]] = None,
-              mpp: Optional[float] = None, grow: int = 32) -> pd.DataFrame:
-    """Features with the rows of ``ids`` re-measured from ``labels`` (removed if gone)."""
+              mpp: Optional[float] = None, grow: int = 32,
+              painted: bool = False) -> pd.DataFrame:
+    """Features with the rows of ``ids`` re-measured from ``labels`` (removed if gone);
+    ``painted``: the pathologist drew them (a stroke, not a re-measure or an undo), so
+    they are marked painted and, when unreviewed, accepted."""
     ids = np.array(sorted(int(i) for i in ids if int(i) > 0), dtype=np.int64)
     table = features.copy() if features is not None else pd.DataFrame({"label": []})
     if "label" not in table.columns:
@@ -90,13 +102,21 @@ def remeasure(labels, features: Optional[pd.DataFrame], ids, box: Box,
                 row[column] = previous.get(column, default)
             if "base_class" not in old.columns:  # a table from before the class parts
                 row["base_class"], row["intensity"] = split_class(row["classification"])
-        row.update({k: v for k, v in rec.measurements.items() if k != "area"})
+            if PAINTED in old.columns:
+                row[PAINTED] = float(previous.get(PAINTED, 0.0))
+        row.update({k: v for k, v in rec.measurements.items() if k not in ("area", PAINTED)})
+        if painted:
+            row[PAINTED] = 1.0
+            if row["status"] == UNREVIEWED:
+                row["status"] = ACCEPTED
         if "index" in table.columns:
             row["index"] = label
         rows.append(row)
     if rows:
         added = pd.DataFrame(rows)
         table = pd.concat([table, added[[c for c in added.columns]]], ignore_index=True)
+    if PAINTED in table.columns:  # cells never painted: 0.0 (NaN would read as unknown)
+        table[PAINTED] = table[PAINTED].astype(float).fillna(0.0)
     table = table.sort_values("label", kind="stable").reset_index(drop=True)
     return table[[c for c in (features.columns if features is not None else table.columns)
                   if c in table.columns] + [c for c in table.columns

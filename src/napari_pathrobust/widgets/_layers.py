@@ -192,3 +192,27 @@ def shape_polygon(shapes, layer, area_shapes=("rectangle", "polygon")):
     world = [shapes.data_to_world(v) for v in np.asarray(shapes.data[index], dtype=float)]
     return np.array([np.asarray(layer.world_to_data(w), float)[-2:] for w in world])
 
+
+
+#: the class columns a cell result shares with its centroid points
+POINT_CLASS_COLUMNS = ("classification", "base_class", "intensity", "class_source",
+                       "class_probability", "ihc_bin")
+
+
+def sync_centroid_classes(viewer, layer, classified) -> None:
+    """Give Recognise's ``<image>_centroids`` points of ``layer`` the classes of
+    ``classified`` (its new features), when they are the same cells in the same order."""
+    import napari
+
+    name = layer.name[:-len("_nuclei")] + "_centroids" \
+        if layer.name.endswith("_nuclei") else None
+    points = viewer.layers[name] if name in viewer.layers else None
+    if not isinstance(points, napari.layers.Points) or len(points.data) != len(classified):
+        return
+    frame = points.features.copy()
+    if "label" in frame and list(frame["label"]) != list(classified["label"]):
+        return
+    for column in POINT_CLASS_COLUMNS:
+        if column in classified:
+            frame[column] = classified[column].to_numpy()
+    points.features = frame

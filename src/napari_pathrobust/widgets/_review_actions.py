@@ -15,6 +15,7 @@ import pandas as pd
 from ..engine.api import (
     ACCEPTED,
     INTENSITY_CLASSES,
+    INTENSITY_OVERRIDE,
     PATHOLOGIST,
     REJECTED,
     REVIEW_COLUMNS,
@@ -67,13 +68,18 @@ class ReviewActions:
         unreviewed ones become accepted (naming a cell is reviewing it)."""
         if not name:
             return
+        layer = self._layer()
+        if name in INTENSITY_CLASSES and layer is not None and "label" in layer.features \
+                and INTENSITY_OVERRIDE not in layer.features:
+            layer.features[INTENSITY_OVERRIDE] = 0.0  # before the edit: undo restores it
 
         def edit(frame, rows):
             part = frame.loc[rows]
-            named = set_intensity(part, str(name)) if name in INTENSITY_CLASSES \
-                else set_base(part, str(name), PATHOLOGIST)
-            for column in CLASS_EDIT:
-                frame.loc[rows, column] = named[column].to_numpy()
+            named = set_intensity(part, str(name), source=PATHOLOGIST) \
+                if name in INTENSITY_CLASSES else set_base(part, str(name), PATHOLOGIST)
+            for column in (*CLASS_EDIT, INTENSITY_OVERRIDE):
+                if column in named.columns and column in frame.columns:
+                    frame.loc[rows, column] = named[column].to_numpy()
             unreviewed = rows & (frame["status"].astype(str).to_numpy() == UNREVIEWED)
             frame.loc[unreviewed, "status"] = ACCEPTED
         self._edit(labels, edit, f"classified {name}: {{}} cell(s)")
@@ -98,11 +104,11 @@ class ReviewActions:
             self._say(f"{layer.name} has no cell table: choose a result of Recognise "
                       "(or re-measure)")
             return
-        if not set(REVIEW_COLUMNS) <= set(frame.columns):
+        if not set(REVIEW_COLUMNS) - {INTENSITY_OVERRIDE} <= set(frame.columns):
             layer.features = with_classes(self._features())  # add the review columns
             frame = layer.features  # (napari keeps its own copy)
         rows = frame["label"].isin(labels).to_numpy()
-        columns = ["label", *REVIEW_COLUMNS]
+        columns = ["label", *(c for c in REVIEW_COLUMNS if c in frame.columns)]
         before = frame.loc[rows, columns].copy()
         edit(frame, rows)
         self.history.record(before, frame.loc[rows, columns], labels)

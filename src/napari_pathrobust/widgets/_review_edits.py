@@ -68,32 +68,37 @@ class LabelEdits:
 
     def _on_paint(self, event):
         # napari emits the paint event before writing the pixels: measure on the next turn
-        self._queue(event.value)
+        self._queue(event.value, painted=True)
 
     def _replayed(self, item):
         """napari's own undo / redo replayed ``item`` (None: which cells is unknown)."""
         if item is None:
             self.remeasure_all()
         else:
-            self._queue(item)
+            self._queue(item, painted=False)
 
-    def _queue(self, atoms):
+    def _queue(self, atoms, painted: bool):
         ids, box = paint_extent(atoms)
         if box is None:
             return
         if not self._pending:
             QTimer.singleShot(0, self._flush)
-        self._pending.append((ids, box))
+        self._pending.append((ids, box, painted))
 
     def _flush(self):
         pending, self._pending = self._pending, []
         if self.layer is None or not pending:
             return
-        ids = set().union(*(p[0] for p in pending))
-        boxes = np.array([p[1] for p in pending])
-        box = (*boxes[:, :2].min(axis=0), *boxes[:, 2:].max(axis=0))
-        self._store(remeasure(self._labels_data(), self._features(), ids,
-                              tuple(int(v) for v in box), self._rgb_at(), self._mpp()))
+        for painted in (False, True):  # strokes after replays: a stroke's mark wins
+            batch = [p for p in pending if p[2] == painted]
+            if not batch:
+                continue
+            ids = set().union(*(p[0] for p in batch))
+            boxes = np.array([p[1] for p in batch])
+            box = (*boxes[:, :2].min(axis=0), *boxes[:, 2:].max(axis=0))
+            self._store(remeasure(self._labels_data(), self._features(), ids,
+                                  tuple(int(v) for v in box), self._rgb_at(), self._mpp(),
+                                  painted=painted))
 
     def _mpp(self):
         return (self.layer.metadata or {}).get("mpp")

@@ -10,8 +10,10 @@ shown in that box (disabled, marked *fitted*); the user's own values come back w
 is unticked. Scores (named after the Marker, e.g. "ER index") are shown for the whole
 result, the current view and the selected (else last) shape of a Shapes layer
 (rectangle or polygon), and exported as a CSV named after the chosen layer, one row
-per scope with slide, layer, region, marker and thresholds. Scoring is vectorised and
-quick, so it runs on the main thread. Rejected cells (Review) are left out of the scores.
+per scope with slide, layer, region, marker and thresholds. The second index counts the
+cells of the class chosen in "Count cells of" (Tumor by default; a class named in Review
+or by a classifier wins over the label-free rule). Scoring is vectorised and quick, so
+it runs on the main thread. Rejected cells (Review) are left out of the scores.
 """
 
 from dataclasses import replace
@@ -19,15 +21,7 @@ from pathlib import Path
 from typing import Optional
 
 import napari
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    Container,
-    FileEdit,
-    FloatSpinBox,
-    LineEdit,
-    PushButton,
-)
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, PushButton
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QCompleter
 
@@ -42,6 +36,18 @@ from ..engine.api import (
     write_summary_csv,
 )
 from ._docking import fit_in_dock
+from ._ihc_fields import (
+    COUNTED_TIP,
+    FITTED_LABEL,
+    FITTED_TIP,
+    MARKERS,
+    MEASUREMENTS,
+    MODES,
+    POSITIVE_LABEL,
+    POSITIVE_TIP,
+    counted_choices,
+    threshold_box,
+)
 from ._ihc_text import score_text, slide_name
 from ._layers import (
     camera,
@@ -50,33 +56,18 @@ from ._layers import (
     layer_choices,
     prefer_cell_result,
     shape_polygon,
+    sync_centroid_classes,
     view_region,
 )
 from ._remembered import remember
 from ._status import StatusLine
 from .cell_style import auto_restyle
 
-MEASUREMENTS = ("dab_nucleus_mean", "dab_nucleus_max", "dab_cell_mean", "dab_cell_max")
-MODES = {"positive / negative": "positive", "bins (negative, 1+, 2+, 3+)": "bins"}
 SCOPES = ("whole result", "current view", "drawn region")
 #: Shapes that enclose an area scored as its polygon (ellipses, lines and paths do not)
 AREA_SHAPES = ("rectangle", "polygon")
 #: the view and drawn-region scores update this long after the last pan, zoom or edit
 RESCORE_MS = 200
-#: markers the Marker field offers as you type (any other name is accepted)
-MARKERS = ("Ki-67", "ER", "PR", "p53", "HER2", "AR", "PD-L1", "CD3", "CD8")
-POSITIVE_LABEL = "Positive / 1+ threshold"
-FITTED_LABEL = "Positive / 1+ (fitted)"
-POSITIVE_TIP = ("a cell is Positive (1+ or above) at or above this DAB OD; the labelling "
-                "index, H-score and bin counts all use it")
-FITTED_TIP = "fitted by the automatic cut on this slide; untick Automatic cut to set it"
-
-
-def _threshold_box(name: str, label: str, value: float, tooltip: str) -> FloatSpinBox:
-    box = FloatSpinBox(name=name, label=label, min=0.0, max=5.0, step=0.01, value=value,
-                       tooltip=tooltip)
-    box.native.setDecimals(3)  # a fitted cut shows to 0.001
-    return box
 
 
 class IhcScoringWidget(Container):
@@ -99,14 +90,16 @@ class IhcScoringWidget(Container):
                                      value=defaults.measurement,
                                      tooltip="DAB optical density a cell is scored on")
         self._mode = ComboBox(label="Classes", choices=list(MODES), value=list(MODES)[0])
-        self._positive = _threshold_box("positive_threshold", POSITIVE_LABEL,
+        self._positive = threshold_box("positive_threshold", POSITIVE_LABEL,
                                         defaults.positive, POSITIVE_TIP)
         # the positive threshold is the 1+ bound: one box, then 2+ and 3+
         self._bins = [self._positive] + [
-            _threshold_box(f"bin_{name[0]}plus", f"{name} threshold", value,
+            threshold_box(f"bin_{name[0]}plus", f"{name} threshold", value,
                            f"{name} at or above this DAB OD")
             for name, value in zip(("2+", "3+"), defaults.bins[1:])]
         self._auto = CheckBox(text="Automatic cut (per-slide 2-means)", value=False)
+        self._counted = ComboBox(label="Count cells of", tooltip=COUNTED_TIP,
+                                 choices=lambda _=None: counted_choices(self._features()))
         self._shapes = ComboBox(label="Region shapes", nullable=True,
                                 choices=layer_choices(napari_viewer, napari.layers.Shapes))
         self._scores = {scope: StatusLine("-", label=scope.capitalize(), max_lines=6)
@@ -120,7 +113,7 @@ class IhcScoringWidget(Container):
         self._applying = False
         self._bound = None
         self.extend([self._layer, self._marker, self._measurement, self._mode, *self._bins,
-                     self._auto, *self._scores.values(), self._shapes, self._refresh,
+                     self._auto, self._counted, *self._scores.values(), self._shapes, self._refresh,
                      self._dest, self._export, self._status])
         # remembered between sessions; restored before the handlers are connected (a
         # fitted cut is shown with the boxes' signals blocked, so it is never remembered)
@@ -133,6 +126,7 @@ class IhcScoringWidget(Container):
         self._marker.changed.connect(self._on_marker)
         self._layer.changed.connect(self._bind)
         self._shapes.changed.connect(self.update_scores)
+        self._counted.changed.connect(self.update_scores)
         self._refresh.changed.connect(self.update_scores)
         self._export.changed.connect(lambda _=None: self.export_summary())
         # the view and drawn-region scores follow pans, zooms and shape edits (debounced)
@@ -150,6 +144,20 @@ class IhcScoringWidget(Container):
         self._followed_shapes = None
         self._follow_shapes(self._shapes.value)
         self._bind(self._layer.value)
+
+    def _features(self):
+        layer = getattr(self, "_layer", None)
+        return layer.value.features if layer is not None and layer.value is not None \
+            else None
+
+    def _refresh_counted(self) -> None:
+        """Offer the classes of the chosen layer's cells (a class named in Review or by
+        a classifier appears); the chosen one stays while it is offered, else Tumor."""
+        with self._counted.changed.blocked():
+            before = self._counted.value
+            self._counted.reset_choices()
+            if before in self._counted.choices:
+                self._counted.value = before
 
     def _rescore_soon(self, *_):
         self._rescore.start()  # restarts: one rescore after the last event
@@ -267,6 +275,7 @@ class IhcScoringWidget(Container):
                 except (RuntimeError, TypeError, ValueError):
                     pass
         previous, self._bound = self._bound, layer
+        self._refresh_counted()
         if layer is not None:
             layer.events.features.connect(self._on_features)
             layer.events.name.connect(self._on_renamed)
@@ -312,7 +321,7 @@ class IhcScoringWidget(Container):
         self._applying = True
         try:
             layer.features = classified
-            self._sync_centroids(layer, classified)
+            sync_centroid_classes(self._viewer, layer, classified)
             self._save_to_layer(layer)
             auto_restyle(layer)
         finally:
@@ -325,24 +334,10 @@ class IhcScoringWidget(Container):
             self._status.value = "classified (no second DAB population: set thresholds used)"
         self.update_scores()
 
-    def _sync_centroids(self, layer, classified) -> None:
-        """Give Recognise's ``<image>_centroids`` points the same classes."""
-        name = layer.name[:-len("_nuclei")] + "_centroids" \
-            if layer.name.endswith("_nuclei") else None
-        points = self._viewer.layers[name] if name in self._viewer.layers else None
-        if not isinstance(points, napari.layers.Points) or len(points.data) != len(classified):
-            return
-        frame = points.features.copy()
-        if "label" in frame and list(frame["label"]) != list(classified["label"]):
-            return
-        for column in ("classification", "base_class", "intensity", "class_source",
-                       "class_probability", "ihc_bin"):
-            frame[column] = classified[column].to_numpy()
-        points.features = frame
-
     # ------------------------------------------------------------------ scores
     def _on_features(self, _=None) -> None:
         if not self._applying:
+            self._refresh_counted()
             self.update_scores()
 
     def update_scores(self, _=None, scopes=SCOPES) -> None:
@@ -355,18 +350,19 @@ class IhcScoringWidget(Container):
                 self.summaries[scope] = None
                 self._scores[scope].value = "-"
             return
-        frame = layer.features
+        frame, counted = layer.features, self._counted.value or "Tumor"
         if "whole result" in scopes:
-            self.summaries["whole result"] = ihc_summary(frame, thresholds)
+            self.summaries["whole result"] = ihc_summary(frame, thresholds, counted)
         if "current view" in scopes:
             box = view_region(self._viewer, layer)
-            self.summaries["current view"] = (summary_in_region(frame, box, thresholds)
-                                              if box is not None else None)
+            self.summaries["current view"] = (
+                summary_in_region(frame, box, thresholds, counted) if box is not None
+                else None)
         if "drawn region" in scopes:
             polygon = shape_polygon(self._shapes.value, layer, AREA_SHAPES)
-            self.summaries["drawn region"] = (summary_in_region(frame, polygon, thresholds)
-                                              if polygon is not None and len(polygon) >= 3
-                                              else None)
+            self.summaries["drawn region"] = (
+                summary_in_region(frame, polygon, thresholds, counted)
+                if polygon is not None and len(polygon) >= 3 else None)
         for scope in scopes:
             text = score_text(self.summaries[scope])
             if scope == "drawn region" and self.summaries[scope] is None:

@@ -116,20 +116,37 @@ def auto_thresholds(table: Mapping[str, Any], thresholds: Optional[IhcThresholds
     return replace(thresholds, positive=cut, bins=bins, fitted_cut=cut)
 
 
+def _named_bins(table: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows whose intensity the pathologist set, their bins from that class)."""
+    rows = cc.intensity_overridden(table)
+    bins = np.zeros(len(rows), dtype=np.int64)
+    if rows.any():
+        names = np.asarray(table[cc.INTENSITY], dtype=object)
+        bins[rows] = [cc.INTENSITY_BIN.get(str(v), 0) for v in names[rows]]
+    return rows, bins
+
+
 def cell_bins(table: Mapping[str, Any], thresholds: IhcThresholds) -> np.ndarray:
-    """``ihc_bin`` per cell (0 negative .. 3 for 3+) from the bin thresholds (no auto)."""
+    """``ihc_bin`` per cell (0 negative .. 3 for 3+) from the bin thresholds (no auto);
+    a cell whose intensity the pathologist set keeps that class's bin."""
     values = _column(table, thresholds.measurement)
     out = np.zeros(values.shape, dtype=np.int64)
     finite = np.isfinite(values)
     out[finite] = np.searchsorted(np.asarray(thresholds.bins), values[finite], side="right")
+    rows, named = _named_bins(table)
+    out[rows] = named[rows]
     return out
 
 
 def cell_positive(table: Mapping[str, Any], thresholds: IhcThresholds) -> np.ndarray:
-    """True for positive cells in the thresholds' mode (no auto)."""
+    """True for positive cells in the thresholds' mode (no auto); a cell whose intensity
+    the pathologist set is positive when that class is (Positive, 1+ and above)."""
     values = _column(table, thresholds.measurement)
     with np.errstate(invalid="ignore"):
-        return np.isfinite(values) & (values >= thresholds.positive_cut)
+        out = np.isfinite(values) & (values >= thresholds.positive_cut)
+    rows, named = _named_bins(table)
+    out[rows] = named[rows] >= 1
+    return out
 
 
 def class_names(table: Mapping[str, Any], thresholds: IhcThresholds) -> np.ndarray:
@@ -143,7 +160,7 @@ def classify_cells(table, thresholds: Optional[IhcThresholds] = None):
     """A copy of ``table`` (same kind) with the intensity class set (only it: the base
     class and its source stay, the compound ``classification`` follows, see
     :func:`..cell_classes.set_intensity`), plus ``ihc_bin`` and the label-free
-    ``cell_type``."""
+    ``cell_type``. Cells whose intensity the pathologist set keep it."""
     thresholds = auto_thresholds(table, thresholds or IhcThresholds())
     names = class_names(table, thresholds)
     bins = cell_bins(table, thresholds)
@@ -259,9 +276,12 @@ def summary_line(summary: Mapping[str, Any]) -> str:
         base = summary.get("base_class") or DEFAULT_BASE
         kind = "tumour" if base == DEFAULT_BASE else base
         named = " (named)" if summary.get("type_source") == "named" else ""
+        left = (f"{summary['n_immune']} immune, {summary['n_stroma']} stroma"
+                if base == DEFAULT_BASE else
+                f"{summary['n_cells'] - summary['n_tumour']} other")
         line += (f"; {kind} cells{named} {summary['tumour_index']:.1f} % "
                  f"({summary['n_tumour_positive']}/{summary['n_tumour']}; "
-                 f"{summary['n_immune']} immune, {summary['n_stroma']} stroma left out)")
+                 f"{left} left out)")
     return line
 
 

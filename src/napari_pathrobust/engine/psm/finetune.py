@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from scipy import ndimage as ndi
 
+# a cell whose mask the reviewer painted: a truthy PAINTED column (or that status)
+from ..cell_classes import ACCEPTED, PAINTED, REJECTED, UNREVIEWED  # noqa: F401 (jobs)
 from ..errors import InputError
 from ..progress import Reporter
 from ..training.dar import balanced_loss
@@ -43,12 +45,6 @@ from .segtrain import CropPool
 from .selftrain import predict_maps
 from .step_runner import StepRunner
 
-try:  # status names: engine/cell_classes.py when it holds them
-    from ..cell_classes import ACCEPTED, REJECTED, UNREVIEWED
-except ImportError:
-    ACCEPTED, REJECTED, UNREVIEWED = "accepted", "rejected", "unreviewed"
-#: a cell whose mask the reviewer painted (status, or a truthy ``painted`` column)
-PAINTED = "painted"
 FINETUNE_METHODS = ("erm", "dar")
 
 

@@ -33,6 +33,7 @@ import pandas as pd
 from ..cell_classes import (
     BASE,
     CLASS_COLUMNS,
+    INTENSITY_OVERRIDE,
     PATHOLOGIST,
     PROBABILITY,
     SOURCE,
@@ -47,8 +48,12 @@ __all__ = ["ReviewHistory", "SavedSession", "session_files", "save_reviews", "sa
            "load_session", "REVIEW_COLUMNS", "SessionSearch", "find_session",
            "note_review_folder", "review_folders"]
 
-#: the columns a review edits, undoes and saves: status, the compound class and its parts
-REVIEW_COLUMNS = ("status", "classification", *CLASS_COLUMNS)
+#: the columns a review edits, undoes and saves: status, the compound class and its
+#: parts, and the mark of an intensity the pathologist set (present once one is set)
+REVIEW_COLUMNS = ("status", "classification", *CLASS_COLUMNS, INTENSITY_OVERRIDE)
+#: numeric review columns (the rest are text) and what a cell without a value holds
+_NUMERIC = (PROBABILITY, INTENSITY_OVERRIDE)
+_DEFAULTS = {**REVIEW_DEFAULTS, INTENSITY_OVERRIDE: 0.0}
 VERSION = 1
 
 
@@ -230,7 +235,7 @@ def _load_cells(path: Path) -> tuple[pd.DataFrame, Optional[np.ndarray], dict]:
         labels = data["__labels__"] if "__labels__" in data.files else None
         about = json.loads(str(data["__about__"]))
     for name in REVIEW_COLUMNS:
-        if name in frame.columns and name != PROBABILITY:
+        if name in frame.columns and name not in _NUMERIC:
             frame[name] = frame[name].astype(object)
     if "classification" in frame.columns:  # cells saved before the class parts
         for column, values in with_classes(frame).items():
@@ -251,9 +256,9 @@ def _apply_reviews(cells: pd.DataFrame, payload: dict) -> None:
         names = np.asarray(entry["names"] + [""], dtype=object)
         values = names[np.asarray(entry["codes"], np.int64)]
         current = cells[column].to_numpy(object).copy() if column in cells.columns \
-            else np.full(len(cells), REVIEW_DEFAULTS[column], dtype=object)
+            else np.full(len(cells), _DEFAULTS[column], dtype=object)
         current[found] = values[rows[found]]
-        if column == PROBABILITY:
+        if column in _NUMERIC:
             current = np.array([_float(v) for v in current])
         cells[column] = current
     legacy = "classification" in payload and not any(c in payload for c in CLASS_COLUMNS)
