@@ -169,7 +169,8 @@ def test_files_of_the_previous_format_still_open(tmp_path):
     table = read_cells_table(old_csv)
     assert table["base_class"] == ["", "Tumor", "", "Tumor"]
     assert table["intensity"] == ["Positive", "", "", "2+"]
-    assert table["class_source"] == [""] * 4
+    # only people named cells then: their classes are the pathologist's (protected)
+    assert table["class_source"] == ["", "pathologist", "", "pathologist"]
     assert table["classification"] == ["Positive", "Tumor", "Nucleus", "Tumor: 2+"]
     assert table["status"] == ["accepted", "unreviewed", "rejected", "accepted"]
     square = [[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]]
@@ -179,8 +180,8 @@ def test_files_of_the_previous_format_still_open(tmp_path):
     old_geojson = tmp_path / "old.geojson"
     old_geojson.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     cells, _ = read_geojson_cells(old_geojson)
-    assert [(c["base_class"], c["intensity"]) for c in cells] == [
-        ("", "Positive"), ("Tumor", ""), ("", "")]
+    assert [(c["base_class"], c["intensity"], c["class_source"]) for c in cells] == [
+        ("", "Positive", ""), ("Tumor", "", "pathologist"), ("", "", "")]
     from napari_pathrobust._reader import read_cells_csv, read_geojson
 
     ((_, kwargs, kind),) = read_geojson(str(old_geojson))

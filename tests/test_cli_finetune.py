@@ -9,7 +9,7 @@ import tifffile
 from napari_pathrobust.cli import main
 
 
-def _reviewed(tmp_path, reviewed=True, painted=0):
+def _reviewed(tmp_path, reviewed=True, painted=0, stain="he"):
     from napari_pathrobust.engine.jobs.export import export_labels_tiff
     from napari_pathrobust.engine.synthetic import synthetic_he_tile
 
@@ -24,7 +24,8 @@ def _reviewed(tmp_path, reviewed=True, painted=0):
                 "status": status}
     if painted:  # Review marks the cells a stroke shaped: painted 1.0, accepted
         features["painted"] = [1.0] * painted + [0.0] * (len(ids) - painted)
-    export_labels_tiff(tmp_path / "tile_labels.tif", gt, {"name": "tile"}, features)
+    export_labels_tiff(tmp_path / "tile_labels.tif", gt, {"name": "tile", "stain": stain},
+                       features)
     return tmp_path / "tile.tif", tmp_path / "tile_labels.tif"
 
 
@@ -47,6 +48,24 @@ def test_finetune_reads_the_cells_csv_too(tmp_path, capsys):
                  str(tmp_path / "tile_labels_cells.csv"), "-o", "csv", "--steps", "1",
                  "--lr", "0", "--device", "cpu", "--models-dir", str(tmp_path)]) == 0
     assert "psm@csv" in capsys.readouterr().out
+
+
+def test_an_ihc_review_is_learnt_on_the_pseudo_he_psm_runs_see(tmp_path, capsys):
+    from skimage.io import imread
+
+    from napari_pathrobust.engine.jobs.finetune import network_view, read_reviewed
+
+    image, result = _reviewed(tmp_path, stain="ihc")
+    item = read_reviewed(image, result)
+    raw = imread(image)[..., :3]
+    assert item.stain == "ihc" and item.rgb.shape == raw.shape
+    np.testing.assert_array_equal(item.rgb, network_view(raw, "ihc", 0.25))
+    assert not np.array_equal(item.rgb, raw)
+    models = tmp_path / "models"
+    assert main(["-q", "finetune", str(image), "--reviewed", str(result), "-o", "ihc",
+                 "--steps", "1", "--lr", "0", "--device", "cpu",
+                 "--models-dir", str(models)]) == 0
+    assert json.loads((models / "ihc.json").read_text())["stain"] == "ihc"
 
 
 def test_cells_painted_in_review_reach_finetuning_through_export(tmp_path, capsys):

@@ -56,3 +56,13 @@ def test_no_reviewed_cells_says_so(dock):
     widget.run()
     assert widget.last_result is None
     assert "no reviewed cells" in widget._status.value
+
+
+def test_an_ihc_result_is_improved_on_psm_pseudo_he(dock):
+    viewer, widget = dock
+    layer = viewer.layers["tile_nuclei"]
+    layer.metadata = {**layer.metadata, "stain": "ihc"}
+    widget._name.value = "ihc review"
+    widget.run()
+    assert widget.last_error is None, widget.last_error
+    assert widget.last_result.card["stain"] == "ihc"

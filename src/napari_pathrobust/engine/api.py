@@ -69,7 +69,8 @@ _SOURCES: dict[str, list[str]] = {
     "adapt.saved": ["save_adapted", "default_models_dir"],
     "adapt.finetuned": ["save_finetuned"],
     "psm.finetune": ["FinetuneConfig", "FINETUNE_METHODS", "reviewed_image"],
-    "jobs.finetune": ["finetune_to_model", "read_reviewed", "FinetuneJobResult"],
+    "jobs.finetune": ["finetune_to_model", "read_reviewed", "FinetuneJobResult",
+                      "network_view", "result_stain"],
     "adapt.normalise": ["normalisation_note", "normalisation_record", "NormaliseConfig"],
     # IHC
     "ihc.scoring": ["IhcThresholds", "auto_thresholds", "classify_cells", "ihc_summary",

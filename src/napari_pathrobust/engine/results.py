@@ -85,9 +85,18 @@ def read_cells_table(path, metadata: Optional[dict] = None) -> dict[str, list]:
     columns["y"] = [v - oy for v in columns["y"]]
     columns["index"] = list(columns["label"])
     classed = cc.with_classes(columns)
+    if cc.SOURCE not in header:  # written before the parts: only people named cells then
+        classed = _named_by_pathologist(classed)
     for name in (cc.CLASSIFICATION, *cc.CLASS_COLUMNS):
         columns[name] = np.asarray(classed[name]).tolist()
     return columns
+
+
+def _named_by_pathologist(table):
+    """``table`` with every base class the pathologist's: files written before the class
+    parts (and QuPath's) hold classes people gave, which no computation may overwrite."""
+    base = np.asarray(table[cc.BASE], dtype=object)
+    return cc.set_base(table, base, cc.PATHOLOGIST, mask=base != "")
 
 
 def read_geojson_polygons(path: os.PathLike | str) -> list[dict]:
@@ -174,6 +183,8 @@ def _class_parts(name, stored) -> dict:
     except (TypeError, ValueError):
         probability = math.nan
     source = stored.get(cc.SOURCE) or ""
+    if cc.BASE not in stored and base:  # an older file's or QuPath's class: a person's
+        source = cc.PATHOLOGIST
     return {cc.BASE: base, cc.INTENSITY: intensity,
             cc.SOURCE: source if source in (cc.PATHOLOGIST, cc.CLASSIFIER) else "",
             cc.PROBABILITY: probability}

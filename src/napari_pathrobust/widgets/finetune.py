@@ -5,14 +5,15 @@ The chosen result layer (a Labels layer whose cells table has ``status``) and it
 are read on the main thread, only around the reviewed cells; the fine-tuning
 (``engine.jobs.finetune.finetune_to_model``) runs in a thread worker with progress and
 Cancel. On return the status line says the never-worse decision; a kept network is in
-the models folder, so Recognise's method list offers it as ``psm@<name>``.
+the models folder, so Recognise's method list offers it as ``psm@<name>``. An IHC
+result is learnt on the pseudo-H&E psm's IHC runs feed the network.
 """
 
 import napari
 import numpy as np
 from magicgui.widgets import ComboBox, LineEdit
 
-from ..engine.api import FINETUNE_METHODS, FinetuneConfig
+from ..engine.api import FINETUNE_METHODS, FinetuneConfig, result_stain
 from ._layers import cell_result_choices, layer_choices, prefer_cell_result
 from ._runner import JobWidget
 
@@ -96,11 +97,14 @@ class FinetuneWidget(JobWidget):
         name = self._name.value.strip() or f"{image.name}-reviewed"
         config = FinetuneConfig(method=self._method.value)
         title = image.name
+        meta = result.metadata if isinstance(result.metadata, dict) else {}
+        stain, mpp = result_stain(meta), meta.get("mpp")
 
         def job(reporter):
-            from ..engine.api import finetune_to_model, reviewed_image
+            from ..engine.api import finetune_to_model, network_view, reviewed_image
 
-            item = reviewed_image(title, rgb, labels, table)
+            item = reviewed_image(title, network_view(rgb, stain, mpp), labels, table)
+            item.stain = stain  # an IHC review is learnt on psm's pseudo-H&E
             return finetune_to_model([], [], name, config, device=device,
                                      reporter=reporter, reviewed=[item])
 

@@ -8,7 +8,9 @@ area around the reviewed cells is read (their bounding box plus ``margin`` px), 
 whole-slide result costs the reviewed area only. The network is fine-tuned
 (:mod:`..psm.finetune`) and, when the never-worse check keeps it, saved with its model
 card in the models folder (:mod:`..adapt.finetuned`), where Recognise and
-``pathrobust segment --method psm@<name>`` find it.
+``pathrobust segment --method psm@<name>`` find it. A result of an IHC run (``stain``
+``ihc`` in its metadata) is learnt as psm's IHC runs feed the network: the image
+rendered as pseudo-H&E (:func:`network_view`), so the kept network fits those runs.
 """
 
 from __future__ import annotations
@@ -82,6 +84,25 @@ def _labels_source(path: Path):
                            "_cells.csv, or an OME-Zarr label folder)")
 
 
+def result_stain(metadata: Optional[dict]) -> str:
+    """The stain a result was recognised with (``ihc`` or ``he``), from its metadata."""
+    metadata = metadata or {}
+    stain = metadata.get("stain") or (metadata.get("parameters") or {}).get("stain")
+    return "ihc" if str(stain or "").lower() == "ihc" else "he"
+
+
+def network_view(rgb: np.ndarray, stain: str, mpp: Optional[float] = None) -> np.ndarray:
+    """``rgb`` as the psm network sees it in a run of ``stain``: an IHC image becomes the
+    pseudo-H&E of its H-DAB detection (fitted on ``rgb``, ``mpp`` its pixel size), an
+    H&E image stays as it is."""
+    if stain != "ihc":
+        return rgb
+    from ..methods.base import WORKING_MPP
+    from .training_images import render_ihc
+
+    return render_ihc(np.asarray(rgb)[..., :3], float(mpp or WORKING_MPP))
+
+
 def read_reviewed(image_path, result_path, mpp: Optional[float] = None,
                   working_mpp: Optional[float] = None, margin: int = MARGIN
                   ) -> Optional[ReviewedImage]:
@@ -114,8 +135,11 @@ def read_reviewed(image_path, result_path, mpp: Optional[float] = None,
         raise InputError(result_path, f"labels ({h} x {w} at {oy}, {ox}) lie outside the "
                                       f"image {Path(image_path).name} ({sh} x {sw})")
     rgb = np.asarray(slide.data[oy + y0:oy + y1, ox + x0:ox + x1])
+    rgb = network_view(rgb, result_stain(metadata), slide.mpp or working_mpp)
     crop = np.asarray(labels[y0:y1, x0:x1])
-    return reviewed_image(Path(image_path).name, rgb, crop, table)
+    item = reviewed_image(Path(image_path).name, rgb, crop, table)
+    item.stain = result_stain(metadata)
+    return item
 
 
 def finetune_to_model(images: Sequence, results: Sequence, name: str,
@@ -170,6 +194,7 @@ def finetune_to_model(images: Sequence, results: Sequence, name: str,
                             "reason": result.reason},
             "settings": result.summary()["settings"], "training": result.log,
             "labels_used": "the review: accepted / rejected statuses and painted masks",
+            "stain": "+".join(sorted({im.stain for im in reviewed})),
             "mpp": working,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec="seconds")}
@@ -181,4 +206,5 @@ def finetune_to_model(images: Sequence, results: Sequence, name: str,
     return FinetuneJobResult(safe_name(name), result, path, card)
 
 
-__all__ = ["FinetuneJobResult", "finetune_to_model", "read_reviewed", "MARGIN"]
+__all__ = ["FinetuneJobResult", "finetune_to_model", "read_reviewed", "MARGIN",
+           "network_view", "result_stain"]

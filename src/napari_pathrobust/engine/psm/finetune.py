@@ -86,6 +86,7 @@ class ReviewedImage:
     accepted: set = field(default_factory=set)   # accepted, not painted
     rejected: set = field(default_factory=set)
     painted: set = field(default_factory=set)    # accepted with a painted mask
+    stain: str = "he"  # the run's stain; an IHC image is held as psm's pseudo-H&E
 
     @property
     def reviewed(self) -> list[int]:
