@@ -121,7 +121,7 @@ def _named_bins(table: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     rows = cc.intensity_overridden(table)
     bins = np.zeros(len(rows), dtype=np.int64)
     if rows.any():
-        names = np.asarray(table[cc.INTENSITY], dtype=object)
+        names = np.asarray(cc.with_classes(table)[cc.INTENSITY], dtype=object)
         bins[rows] = [cc.INTENSITY_BIN.get(str(v), 0) for v in names[rows]]
     return rows, bins
 
