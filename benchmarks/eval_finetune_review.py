@@ -116,6 +116,7 @@ def main() -> None:
                     help="score the reviewed organ's other tiles only (tuning runs)")
     ap.add_argument("--lr", type=float, default=FinetuneConfig.lr)
     ap.add_argument("--pseudo-weight", type=float, default=FinetuneConfig.pseudo_weight)
+    ap.add_argument("--layers", default=FinetuneConfig.layers, choices=("decoder", "all"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("/tmp/finetune-review.json"))
     args = ap.parse_args()
@@ -152,7 +153,8 @@ def main() -> None:
                 counts = {key: counts[key] + c[key] for key in counts}
             for method in args.methods:
                 config = FinetuneConfig(method=method, steps=args.steps, seed=args.seed,
-                                        lr=args.lr, pseudo_weight=args.pseudo_weight)
+                                        lr=args.lr, pseudo_weight=args.pseudo_weight,
+                                        layers=args.layers)
                 start, cpu = time.perf_counter(), time.process_time()
                 result = finetune_network(base_net, images, config, "cpu")
                 seconds = time.perf_counter() - start

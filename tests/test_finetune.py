@@ -101,6 +101,21 @@ def test_finetuning_is_seeded_and_reports(shipped, synthetic, method):
         assert any(not torch.equal(before[k], v) for k, v in first.net.state_dict().items())
 
 
+@pytest.mark.parametrize("layers", ["decoder", "all"])
+def test_the_decoder_alone_is_trained_by_default(shipped, synthetic, layers):
+    image = reviewed_image("syn", *synthetic)
+    config = FinetuneConfig(steps=2, crop=64, seed=1, lr=1e-2, layers=layers)
+    trained = finetune_network(shipped, [image], config).trained
+    moved_encoder = any(not torch.equal(a, b) for a, b in zip(
+        shipped.encoder_parameters(), trained.encoder_parameters()))
+    moved_head = any(not torch.equal(a, b) for a, b in zip(
+        shipped.head_parameters(), trained.head_parameters()))
+    assert moved_head and moved_encoder == (layers == "all")
+    assert FinetuneConfig().layers == "decoder"
+    with pytest.raises(ValueError, match="layers 'encoder'"):
+        FinetuneConfig(layers="encoder")
+
+
 def test_cancel_stops_fine_tuning(shipped, synthetic):
     image = reviewed_image("syn", *synthetic)
     with pytest.raises(Cancelled):

@@ -12,8 +12,9 @@ cells the reviewer painted, a corrected mask. The targets of one reviewed image
 * held-back reviewed cells (``holdout``, seeded) and a margin around them: ignored.
 
 A copy of the network is trained from its current weights (BatchNorm statistics
-frozen: the batches are small) with ``erm`` (weighted cross-entropy + distance MSE) or
-``dar``: DAR (:mod:`..training.dar`) whose clean probe is the reviewed pixels
+frozen: the batches are small; by default only the decoder, ``layers``, the encoder
+kept as it is, which costs other slides less) with ``erm`` (weighted cross-entropy +
+distance MSE) or ``dar``: DAR (:mod:`..training.dar`) whose clean probe is the reviewed pixels
 themselves; a unit whose gradient on all targets points against the gradient of the
 reviewed pixels alone takes the reviewed direction. The never-worse check scores the
 network before and after on the held-back cells (accepted / painted: IoU of the best
@@ -46,6 +47,7 @@ from .selftrain import predict_maps
 from .step_runner import StepRunner
 
 FINETUNE_METHODS = ("erm", "dar")
+FINETUNE_LAYERS = ("decoder", "all")
 
 
 @dataclass
@@ -60,6 +62,9 @@ class FinetuneConfig:
     weight_decay: float = 1e-4
     dist_weight: float = 1.0
     pseudo_weight: float = 0.2
+    #: what is trained: "decoder" (the expanding path and output layer; the encoder
+    #: keeps what it learnt, so other slides lose less) or "all"
+    layers: str = "decoder"
     ring: int = 3
     holdout: float = 0.2
     windows_per_image: int = 64
@@ -72,6 +77,9 @@ class FinetuneConfig:
                              f"{', '.join(FINETUNE_METHODS)}")
         if self.steps < 1 or self.batch < 1 or self.crop < 16:
             raise ValueError("steps and batch must be >= 1 and crop >= 16")
+        if self.layers not in FINETUNE_LAYERS:
+            raise ValueError(f"layers {self.layers!r}: expected one of "
+                             f"{', '.join(FINETUNE_LAYERS)}")
         if not 0 <= self.pseudo_weight <= 1 or not 0 <= self.holdout < 1:
             raise ValueError("pseudo_weight must be in [0, 1] and holdout in [0, 1)")
 
@@ -312,7 +320,12 @@ def finetune_network(source: torch.nn.Module, images: Sequence[ReviewedImage],
     strategy = ReviewedDAR(dist_weight=config.dist_weight, probe_batch=config.batch) \
         if config.method == "dar" else SegStrategy("erm", config.dist_weight)
     strategy.setup(net, pool, dev, config.steps, config.seed)
-    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    # the encoder's group has lr 0 unless every layer is trained (its gradients are still
+    # cleared each step with the others)
+    encoder_lr = config.lr if config.layers == "all" else 0.0
+    opt = torch.optim.AdamW([{"params": net.head_parameters()},
+                             {"params": net.encoder_parameters(), "lr": encoder_lr}],
+                            lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
     run = StepRunner(opt, sched, config.steps, reporter, label="fine-tuning loss")
