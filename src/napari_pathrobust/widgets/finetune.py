@@ -13,7 +13,7 @@ import napari
 import numpy as np
 from magicgui.widgets import ComboBox, LineEdit
 
-from ..engine.api import FINETUNE_METHODS, FinetuneConfig, result_stain
+from ..engine.api import FINETUNE_METHODS, PAINTED, FinetuneConfig, result_stain
 from ._layers import cell_result_choices, layer_choices, prefer_cell_result
 from ._runner import JobWidget
 
@@ -44,7 +44,7 @@ def reviewed_crop(result, image):
     crop = np.asarray(labels[y0:y1, x0:x1])
     if rgb.shape[:2] != crop.shape[:2] or rgb.ndim != 3:
         return f"{result.name} does not lie on {image.name} (an RGB image)"
-    table = {c: features[c].to_numpy() for c in ("label", "status", "painted")
+    table = {c: features[c].to_numpy() for c in ("label", "status", PAINTED)
              if c in features.columns}
     return rgb, crop, table
 
@@ -103,8 +103,8 @@ class FinetuneWidget(JobWidget):
         def job(reporter):
             from ..engine.api import finetune_to_model, network_view, reviewed_image
 
-            item = reviewed_image(title, network_view(rgb, stain, mpp), labels, table)
-            item.stain = stain  # an IHC review is learnt on psm's pseudo-H&E
+            # an IHC review is learnt on the pseudo-H&E psm's IHC runs feed the network
+            item = reviewed_image(title, network_view(rgb, stain, mpp), labels, table, stain)
             return finetune_to_model([], [], name, config, device=device,
                                      reporter=reporter, reviewed=[item])
 

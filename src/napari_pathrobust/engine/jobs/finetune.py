@@ -22,10 +22,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..cell_classes import UNREVIEWED
 from ..errors import InputError
 from ..progress import Reporter
 from ..psm.finetune import (
-    UNREVIEWED,
     FinetuneConfig,
     FinetuneResult,
     ReviewedImage,
@@ -134,12 +134,11 @@ def read_reviewed(image_path, result_path, mpp: Optional[float] = None,
     if oy + h > sh or ox + w > sw:
         raise InputError(result_path, f"labels ({h} x {w} at {oy}, {ox}) lie outside the "
                                       f"image {Path(image_path).name} ({sh} x {sw})")
-    rgb = np.asarray(slide.data[oy + y0:oy + y1, ox + x0:ox + x1])
-    rgb = network_view(rgb, result_stain(metadata), slide.mpp or working_mpp)
+    stain = result_stain(metadata)
+    rgb = network_view(np.asarray(slide.data[oy + y0:oy + y1, ox + x0:ox + x1]), stain,
+                       slide.mpp or working_mpp)
     crop = np.asarray(labels[y0:y1, x0:x1])
-    item = reviewed_image(Path(image_path).name, rgb, crop, table)
-    item.stain = result_stain(metadata)
-    return item
+    return reviewed_image(Path(image_path).name, rgb, crop, table, stain)
 
 
 def finetune_to_model(images: Sequence, results: Sequence, name: str,

@@ -34,7 +34,7 @@ import torch
 from scipy import ndimage as ndi
 
 # a cell whose mask the reviewer painted: a truthy PAINTED column (or that status)
-from ..cell_classes import ACCEPTED, PAINTED, REJECTED, UNREVIEWED  # noqa: F401 (jobs)
+from ..cell_classes import ACCEPTED, PAINTED, REJECTED
 from ..errors import InputError
 from ..progress import Reporter
 from ..training.dar import balanced_loss
@@ -107,9 +107,11 @@ class ReviewedImage:
                 "unreviewed": len(present - set(self.reviewed))}
 
 
-def reviewed_image(name: str, rgb: np.ndarray, labels: np.ndarray, table) -> ReviewedImage:
+def reviewed_image(name: str, rgb: np.ndarray, labels: np.ndarray, table,
+                   stain: str = "he") -> ReviewedImage:
     """A :class:`ReviewedImage` from labels and a cells table (``label``, ``status`` and
-    optionally ``painted``); ids missing from the labels are skipped."""
+    optionally ``painted``); ids missing from the labels are skipped. ``stain``: the
+    run's (``rgb`` is then already as the network sees it, see jobs.finetune)."""
     rgb = np.asarray(rgb)[..., :3]
     labels = np.asarray(labels)
     if rgb.shape[:2] != labels.shape[:2]:
@@ -118,9 +120,9 @@ def reviewed_image(name: str, rgb: np.ndarray, labels: np.ndarray, table) -> Rev
     if "label" not in table or "status" not in table:
         raise InputError(name, "the cells table has no label and status columns")
     present = set(np.unique(labels).tolist()) - {0}
-    painted_col = table["painted"] if "painted" in table else [False] * len(table["label"])
+    painted_col = table[PAINTED] if PAINTED in table else [False] * len(table["label"])
     out = ReviewedImage(name, np.ascontiguousarray(rgb, dtype=np.uint8),
-                        labels.astype(np.int32, copy=False))
+                        labels.astype(np.int32, copy=False), stain=stain)
     for label, status, painted in zip(table["label"], table["status"], painted_col):
         label, status = int(label), str(status).strip().lower()
         if label not in present:
